@@ -1,0 +1,64 @@
+import Foundation
+
+/// One etcd member's client URL, parsed.
+struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    /// Host name or IP address (IPv6 without brackets).
+    var host: String
+    /// TCP port.
+    var port: Int
+
+    /// The `Host` header value.
+    var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    var description: String { "http://\(hostHeader)" }
+
+    /// Parses `http://host:port`, `host:port` or `http://[::1]:port`.
+    ///
+    /// - Throws: ``EtcdError`` `.invalidEndpoint` for anything else (including `https`, which
+    ///   arrives with TLS support).
+    static func parse(_ text: String) throws -> Endpoint {
+        func invalid(_ why: String) -> EtcdError {
+            EtcdError(code: .invalidEndpoint, message: "invalid endpoint \"\(text)\": \(why)")
+        }
+        var rest = Substring(text.trimmingSpaces())
+        if rest.isEmpty { throw invalid("it is empty") }
+        if let schemeEnd = rest.range(of: "://") {
+            let scheme = rest[..<schemeEnd.lowerBound].lowercased()
+            if scheme == "https" { throw invalid("TLS is not supported yet; use http://") }
+            guard scheme == "http" else { throw invalid("the scheme must be http") }
+            rest = rest[schemeEnd.upperBound...]
+        }
+        if let slash = rest.firstIndex(of: "/") {
+            guard rest[slash...] == "/" else { throw invalid("a path is not allowed") }
+            rest = rest[..<slash]
+        }
+        let host: Substring
+        var portText: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw invalid("unclosed [") }
+            host = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":") else { throw invalid("expected :port after ]") }
+                portText = after.dropFirst()
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            host = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            host = rest
+        }
+        guard !host.isEmpty else { throw invalid("the host is empty") }
+        guard host.allSatisfy({ $0.isLetter || $0.isNumber || ".-_:%".contains($0) }) else {
+            throw invalid("the host has characters a host name cannot have")
+        }
+        var port = 2379
+        if let portText {
+            guard let parsed = Int(portText), (1...65535).contains(parsed) else {
+                throw invalid("the port must be a number from 1 to 65535")
+            }
+            port = parsed
+        }
+        return Endpoint(host: String(host), port: port)
+    }
+}

@@ -1,0 +1,105 @@
+extension EtcdClient {
+    /// Sends one unary gateway call and decodes its answer.
+    ///
+    /// The single path every unary call takes: deadline, endpoint choice, retries allowed by
+    /// `retry`, one token refresh when etcd says the token is invalid, and error mapping.
+    func call<Request: Encodable, Response: Decodable>(
+        _ path: String, _ request: Request, as response: Response.Type, retry: RetryRule,
+        timeout: Duration?, endpoint pinned: Int? = nil, requiresLeader: Bool = true
+    ) async throws -> Response {
+        let body: [UInt8]
+        do {
+            body = try WireCoding.encode(request)
+        } catch {
+            throw EtcdError(code: .invalidArgument, message: "cannot encode the request to \(path): \(error)")
+        }
+        let answer = try await send(
+            path, body: body, retry: retry, timeout: timeout, endpoint: pinned, requiresLeader: requiresLeader)
+        return try WireCoding.decodeResponse(response, from: answer.body, path: path)
+    }
+
+    /// The deadline of a call that may take `timeout` (the configured default when `nil`).
+    func deadline(for timeout: Duration?) throws -> ContinuousClock.Instant {
+        let budget = timeout ?? configuration.requestTimeout
+        guard budget > .zero else { throw EtcdError(code: .invalidArgument, message: "the timeout must be positive") }
+        return .now + budget
+    }
+
+    /// Sends `body` to `path` until it succeeds, fails for good, or the deadline passes.
+    /// Returns only 200 responses.
+    func send(
+        _ path: String, body: [UInt8], retry: RetryRule, timeout: Duration?, endpoint pinned: Int? = nil,
+        authenticated: Bool = true, requiresLeader: Bool = true
+    ) async throws -> HTTPResponse {
+        let deadline = try deadline(for: timeout)
+        var attempts = 0
+        var triedEndpoints: Set<Int> = []
+        var hasRefreshedToken = false
+        while true {
+            if Task.isCancelled { throw EtcdError(code: .cancelled, message: "the call to \(path) was cancelled") }
+            let endpoint = pinned ?? selector.pick()
+            let token = authenticated ? try await authToken(deadline: deadline) : nil
+            attempts += 1
+            let failure: EtcdError
+            do {
+                let response = try await transport.send(
+                    HTTPRequest(path: path, body: body, authorization: token, requiresLeader: requiresLeader),
+                    to: endpoint, deadline: deadline)
+                if response.head.status == 200 { return response }
+                let error = WireErrorMapping.error(httpStatus: response.head.status, body: response.body)
+                if error.code == .unauthenticated, token != nil, !hasRefreshedToken {
+                    // The token expired or the member restarted; etcd rejected the call without applying it.
+                    hasRefreshedToken = true
+                    tokens.invalidate(token)
+                    attempts -= 1
+                    continue
+                }
+                guard error.code == .noLeader || error.code == .unavailable else { throw error }
+                // etcd refused the call before proposing it: safe to send again, elsewhere.
+                selector.markFailed(endpoint)
+                failure = error
+            } catch let error as TransportError {
+                failure = mapTransportError(error, path: path, endpoint: endpoint)
+                switch error.kind {
+                case .cancelled, .shutDown:
+                    throw failure
+                case .timedOut:
+                    selector.markFailed(endpoint)
+                    throw failure
+                case .connectFailed, .connectionClosed, .malformedResponse:
+                    selector.markFailed(endpoint)
+                    if error.requestMayHaveBeenSent && retry != .idempotent { throw failure }
+                }
+            }
+            guard attempts < configuration.retry.maximumAttempts, pinned == nil else { throw failure }
+            triedEndpoints.insert(endpoint)
+            if triedEndpoints.count >= endpoints.count {
+                let wait = configuration.retry.backoff(beforeRetry: attempts)
+                guard ContinuousClock.now + wait < deadline else { throw failure }
+                do {
+                    try await Task.sleep(for: wait)
+                } catch {
+                    throw EtcdError(code: .cancelled, message: "the call to \(path) was cancelled")
+                }
+            }
+            configuration.logger.log(
+                .debug, "retrying \(path) after: \(failure)", ["attempt": String(attempts + 1)])
+        }
+    }
+
+    /// The typed error for a transport failure.
+    func mapTransportError(_ error: TransportError, path: String, endpoint: Int) -> EtcdError {
+        let member = endpoints[endpoint].description
+        let code: EtcdError.Code
+        switch error.kind {
+        case .cancelled: code = .cancelled
+        case .shutDown: code = .clientShutdown
+        case .timedOut: code = .timeout
+        case .connectFailed, .connectionClosed: code = .unavailable
+        case .malformedResponse: code = .invalidResponse
+        }
+        return EtcdError(
+            code: code, message: "\(path) at \(member): \(error.detail)",
+            mayHaveBeenApplied: error.requestMayHaveBeenSent, underlying: error)
+    }
+}

@@ -1,0 +1,97 @@
+extension EtcdClient {
+    /// Everything an ``EtcdClient`` needs to know, with documented defaults.
+    public struct Configuration: Sendable {
+        /// The members' client URLs, e.g. `["http://127.0.0.1:2379"]`. Plain `host:port` is read as
+        /// `http://host:port`. Calls go to one member at a time and move on when it fails.
+        public var endpoints: [String]
+        /// The default deadline of one call, retries included (default 5 s). Each call can override it.
+        public var requestTimeout: Duration
+        /// The user and password for etcd's auth, or `nil` when auth is off.
+        public var credentials: Credentials?
+        /// How failed calls are retried.
+        public var retry: RetryPolicy
+        /// The most keep-alive connections to one member for unary calls (default 64); further
+        /// calls wait for a free connection. Watches have connections of their own.
+        public var maximumConnectionsPerEndpoint: Int
+        /// How long a member that failed is avoided before it is tried first again (default 2 s).
+        public var endpointCooldown: Duration
+        /// Where the client logs; disabled by default.
+        public var logger: EtcdLogger
+
+        /// A configuration for `endpoints` with the defaults.
+        public init(
+            endpoints: [String] = ["http://127.0.0.1:2379"],
+            requestTimeout: Duration = .seconds(5),
+            credentials: Credentials? = nil,
+            retry: RetryPolicy = RetryPolicy(),
+            maximumConnectionsPerEndpoint: Int = 64,
+            endpointCooldown: Duration = .seconds(2),
+            logger: EtcdLogger = .disabled
+        ) {
+            self.endpoints = endpoints
+            self.requestTimeout = requestTimeout
+            self.credentials = credentials
+            self.retry = retry
+            self.maximumConnectionsPerEndpoint = maximumConnectionsPerEndpoint
+            self.endpointCooldown = endpointCooldown
+            self.logger = logger
+        }
+
+        /// A user name and password for etcd's auth.
+        public struct Credentials: Sendable, Hashable {
+            /// The etcd user.
+            public var name: String
+            /// The user's password.
+            public var password: String
+
+            /// Credentials for `name`.
+            public init(name: String, password: String) {
+                self.name = name
+                self.password = password
+            }
+        }
+
+        /// Bounds on retrying a failed call.
+        ///
+        /// A call is retried only when that cannot apply a write twice: reads, idempotent writes,
+        /// and writes whose request provably never reached etcd (the connection was refused) or that
+        /// etcd refused before applying them (no leader). Every retry stays within the call's
+        /// deadline. After every member was tried once, retries wait with jittered exponential backoff.
+        public struct RetryPolicy: Sendable, Hashable {
+            /// The most attempts per call, the first included (default 6).
+            public var maximumAttempts: Int
+            /// The first backoff (default 25 ms); it doubles up to ``maximumBackoff``.
+            public var initialBackoff: Duration
+            /// The longest backoff (default 500 ms). Each wait is drawn uniformly from half of it to all of it.
+            public var maximumBackoff: Duration
+
+            /// A policy with the given bounds.
+            public init(
+                maximumAttempts: Int = 6, initialBackoff: Duration = .milliseconds(25),
+                maximumBackoff: Duration = .milliseconds(500)
+            ) {
+                self.maximumAttempts = maximumAttempts
+                self.initialBackoff = initialBackoff
+                self.maximumBackoff = maximumBackoff
+            }
+
+            /// The jittered wait before retry number `retry` (1-based).
+            func backoff(beforeRetry retry: Int) -> Duration {
+                var ceiling = initialBackoff
+                for _ in 1..<max(1, retry) where ceiling < maximumBackoff { ceiling *= 2 }
+                ceiling = min(ceiling, maximumBackoff)
+                let nanoseconds = max(1, Int64(ceiling / .nanoseconds(1)))
+                return .nanoseconds(Int64.random(in: (nanoseconds / 2)...nanoseconds))
+            }
+        }
+    }
+
+    /// Whether a write may be sent again after a failure that leaves its fate unknown.
+    public enum RetryRule: Sendable, Hashable {
+        /// Retry only when etcd provably did not receive or apply the request (the default for writes).
+        case onlyIfNotSent
+        /// The caller asserts that applying the request twice is harmless (for example a txn whose
+        /// compare fails the second time); retry after any connection failure.
+        case idempotent
+    }
+}

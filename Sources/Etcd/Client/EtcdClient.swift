@@ -1,0 +1,96 @@
+/// A client for etcd v3 over its HTTP/JSON gateway: KV, transactions, leases, watches, auth
+/// and cluster status, with deadlines on every call and failover between members.
+///
+/// ```swift
+/// try await EtcdClient.withClient(.init(endpoints: ["http://127.0.0.1:2379"])) { client in
+///     _ = try await client.put("greeting", value: "hello".utf8)
+///     let result = try await client.range(RangeRequest(.key("greeting")))
+///     print(result.keyValues.first?.valueString ?? "missing")
+/// }
+/// ```
+///
+/// The client owns one I/O thread and its sockets. Call ``shutdown()`` when done (or use
+/// ``withClient(_:_:)``); dropping the last reference also stops the thread.
+public final class EtcdClient: Sendable {
+    /// The configuration the client was created with.
+    public let configuration: Configuration
+    let endpoints: [Endpoint]
+    let transport: any HTTPTransport
+    let selector: EndpointSelector
+    let tokens = AuthTokenStore()
+
+    /// Creates a client and starts its I/O thread. Host names are resolved here, once.
+    ///
+    /// - Throws: ``EtcdError`` `.invalidEndpoint` when the list is empty, a URL cannot be parsed,
+    ///   or a host cannot be resolved; `.invalidArgument` for a non-positive timeout or pool size.
+    public convenience init(configuration: Configuration) throws {
+        let endpoints = try Self.validate(configuration)
+        var resolved: [(address: SocketAddress, hostHeader: String)] = []
+        for endpoint in endpoints {
+            switch SocketAddress.resolve(host: endpoint.host, port: endpoint.port) {
+            case .success(let address):
+                resolved.append((address, endpoint.hostHeader))
+            case .failure(let failure):
+                throw EtcdError(
+                    code: .invalidEndpoint, message: "cannot resolve \(endpoint.host): \(failure.reason)")
+            }
+        }
+        let transport: SocketTransport
+        do {
+            transport = try SocketTransport(
+                endpoints: resolved, maximumConnectionsPerEndpoint: configuration.maximumConnectionsPerEndpoint)
+        } catch {
+            throw EtcdError(code: .unavailable, message: "cannot start the I/O thread: \(error)")
+        }
+        self.init(configuration: configuration, endpoints: endpoints, transport: transport)
+    }
+
+    /// Creates a client over a given transport (tests inject faults this way).
+    init(configuration: Configuration, endpoints: [Endpoint], transport: any HTTPTransport) {
+        self.configuration = configuration
+        self.endpoints = endpoints
+        self.transport = transport
+        selector = EndpointSelector(count: endpoints.count, cooldown: configuration.endpointCooldown)
+    }
+
+    /// Runs `body` with a new client and shuts the client down afterwards, even when `body` throws.
+    public static func withClient<Result: Sendable>(
+        _ configuration: Configuration,
+        _ body: (EtcdClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try EtcdClient(configuration: configuration)
+        do {
+            let result = try await body(client)
+            await client.shutdown()
+            return result
+        } catch {
+            await client.shutdown()
+            throw error
+        }
+    }
+
+    /// Fails every call in flight with `.clientShutdown`, closes every connection and stops the
+    /// I/O thread. Returns once the thread has stopped. Later calls fail with `.clientShutdown`.
+    public func shutdown() async {
+        await transport.shutdown()
+    }
+
+    /// The endpoint URLs in the order calls try them.
+    public var endpointURLs: [String] { endpoints.map(\.description) }
+
+    private static func validate(_ configuration: Configuration) throws -> [Endpoint] {
+        guard !configuration.endpoints.isEmpty else {
+            throw EtcdError(code: .invalidEndpoint, message: "no endpoints were given")
+        }
+        guard configuration.requestTimeout > .zero else {
+            throw EtcdError(code: .invalidArgument, message: "requestTimeout must be positive")
+        }
+        guard configuration.maximumConnectionsPerEndpoint > 0 else {
+            throw EtcdError(code: .invalidArgument, message: "maximumConnectionsPerEndpoint must be positive")
+        }
+        guard configuration.retry.maximumAttempts > 0 else {
+            throw EtcdError(code: .invalidArgument, message: "retry.maximumAttempts must be positive")
+        }
+        return try configuration.endpoints.map(Endpoint.parse)
+    }
+}

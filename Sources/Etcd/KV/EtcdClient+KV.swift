@@ -1,0 +1,80 @@
+extension EtcdClient {
+    /// Reads a key or range.
+    ///
+    /// Reads are retried on another member after a connection failure, within the deadline.
+    ///
+    /// - Parameter timeout: the call's deadline; the configured ``Configuration/requestTimeout`` when `nil`.
+    /// - Throws: ``EtcdError`` `.invalidArgument` (empty key), `.compacted` / `.futureRevision`
+    ///   (a `revision` outside the store's history), `.permissionDenied`, `.unavailable`,
+    ///   `.timeout`, `.cancelled`.
+    public func range(_ request: RangeRequest, timeout: Duration? = nil) async throws -> RangeResult {
+        let wire = try request.validated().wire
+        let response = try await call(
+            "/v3/kv/range", wire, as: WireRangeResponse.self, retry: .idempotent, timeout: timeout)
+        return RangeResult(wire: response)
+    }
+
+    /// Writes `value` to `key`, optionally attached to a lease.
+    ///
+    /// On a connection failure the put is retried only if etcd provably never received it; when the
+    /// outcome is unknown the error says so with ``EtcdError/mayHaveBeenApplied``. Cancelling
+    /// after the request was sent cannot undo it.
+    ///
+    /// - Throws: ``EtcdError`` `.invalidArgument`, `.leaseNotFound` (the lease is gone),
+    ///   `.permissionDenied`, `.unavailable`, `.timeout`, `.cancelled`.
+    public func put(
+        _ key: EtcdKey, value: some Sequence<UInt8>, lease: LeaseID? = nil, returnPrevious: Bool = false,
+        timeout: Duration? = nil
+    ) async throws -> PutResult {
+        let request = PutRequest(key, value: value, lease: lease, returnPrevious: returnPrevious)
+        try request.validate()
+        let response = try await call(
+            "/v3/kv/put", request.wire, as: WirePutResponse.self, retry: .onlyIfNotSent, timeout: timeout)
+        return PutResult(wire: response)
+    }
+
+    /// Deletes a key or range.
+    ///
+    /// Retried after a connection failure (deleting twice leaves the same state; the second answer
+    /// may then count fewer deletions).
+    ///
+    /// - Throws: ``EtcdError`` `.invalidArgument`, `.permissionDenied`, `.unavailable`, `.timeout`, `.cancelled`.
+    public func delete(_ keys: KeyRange, returnPrevious: Bool = false, timeout: Duration? = nil) async throws
+        -> DeleteResult
+    {
+        try keys.validate()
+        let request = DeleteRequest(keys, returnPrevious: returnPrevious)
+        let response = try await call(
+            "/v3/kv/deleterange", request.wire, as: WireDeleteRangeResponse.self, retry: .idempotent,
+            timeout: timeout)
+        return DeleteResult(wire: response)
+    }
+
+    /// Runs a transaction atomically.
+    ///
+    /// - Parameter retry: whether the transaction may be sent again when its outcome is unknown
+    ///   (`.onlyIfNotSent` by default; pass `.idempotent` only when a second application is harmless,
+    ///   for example because its compares fail the second time).
+    /// - Throws: ``EtcdError`` `.invalidArgument` (empty key, a key written twice, too many
+    ///   operations), `.leaseNotFound`, `.permissionDenied`, `.unavailable`, `.timeout`, `.cancelled`.
+    public func txn(_ txn: Txn, retry: RetryRule = .onlyIfNotSent, timeout: Duration? = nil) async throws -> TxnResult {
+        try txn.validate()
+        let response = try await call("/v3/kv/txn", txn.wire, as: WireTxnResponse.self, retry: retry, timeout: timeout)
+        return try TxnResult(wire: response)
+    }
+
+    /// Discards the key space's history before `revision`; watches and reads at older revisions
+    /// then fail with `.compacted`.
+    ///
+    /// - Parameter physical: wait until the space is actually reclaimed.
+    /// - Throws: ``EtcdError`` `.compacted` (already compacted past it), `.futureRevision`,
+    ///   `.unavailable`, `.timeout`, `.cancelled`.
+    public func compact(to revision: Revision, physical: Bool = false, timeout: Duration? = nil) async throws
+        -> ResponseHeader
+    {
+        let request = WireCompactionRequest(revision: WireInt64(revision.rawValue), physical: physical ? true : nil)
+        let response = try await call(
+            "/v3/kv/compaction", request, as: WireCompactionResponse.self, retry: .idempotent, timeout: timeout)
+        return response.header.model
+    }
+}

@@ -1,0 +1,43 @@
+/// The keep-alive connections of one endpoint and the unary exchanges waiting for one.
+/// Lives on the I/O thread only.
+final class EndpointPool {
+    let address: SocketAddress
+    let hostHeader: String
+    let maximumConnections: Int
+    /// Idle connections, most recently used last.
+    var idle: [Connection] = []
+    /// Unary connections that exist (connecting, busy or idle).
+    var connectionCount = 0
+    /// Unary exchanges waiting for a connection, oldest first.
+    var waiting: [Exchange] = []
+    private var waitingHead = 0
+
+    init(address: SocketAddress, hostHeader: String, maximumConnections: Int) {
+        self.address = address
+        self.hostHeader = hostHeader
+        self.maximumConnections = maximumConnections
+    }
+
+    var hasWaiting: Bool { waitingHead < waiting.count }
+
+    func enqueue(_ exchange: Exchange) {
+        waiting.append(exchange)
+    }
+
+    /// The oldest waiting exchange that is still unfinished, if any.
+    func dequeue() -> Exchange? {
+        while waitingHead < waiting.count {
+            let exchange = waiting[waitingHead]
+            waitingHead += 1
+            if waitingHead > 64 && waitingHead * 2 > waiting.count {
+                waiting.removeFirst(waitingHead)
+                waitingHead = 0
+            }
+            if !exchange.isFinished { return exchange }
+        }
+        return nil
+    }
+
+    /// Waiting exchanges, for deadline checks.
+    var waitingExchanges: ArraySlice<Exchange> { waiting[waitingHead...] }
+}

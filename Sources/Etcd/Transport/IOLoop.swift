@@ -1,0 +1,448 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One thread that owns every socket of a client and drives them with `poll()`.
+///
+/// Callers hand exchanges over through a locked inbox and a wake-up pipe; results go back
+/// through continuations, so no Swift concurrency thread ever blocks on a socket.
+///
+/// Unary requests share a bounded keep-alive pool per endpoint; each stream gets a
+/// connection of its own, closed to cancel it.
+final class IOLoop: @unchecked Sendable {
+    // @unchecked Sendable: the inbox (behind its Mutex), the atomic ID counter and the immutable
+    // `wakeWriteDescriptor`, `hostHeaders` are the only members touched off the loop thread. Every
+    // other stored property is read and written only by `run()`, on the loop thread.
+
+    private enum Command: Sendable {
+        case start(ExchangeRequest)
+        case cancel(UInt64)
+    }
+
+    private struct Inbox {
+        var commands: [Command] = []
+        var isWakePending = false
+        var isShutDown = false
+        var hasExited = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let inbox = Mutex(Inbox())
+    private let nextExchangeID = Atomic<UInt64>(1)
+    private let wakeReadDescriptor: Int32
+    private let wakeWriteDescriptor: Int32
+    /// The `Host` header for each endpoint.
+    let hostHeaders: [String]
+
+    // Loop-thread state.
+    private let pools: [EndpointPool]
+    private var connections: [Int32: Connection] = [:]
+    private var exchanges: [UInt64: Exchange] = [:]
+    private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
+
+    /// Creates the loop and starts its thread.
+    ///
+    /// - Parameters:
+    ///   - endpoints: the resolved address and `Host` header of each endpoint, by index.
+    ///   - maximumConnectionsPerEndpoint: the size of each keep-alive pool for unary requests.
+    init(endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int) throws {
+        var descriptors: [Int32] = [0, 0]
+        guard pipe(&descriptors) == 0 else {
+            throw TransportError(
+                kind: .connectFailed, requestMayHaveBeenSent: false,
+                detail: "cannot create the wake-up pipe: \(POSIX.describe(POSIX.lastError))")
+        }
+        for descriptor in descriptors {
+            _ = POSIX.setNonBlocking(descriptor)
+            _ = POSIX.setCloseOnExec(descriptor)
+        }
+        wakeReadDescriptor = descriptors[0]
+        wakeWriteDescriptor = descriptors[1]
+        hostHeaders = endpoints.map(\.hostHeader)
+        pools = endpoints.map {
+            EndpointPool(address: $0.address, hostHeader: $0.hostHeader, maximumConnections: maximumConnectionsPerEndpoint)
+        }
+        let thread = Thread { [self] in self.run() }
+        thread.name = "etcd-io"
+        thread.start()
+    }
+
+    deinit {
+        // Closed here, not when the thread exits: until the last reference is gone another thread
+        // may still be about to write its wake-up byte, and a closed number can be reused.
+        POSIX.closeDescriptor(wakeReadDescriptor)
+        POSIX.closeDescriptor(wakeWriteDescriptor)
+    }
+
+    /// A new exchange ID, unique for this loop.
+    func makeExchangeID() -> UInt64 {
+        nextExchangeID.add(1, ordering: .relaxed).oldValue
+    }
+
+    /// Hands an exchange to the loop. After shutdown it fails at once.
+    func submit(_ request: ExchangeRequest) {
+        let accepted = enqueue(.start(request))
+        if !accepted {
+            Exchange(request).fail(
+                TransportError(kind: .shutDown, requestMayHaveBeenSent: false, detail: "the client was shut down"))
+        }
+    }
+
+    /// Cancels an exchange: a unary call fails with `.cancelled`, a stream finishes.
+    func cancel(_ id: UInt64) {
+        _ = enqueue(.cancel(id))
+    }
+
+    /// Stops the loop: every exchange fails with `.shutDown` and every socket closes.
+    /// Returns once the thread has finished.
+    func shutdown() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let (alreadyExited, mustWake) = inbox.withLock { inbox -> (Bool, Bool) in
+                if inbox.hasExited { return (true, false) }
+                inbox.exitWaiters.append(continuation)
+                let mustWake = !inbox.isShutDown
+                inbox.isShutDown = true
+                return (false, mustWake)
+            }
+            if alreadyExited { continuation.resume() }
+            if mustWake { wake() }
+        }
+    }
+
+    /// Asks the loop to stop without waiting (for `deinit` paths).
+    func requestShutdown() {
+        let mustWake = inbox.withLock { inbox -> Bool in
+            defer { inbox.isShutDown = true }
+            return !inbox.isShutDown
+        }
+        if mustWake { wake() }
+    }
+
+    private func enqueue(_ command: Command) -> Bool {
+        let (accepted, mustWake) = inbox.withLock { inbox -> (Bool, Bool) in
+            if inbox.isShutDown { return (false, false) }
+            inbox.commands.append(command)
+            defer { inbox.isWakePending = true }
+            return (true, !inbox.isWakePending)
+        }
+        if mustWake { wake() }
+        return accepted
+    }
+
+    private func wake() {
+        var byte: UInt8 = 1
+        _ = write(wakeWriteDescriptor, &byte, 1)
+    }
+
+    // MARK: - The loop thread
+
+    private func run() {
+        var pollDescriptors: [pollfd] = []
+        var polled: [Connection] = []
+        while let commands = takeCommands() {
+            for command in commands { execute(command) }
+            pollDescriptors.removeAll(keepingCapacity: true)
+            polled.removeAll(keepingCapacity: true)
+            pollDescriptors.append(pollfd(fd: wakeReadDescriptor, events: Int16(POLLIN), revents: 0))
+            for connection in connections.values {
+                let events = connection.wantsWrite ? Int16(POLLOUT) : Int16(POLLIN)
+                pollDescriptors.append(pollfd(fd: connection.descriptor, events: events, revents: 0))
+                polled.append(connection)
+            }
+            let ready = poll(&pollDescriptors, nfds_t(pollDescriptors.count), millisecondsUntilNextDeadline())
+            if ready > 0 {
+                if pollDescriptors[0].revents != 0 { drainWakePipe() }
+                for index in 1..<pollDescriptors.count where pollDescriptors[index].revents != 0 {
+                    let connection = polled[index - 1]
+                    if connection.phase != .closed { handle(connection) }
+                }
+            }
+            expireDeadlines()
+        }
+        tearDown()
+    }
+
+    /// The commands queued since the last call, or `nil` once shutdown was requested.
+    private func takeCommands() -> [Command]? {
+        inbox.withLock { inbox -> [Command]? in
+            if inbox.isShutDown { return nil }
+            inbox.isWakePending = false
+            defer { inbox.commands.removeAll(keepingCapacity: true) }
+            return inbox.commands
+        }
+    }
+
+    private func execute(_ command: Command) {
+        switch command {
+        case .start(let request):
+            let exchange = Exchange(request)
+            if request.cancellation.isRaised {
+                exchange.fail(exchange.error(.cancelled, "cancelled before it was sent"))
+                return
+            }
+            exchanges[request.id] = exchange
+            if exchange.isStream {
+                openConnection(to: request.endpoint, for: exchange, dedicated: true)
+            } else {
+                startUnary(exchange)
+            }
+        case .cancel(let id):
+            if let exchange = exchanges[id] {
+                finish(exchange, with: exchange.error(.cancelled, "cancelled by the caller"))
+            }
+        }
+    }
+
+    private func startUnary(_ exchange: Exchange) {
+        let pool = pools[exchange.request.endpoint]
+        while let connection = pool.idle.popLast() {
+            if POSIX.isIdleSocketUsable(connection.descriptor) {
+                connection.phase = .busy
+                connection.assign(exchange)
+                writeOutbound(connection)
+                return
+            }
+            // The member closed it while it idled; it never saw this request.
+            connection.exchange = nil
+            close(connection, serveWaiting: false)
+        }
+        if pool.connectionCount < pool.maximumConnections {
+            openConnection(to: exchange.request.endpoint, for: exchange, dedicated: false)
+        } else {
+            pool.enqueue(exchange)
+        }
+    }
+
+    private func openConnection(to endpoint: Int, for exchange: Exchange, dedicated: Bool) {
+        let pool = pools[endpoint]
+        guard let descriptor = POSIX.makeStreamSocket(family: pool.address.family) else {
+            finish(exchange, with: exchange.error(.connectFailed, "socket: \(POSIX.describe(POSIX.lastError))"))
+            return
+        }
+        let connection = Connection(descriptor: descriptor, endpoint: endpoint, isDedicatedToStream: dedicated)
+        connections[descriptor] = connection
+        if !dedicated { pool.connectionCount += 1 }
+        connection.assign(exchange)
+        let status = POSIX.startConnect(descriptor, to: pool.address)
+        switch status {
+        case 0:
+            connection.phase = .busy
+            writeOutbound(connection)
+        case EINPROGRESS, EINTR:
+            connection.phase = .connecting
+        default:
+            // Not `finish`: closing without serving the queue keeps a burst of refusals iterative.
+            exchange.fail(exchange.error(.connectFailed, "connect to \(pool.hostHeader): \(POSIX.describe(status))"))
+            exchanges[exchange.request.id] = nil
+            connection.exchange = nil
+            exchange.connection = nil
+            close(connection, serveWaiting: false)
+        }
+    }
+
+    private func handle(_ connection: Connection) {
+        switch connection.phase {
+        case .connecting:
+            let status = POSIX.pendingError(connection.descriptor)
+            if status != 0 {
+                if let exchange = connection.exchange {
+                    let host = pools[connection.endpoint].hostHeader
+                    finish(exchange, with: exchange.error(.connectFailed, "connect to \(host): \(POSIX.describe(status))"))
+                } else {
+                    close(connection, serveWaiting: true)
+                }
+                return
+            }
+            connection.phase = .busy
+            writeOutbound(connection)
+        case .busy:
+            if connection.wantsWrite {
+                writeOutbound(connection)
+            } else {
+                readAvailable(connection)
+            }
+        case .idle:
+            // An idle connection became readable: the member closed it (or sent junk).
+            close(connection, serveWaiting: true)
+        case .closed:
+            break
+        }
+    }
+
+    private func writeOutbound(_ connection: Connection) {
+        guard let exchange = connection.exchange else { return }
+        while connection.outboundOffset < connection.outbound.count {
+            let written = connection.outbound.withUnsafeBytes { raw in
+                POSIX.write(connection.descriptor, UnsafeRawBufferPointer(rebasing: raw[connection.outboundOffset...]))
+            }
+            if written == 0 { return }
+            if written < 0 {
+                let detail = "write: \(POSIX.describe(Int32(-written)))"
+                finish(exchange, with: exchange.error(.connectionClosed, detail))
+                return
+            }
+            connection.outboundOffset += written
+            exchange.bytesWritten += written
+        }
+    }
+
+    private func readAvailable(_ connection: Connection) {
+        guard let exchange = connection.exchange else {
+            close(connection, serveWaiting: true)
+            return
+        }
+        // Bounded so one busy stream cannot starve the other sockets.
+        for _ in 0..<16 {
+            let count = readBuffer.withUnsafeMutableBytes { POSIX.read(connection.descriptor, into: $0) }
+            guard let count else { return }
+            if count < 0 {
+                finish(exchange, with: exchange.error(.connectionClosed, "read: \(POSIX.describe(Int32(-count)))"))
+                return
+            }
+            if count == 0 {
+                do {
+                    try connection.parser.finishAtEndOfStream { try exchange.receive($0) }
+                    complete(connection, reusable: false)
+                } catch {
+                    finish(exchange, with: exchange.error(.connectionClosed, "\(error)"))
+                }
+                return
+            }
+            connection.inbound.append(contentsOf: readBuffer[0..<count])
+            do {
+                let consumed = try connection.parser.consume(connection.inbound) { try exchange.receive($0) }
+                if consumed == connection.inbound.count {
+                    connection.inbound.removeAll(keepingCapacity: true)
+                } else if consumed > 0 {
+                    connection.inbound.removeFirst(consumed)
+                }
+            } catch {
+                finish(exchange, with: exchange.error(.malformedResponse, "\(error)"))
+                return
+            }
+            if connection.parser.isComplete {
+                complete(connection, reusable: connection.parser.isKeepAlive && connection.inbound.isEmpty)
+                return
+            }
+        }
+    }
+
+    /// Delivers a complete response and recycles or closes its connection.
+    private func complete(_ connection: Connection, reusable: Bool) {
+        guard let exchange = connection.exchange else { return }
+        exchange.succeed()
+        exchanges[exchange.request.id] = nil
+        connection.exchange = nil
+        exchange.connection = nil
+        guard reusable, !connection.isDedicatedToStream else {
+            close(connection, serveWaiting: true)
+            return
+        }
+        let pool = pools[connection.endpoint]
+        if let next = pool.dequeue() {
+            connection.assign(next)
+            writeOutbound(connection)
+        } else {
+            connection.phase = .idle
+            pool.idle.append(connection)
+        }
+    }
+
+    /// Fails `exchange` and closes the connection serving it, if any.
+    private func finish(_ exchange: Exchange, with error: TransportError) {
+        exchange.fail(error)
+        exchanges[exchange.request.id] = nil
+        if let connection = exchange.connection, connection.exchange === exchange {
+            connection.exchange = nil
+            exchange.connection = nil
+            close(connection, serveWaiting: true)
+        }
+    }
+
+    private func close(_ connection: Connection, serveWaiting: Bool) {
+        guard connection.phase != .closed else { return }
+        let wasIdle = connection.phase == .idle
+        connection.phase = .closed
+        POSIX.closeDescriptor(connection.descriptor)
+        connections[connection.descriptor] = nil
+        if let exchange = connection.exchange {
+            connection.exchange = nil
+            exchange.connection = nil
+            exchange.fail(exchange.error(.connectionClosed, "connection closed"))
+            exchanges[exchange.request.id] = nil
+        }
+        guard !connection.isDedicatedToStream else { return }
+        let pool = pools[connection.endpoint]
+        pool.connectionCount -= 1
+        if wasIdle { pool.idle.removeAll { $0 === connection } }
+        if serveWaiting {
+            while pool.connectionCount < pool.maximumConnections, let next = pool.dequeue() {
+                openConnection(to: connection.endpoint, for: next, dedicated: false)
+            }
+        }
+    }
+
+    private func millisecondsUntilNextDeadline() -> Int32 {
+        var nearest: ContinuousClock.Instant?
+        for exchange in exchanges.values where exchange.isDeadlineActive {
+            if nearest == nil || exchange.request.deadline < nearest! { nearest = exchange.request.deadline }
+        }
+        guard let nearest else { return -1 }
+        let remaining = ContinuousClock.now.duration(to: nearest)
+        if remaining <= .zero { return 0 }
+        let (seconds, attoseconds) = remaining.components
+        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+        return Int32(min(milliseconds, 60_000))
+    }
+
+    private func expireDeadlines() {
+        let now = ContinuousClock.now
+        var expired: [Exchange] = []
+        for exchange in exchanges.values where exchange.isDeadlineActive && exchange.request.deadline <= now {
+            expired.append(exchange)
+        }
+        for exchange in expired {
+            let host = pools[exchange.request.endpoint].hostHeader
+            finish(exchange, with: exchange.error(.timedOut, "no response from \(host) before the deadline"))
+        }
+    }
+
+    private func drainWakePipe() {
+        var scratch = [UInt8](repeating: 0, count: 256)
+        while read(wakeReadDescriptor, &scratch, scratch.count) > 0 {}
+    }
+
+    private func tearDown() {
+        let shutDown = TransportError(kind: .shutDown, requestMayHaveBeenSent: true, detail: "the client was shut down")
+        let pending = inbox.withLock { inbox -> [Command] in
+            defer { inbox.commands = [] }
+            return inbox.commands
+        }
+        for case .start(let request) in pending {
+            Exchange(request).fail(
+                TransportError(kind: .shutDown, requestMayHaveBeenSent: false, detail: "the client was shut down"))
+        }
+        for exchange in exchanges.values { exchange.fail(shutDown) }
+        exchanges = [:]
+        for connection in connections.values {
+            connection.exchange = nil
+            connection.phase = .closed
+            POSIX.closeDescriptor(connection.descriptor)
+        }
+        connections = [:]
+        for pool in pools { pool.idle = [] }
+        let waiters = inbox.withLock { inbox -> [CheckedContinuation<Void, Never>] in
+            inbox.hasExited = true
+            defer { inbox.exitWaiters = [] }
+            return inbox.exitWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+
+/// The body etcd's gateway sends with a non-200 status, and the one mapping from gRPC codes
+/// and messages to ``EtcdError/Code``. No other code looks at status numbers or message text.
+struct WireErrorBody: Decodable {
+    var error: String?
+    var message: String?
+    var code: Int?
+}
+
+enum WireErrorMapping {
+    /// The typed error for a gateway error with gRPC status `grpcStatus` and `message`.
+    static func error(grpcStatus: Int?, message: String) -> EtcdError {
+        EtcdError(code: code(grpcStatus: grpcStatus, message: message), message: message, grpcStatus: grpcStatus)
+    }
+
+    /// The typed error for a non-200 response, from its body (or its status when the body is not JSON).
+    static func error(httpStatus: Int, body: [UInt8]) -> EtcdError {
+        if let wire = try? WireCoding.decode(WireErrorBody.self, from: body), wire.code != nil || wire.message != nil {
+            return error(grpcStatus: wire.code, message: wire.message ?? wire.error ?? "HTTP \(httpStatus)")
+        }
+        let text = String(decoding: body.prefix(200), as: UTF8.self)
+        let code: EtcdError.Code = httpStatus == 503 ? .unavailable : .invalidResponse
+        return EtcdError(code: code, message: "HTTP \(httpStatus) from etcd: \(text)")
+    }
+
+    /// The typed error for a watch that etcd cancelled with `reason` (e.g. a bad token).
+    static func watchCancellation(reason: String) -> EtcdError {
+        // The reason reads "rpc error: code = Unauthenticated desc = etcdserver: invalid auth token".
+        let status: Int?
+        if reason.contains("code = Unauthenticated") {
+            status = 16
+        } else if reason.contains("code = PermissionDenied") {
+            status = 7
+        } else {
+            status = nil
+        }
+        let description = reason.range(of: "desc = ").map { String(reason[$0.upperBound...]) } ?? reason
+        var mapped = error(grpcStatus: status, message: description)
+        if status == nil { mapped.code = .watchCanceled }
+        return mapped
+    }
+
+    private static func code(grpcStatus: Int?, message: String) -> EtcdError.Code {
+        switch grpcStatus {
+        case 3:
+            if message.contains("authentication failed") { return .authenticationFailed }
+            if message.contains("user name is empty") { return .unauthenticated }
+            return .invalidArgument
+        case 4: return .timeout
+        case 5 where message.contains("lease not found"): return .leaseNotFound
+        case 7: return .permissionDenied
+        case 8: return .resourceExhausted
+        case 9: return .failedPrecondition
+        case 11:
+            if message.contains("compacted") { return .compacted }
+            if message.contains("future revision") { return .futureRevision }
+            return .invalidArgument
+        case 14:
+            if message.contains("no leader") { return .noLeader }
+            return .unavailable
+        case 16: return .unauthenticated
+        default: return .server
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import Etcd
+import Foundation
+
+/// A real etcd cluster of 1 or 3 members on loopback, started by `scripts/etcd-cluster` in a
+/// directory of its own, for tests that kill or freeze members.
+///
+/// ```swift
+/// try await EtcdCluster.withCluster(members: 3) { cluster in
+///     try await cluster.kill(member: 1)
+/// }
+/// ```
+public final class EtcdCluster: Sendable {
+    /// The members' client URLs, member 1 first.
+    public let endpoints: [String]
+    /// The directory holding the members' data, configuration, logs and PIDs.
+    public let directory: String
+    /// Whether auth was enabled (user `root`, password `root`).
+    public let hasAuth: Bool
+
+    private init(endpoints: [String], directory: String, hasAuth: Bool) {
+        self.endpoints = endpoints
+        self.directory = directory
+        self.hasAuth = hasAuth
+    }
+
+    /// Starts a cluster; fails (never skips) when etcd cannot be installed or started.
+    public static func start(members: Int, auth: Bool = false) async throws -> EtcdCluster {
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("etcdlock-test-\(UUID().uuidString.prefix(8))").path
+        var arguments = ["up", "--members", String(members), "--dir", directory]
+        if auth { arguments.append("--auth") }
+        let outcome = try await ScriptRunner.run("etcd-cluster", arguments)
+        guard outcome.status == 0,
+            let line = outcome.output.split(separator: "\n").first(where: { $0.hasPrefix("ETCD_ENDPOINTS=") })
+        else {
+            throw TestEnvironmentError(
+                description: "scripts/etcd-cluster up failed (\(outcome.status)): \(outcome.errors)\(outcome.output)")
+        }
+        let endpoints = line.dropFirst("ETCD_ENDPOINTS=".count).split(separator: ",").map(String.init)
+        return EtcdCluster(endpoints: endpoints, directory: directory, hasAuth: auth)
+    }
+
+    /// Runs `body` with a new cluster and always stops the cluster afterwards.
+    public static func withCluster<Result: Sendable>(
+        members: Int, auth: Bool = false, _ body: (EtcdCluster) async throws -> Result
+    ) async throws -> Result {
+        let cluster = try await start(members: members, auth: auth)
+        do {
+            let result = try await body(cluster)
+            try await cluster.stop()
+            return result
+        } catch {
+            try? await cluster.stop()
+            throw error
+        }
+    }
+
+    /// Stops exactly the processes this cluster started and deletes its directory.
+    public func stop() async throws {
+        try await member("down")
+    }
+
+    /// Kills member `index` (1-based) with SIGKILL and waits until it is gone.
+    public func kill(member index: Int) async throws { try await member("kill-member", index) }
+
+    /// Freezes member `index` with SIGSTOP: its sockets stay open but it answers nothing.
+    public func freeze(member index: Int) async throws { try await member("stop-member", index) }
+
+    /// Resumes a frozen member with SIGCONT.
+    public func resume(member index: Int) async throws { try await member("cont-member", index) }
+
+    /// Starts a killed member again from its data and waits until it is healthy.
+    public func restart(member index: Int) async throws { try await member("start-member", index) }
+
+    /// A client configuration for this cluster's endpoints.
+    public func configuration(requestTimeout: Duration = .seconds(5)) -> EtcdClient.Configuration {
+        EtcdClient.Configuration(endpoints: endpoints, requestTimeout: requestTimeout)
+    }
+
+    private func member(_ command: String, _ index: Int? = nil) async throws {
+        var arguments = [command]
+        if let index { arguments.append(String(index)) }
+        arguments += ["--dir", directory]
+        let outcome = try await ScriptRunner.run("etcd-cluster", arguments)
+        guard outcome.status == 0 else {
+            throw TestEnvironmentError(
+                description: "scripts/etcd-cluster \(arguments.joined(separator: " ")) failed: \(outcome.errors)")
+        }
+    }
+}

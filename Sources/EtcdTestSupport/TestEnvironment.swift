@@ -1,0 +1,50 @@
+import Etcd
+import Foundation
+
+/// The single-member etcd that most integration tests share.
+///
+/// `scripts/test` starts it and exports `ETCD_ENDPOINTS`. When that is not set (a bare
+/// `swift test`), the first test to ask starts one with `scripts/etcd-cluster` and it is stopped
+/// when the test process exits. If etcd cannot be started, tests fail; they never skip.
+public enum TestEnvironment {
+    private static let started = StartOnce()
+
+    /// The shared cluster's endpoints.
+    public static func endpoints() async throws -> [String] {
+        if let variable = ProcessInfo.processInfo.environment["ETCD_ENDPOINTS"], !variable.isEmpty {
+            return variable.split(separator: ",").map(String.init)
+        }
+        return try await started.endpoints()
+    }
+
+    /// A client configuration for the shared cluster.
+    public static func configuration(requestTimeout: Duration = .seconds(5)) async throws -> EtcdClient.Configuration {
+        EtcdClient.Configuration(endpoints: try await endpoints(), requestTimeout: requestTimeout)
+    }
+
+    /// Runs `body` with a client of the shared cluster, shut down afterwards.
+    public static func withClient<Result: Sendable>(_ body: (EtcdClient) async throws -> Result) async throws -> Result {
+        try await EtcdClient.withClient(try await configuration(), body)
+    }
+}
+
+/// Starts the fallback cluster once per test process and stops it at exit.
+private actor StartOnce {
+    private var cluster: EtcdCluster?
+
+    func endpoints() async throws -> [String] {
+        if let cluster { return cluster.endpoints }
+        let cluster = try await EtcdCluster.start(members: 1)
+        self.cluster = cluster
+        fallbackClusterDirectory = cluster.directory
+        atexit {
+            if let directory = fallbackClusterDirectory {
+                ScriptRunner.runBlocking("etcd-cluster", ["down", "--dir", directory])
+            }
+        }
+        return cluster.endpoints
+    }
+}
+
+/// Read by the `atexit` handler, which cannot capture context; written once, before it is registered.
+nonisolated(unsafe) private var fallbackClusterDirectory: String?

@@ -72,6 +72,26 @@ public final class EtcdCluster: Sendable {
     /// Starts a killed member again from its data and waits until it is healthy.
     public func restart(member index: Int) async throws { try await member("start-member", index) }
 
+    /// Runs `etcdctl` against this cluster (as `root` when auth is on) and returns its output.
+    public func etcdctl(_ arguments: [String]) async throws -> String {
+        var full = ["--endpoints=\(endpoints.joined(separator: ","))"]
+        if hasAuth { full.append("--user=root:root") }
+        let outcome = try await ScriptRunner.runProgram("/usr/bin/etcdctl", full + arguments)
+        guard outcome.status == 0 else {
+            throw TestEnvironmentError(description: "etcdctl \(arguments.joined(separator: " ")) failed: \(outcome.errors)")
+        }
+        return outcome.output
+    }
+
+    /// The PID of member `index`.
+    public func pid(ofMember index: Int) async throws -> Int32 {
+        let outcome = try await ScriptRunner.run("etcd-cluster", ["pid-member", String(index), "--dir", directory])
+        guard let pid = Int32(outcome.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw TestEnvironmentError(description: "no PID for member \(index): \(outcome.errors)")
+        }
+        return pid
+    }
+
     /// A client configuration for this cluster's endpoints.
     public func configuration(requestTimeout: Duration = .seconds(5)) -> EtcdClient.Configuration {
         EtcdClient.Configuration(endpoints: endpoints, requestTimeout: requestTimeout)

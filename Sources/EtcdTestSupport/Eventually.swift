@@ -21,3 +21,24 @@ public func measure<Result>(_ body: () async throws -> Result) async rethrows ->
     let result = try await body()
     return (result, ContinuousClock.now - start)
 }
+
+/// Runs `body`, cancelling it and throwing if it has not finished within `limit`.
+///
+/// Wrap any wait on another party (a watch event, another process) so that a bug fails the test
+/// promptly with a clear message instead of hanging until the suite's time limit.
+public func withDeadline<Result: Sendable>(
+    _ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> Result
+) async throws -> Result {
+    try await withThrowingTaskGroup(of: Result?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let result = first else {
+            throw TestEnvironmentError(description: "\(what) did not finish within \(limit)")
+        }
+        return result
+    }
+}

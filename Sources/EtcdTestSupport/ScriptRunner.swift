@@ -15,19 +15,34 @@ enum ScriptRunner {
 
     /// Runs `scripts/<name> arguments…` and returns its exit status and output.
     static func run(_ name: String, _ arguments: [String]) async throws -> Outcome {
+        try await runProgram(repositoryRoot.appendingPathComponent("scripts/\(name)").path, arguments)
+    }
+
+    /// Runs the program at `path` and returns its exit status and output.
+    ///
+    /// Output goes to temporary files, not pipes: a process the program leaves running (an etcd
+    /// member) could inherit a pipe's write end and the read would never see its end.
+    static func runProgram(_ path: String, _ arguments: [String]) async throws -> Outcome {
+        let directory = FileManager.default.temporaryDirectory
+        let outputURL = directory.appendingPathComponent("etcdlock-run-\(UUID().uuidString).out")
+        let errorsURL = directory.appendingPathComponent("etcdlock-run-\(UUID().uuidString).err")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
+        defer {
+            try? FileManager.default.removeItem(at: outputURL)
+            try? FileManager.default.removeItem(at: errorsURL)
+        }
+        let output = try FileHandle(forWritingTo: outputURL)
+        let errors = try FileHandle(forWritingTo: errorsURL)
         let process = Process()
-        process.executableURL = repositoryRoot.appendingPathComponent("scripts/\(name)")
+        process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
-        return try await withCheckedThrowingContinuation { continuation in
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { finished in
-                let out = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                let err = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                continuation.resume(returning: Outcome(status: finished.terminationStatus, output: out, errors: err))
+                continuation.resume(returning: finished.terminationStatus)
             }
             do {
                 try process.run()
@@ -36,6 +51,11 @@ enum ScriptRunner {
                 continuation.resume(throwing: error)
             }
         }
+        try? output.close()
+        try? errors.close()
+        let out = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOf: errorsURL, encoding: .utf8)) ?? ""
+        return Outcome(status: status, output: out, errors: err)
     }
 
     /// Runs a script synchronously (for `atexit`, where nothing else runs any more).
@@ -54,4 +74,7 @@ enum ScriptRunner {
 public struct TestEnvironmentError: Error, CustomStringConvertible, Sendable {
     /// What went wrong.
     public let description: String
+
+    /// An error saying `description`.
+    public init(description: String) { self.description = description }
 }

@@ -19,8 +19,16 @@ public enum TestEnvironment {
 
     /// A client configuration for the shared cluster.
     public static func configuration(requestTimeout: Duration = .seconds(5)) async throws -> EtcdClient.Configuration {
-        EtcdClient.Configuration(endpoints: try await endpoints(), requestTimeout: requestTimeout)
+        EtcdClient.Configuration(endpoints: try await endpoints(), requestTimeout: requestTimeout, logger: logger)
     }
+
+    /// With `ETCDLOCK_TEST_LOG=1`, the clients' debug log goes to standard error.
+    public static let logger: EtcdLogger = {
+        guard ProcessInfo.processInfo.environment["ETCDLOCK_TEST_LOG"] == "1" else { return .disabled }
+        return EtcdLogger(level: .debug) { event in
+            FileHandle.standardError.write(Data("[etcd \(event.level)] \(event.message) \(event.metadata)\n".utf8))
+        }
+    }()
 
     /// Runs `body` with a client of the shared cluster, shut down afterwards.
     public static func withClient<Result: Sendable>(_ body: (EtcdClient) async throws -> Result) async throws -> Result {

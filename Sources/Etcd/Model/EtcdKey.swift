@@ -1,7 +1,7 @@
 /// A key in etcd's key space: any sequence of bytes, most often UTF-8 text.
 ///
-/// Write keys as string literals: `let key: EtcdKey = "locks/orders/"`.
-public struct EtcdKey: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringLiteral {
+/// Write keys as string literals, interpolation included: `let key: EtcdKey = "jobs/\(id)"`.
+public struct EtcdKey: Sendable, Hashable, Comparable, CustomStringConvertible, ExpressibleByStringInterpolation {
     /// The key's bytes.
     public var bytes: [UInt8]
 

@@ -14,13 +14,47 @@ extension EtcdClient {
     {
         try keys.validate()
         let control = WatchControl()
+        let deadline = try deadline(for: timeout)
         let connection = try await openWatchConnection(
-            keys, options: options, startRevision: options.startRevision, control: control,
-            deadline: try deadline(for: timeout))
+            keys, options: options, startRevision: options.startRevision, control: control, deadline: deadline)
         control.attach(connection.cancel)
+        if let start = options.startRevision, start <= connection.createdRevision {
+            do {
+                try await ensureHistoryAvailable(keys, from: start, on: connection, deadline: deadline)
+            } catch {
+                control.cancel()
+                throw error
+            }
+        }
         let start = options.startRevision ?? connection.createdRevision.next
         return EtcdWatch(
             keys: keys, startRevision: start, options: options, client: self, connection: connection,
             control: control)
+    }
+}
+
+extension EtcdClient {
+    /// Throws `.compacted` now, rather than at the first `next()`, when a watch starts at a
+    /// revision etcd has compacted away.
+    ///
+    /// etcd acknowledges such a watch with `created` and reports the compaction only from its
+    /// 100 ms catch-up loop. A count-only read at the start revision fails at once in that case;
+    /// the stream's own cancel message then supplies the compact revision.
+    private func ensureHistoryAvailable(
+        _ keys: KeyRange, from start: Revision, on connection: WatchConnection, deadline: ContinuousClock.Instant
+    ) async throws {
+        let probe = RangeRequest(keys, limit: 1, revision: start, consistency: .serializable, countOnly: true)
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        do {
+            _ = try await range(probe, timeout: max(remaining, .milliseconds(1)))
+            return
+        } catch let error as EtcdError where error.code == .compacted {
+            var iterator = connection.parts.makeAsyncIterator()
+            while let part = try await iterator.next() {
+                guard case .line(let line) = part, case .failed(let cancel) = try WatchMessage(line: line) else { continue }
+                throw cancel
+            }
+            throw error
+        }
     }
 }

@@ -1,0 +1,156 @@
+import Etcd
+import EtcdTestSupport
+import Testing
+
+/// Finds which member (1-based) leads and which follow.
+private func roles(_ cluster: EtcdCluster, _ client: EtcdClient) async throws -> (leader: Int, followers: [Int]) {
+    var leader = 0
+    var followers: [Int] = []
+    for index in cluster.endpoints.indices {
+        let status = try await client.status(endpointIndex: index)
+        if status.isLeader { leader = index + 1 } else { followers.append(index + 1) }
+    }
+    return (leader, followers)
+}
+
+/// Creates `key` once; safe to retry after an ambiguous failure. Returns the key's create revision.
+private func createOnce(_ client: EtcdClient, _ key: EtcdKey, within limit: Duration) async throws -> Revision {
+    let end = ContinuousClock.now + limit
+    let txn = Txn(
+        if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: Array(key.description.utf8))],
+        else: [.range(RangeRequest(.key(key)))])
+    while true {
+        do {
+            let result = try await client.txn(txn, retry: .idempotent)
+            if result.succeeded { return result.header.revision }
+            guard case .range(let existing) = result.responses.first, let created = existing.keyValues.first else {
+                throw TestEnvironmentError(description: "create-if-absent of \(key) found nothing")
+            }
+            return created.createRevision
+        } catch let error as EtcdError where ContinuousClock.now < end {
+            // Typed and expected while a leader is elected: try again.
+            _ = error
+        }
+    }
+}
+
+@Suite("failover in a 3-member cluster", .serialized, .timeLimit(.minutes(3)))
+struct FailoverIntegrationTests {
+    @Test("calls keep succeeding when the follower they use is killed")
+    func followerKilled() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            let probe = try EtcdClient(configuration: cluster.configuration())
+            let (_, followers) = try await roles(cluster, probe)
+            await probe.shutdown()
+            let victim = try #require(followers.first)
+            var configuration = cluster.configuration()
+            // The victim first, so the client is using it when it dies.
+            configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
+                .filter { $0.offset != victim - 1 }.map(\.element)
+            try await EtcdClient.withClient(configuration) { client in
+                _ = try await client.put("/failover/a", value: [1])
+                try await cluster.kill(member: victim)
+                for index in 0..<20 {
+                    _ = try await client.put("/failover/k\(index)", value: [UInt8(index)])
+                }
+                #expect(try await client.range(RangeRequest(.prefix("/failover/"))).count == 21)
+            }
+        }
+    }
+
+    @Test("when the leader is killed, calls fail only with typed errors and writes resume after the election")
+    func leaderKilled() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            try await EtcdClient.withClient(cluster.configuration(requestTimeout: .seconds(3))) { client in
+                let (leader, _) = try await roles(cluster, client)
+                try await cluster.kill(member: leader)
+                var consecutive = 0
+                var attempts = 0
+                let end = ContinuousClock.now + .seconds(30)
+                while consecutive < 10 && ContinuousClock.now < end {
+                    attempts += 1
+                    let (outcome, elapsed) = await measure { () -> (any Error)? in
+                        do {
+                            _ = try await client.put("/leader-loss/\(attempts)", value: [1])
+                            return nil
+                        } catch { return error }
+                    }
+                    #expect(elapsed < .seconds(4), "a call outlived its deadline: \(elapsed)")
+                    if let outcome {
+                        #expect(outcome is EtcdError, "untyped error: \(outcome)")
+                        consecutive = 0
+                    } else {
+                        consecutive += 1
+                    }
+                }
+                #expect(consecutive == 10, "writes did not resume within 30 s (\(attempts) attempts)")
+            }
+        }
+    }
+
+    @Test("killing the member a watch streams from loses and duplicates no event")
+    func watchSurvivesKill() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            // The watcher streams from member 1; the writer prefers member 3.
+            let watcherConfiguration = cluster.configuration()
+            var writerConfiguration = cluster.configuration()
+            writerConfiguration.endpoints = [cluster.endpoints[2], cluster.endpoints[1]]
+            try await EtcdClient.withClient(watcherConfiguration) { watcher in
+                try await EtcdClient.withClient(writerConfiguration) { writer in
+                    let watch = try await watcher.watch(.prefix("/watched/"))
+                    let total = 60
+                    async let created: [Revision] = {
+                        var revisions: [Revision] = []
+                        for index in 0..<total {
+                            if index == 20 { try await cluster.kill(member: 1) }
+                            revisions.append(try await createOnce(writer, "/watched/\(index)", within: .seconds(30)))
+                        }
+                        return revisions
+                    }()
+                    let received = try await withDeadline(.seconds(60), "receiving \(total) events") {
+                        var events: [WatchEvent] = []
+                        var iterator = watch.makeAsyncIterator()
+                        while events.count < total, let event = try await iterator.next() { events.append(event) }
+                        return events
+                    }
+                    let revisions = try await created
+                    #expect(received.map(\.revision) == revisions)
+                    #expect(received.map(\.keyValue.key) == (0..<total).map { EtcdKey("/watched/\($0)") })
+                    #expect(received.allSatisfy { $0.kind == .put })
+                }
+            }
+        }
+    }
+
+    @Test("a member frozen with SIGSTOP costs one deadline, then calls move on")
+    func frozenMember() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            let probe = try EtcdClient(configuration: cluster.configuration())
+            let (_, followers) = try await roles(cluster, probe)
+            await probe.shutdown()
+            let victim = try #require(followers.first)
+            var configuration = cluster.configuration(requestTimeout: .seconds(1))
+            configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
+                .filter { $0.offset != victim - 1 }.map(\.element)
+            try await EtcdClient.withClient(configuration) { client in
+                _ = try await client.put("/frozen/warm", value: [1])
+                try await cluster.freeze(member: victim)
+                let (first, firstTime) = await measure { () -> (any Error)? in
+                    do {
+                        _ = try await client.range(RangeRequest(.key("/frozen/warm")))
+                        return nil
+                    } catch { return error }
+                }
+                #expect((first as? EtcdError)?.code == .timeout)
+                #expect(firstTime < .seconds(2))
+                // The next calls go to a live member, each well within its deadline.
+                let (_, rest) = try await measure {
+                    for index in 0..<10 { _ = try await client.put("/frozen/\(index)", value: [1]) }
+                }
+                #expect(rest < .seconds(1))
+                #expect(try await client.range(RangeRequest(.prefix("/frozen/"))).count == 11)
+                try await cluster.resume(member: victim)
+            }
+        }
+    }
+}

@@ -1,1 +1,3 @@
-print("placeholder")
+import Foundation
+
+exit(await EtcdLockCommand.main(Array(CommandLine.arguments.dropFirst())))

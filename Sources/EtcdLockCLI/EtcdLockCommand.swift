@@ -1,0 +1,72 @@
+import Etcd
+import Foundation
+
+/// The `etcdlock` command: dispatches to a subcommand and maps errors to exit statuses.
+enum EtcdLockCommand {
+    static let commands: [any Command.Type] = [DemoCommand.self]
+
+    static var help: String {
+        var text = """
+            etcdlock: locks, leader election and fencing on etcd.
+
+            Usage: etcdlock <command> [options]
+
+            Commands:
+
+            """
+        for command in commands {
+            text += "  \(command.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(command.abstract)\n"
+        }
+        text += """
+
+            Run 'etcdlock <command> --help' for a command's options.
+
+            Exit status: 0 success, 1 failure, 64 usage error, 69 etcd unavailable,
+            75 lock not acquired (--try or --timeout).
+            """
+        return text
+    }
+
+    /// Runs the command line and returns the process exit status.
+    static func main(_ arguments: [String]) async -> Int32 {
+        guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {
+            Console.out(help)
+            return arguments.isEmpty ? ExitStatus.usage.code : ExitStatus.success.code
+        }
+        guard let command = commands.first(where: { $0.name == name }) else {
+            Console.error("etcdlock: unknown command '\(name)'")
+            Console.error(help)
+            return ExitStatus.usage.code
+        }
+        var parsed = Arguments(Array(arguments.dropFirst()))
+        if parsed.wantsHelp {
+            Console.out(command.usage)
+            return ExitStatus.success.code
+        }
+        do {
+            let instance = try command.init(parsing: &parsed)
+            try parsed.finish()
+            return try await instance.run().code
+        } catch let error as UsageError {
+            Console.error("etcdlock \(name): \(error)")
+            Console.error(command.usage)
+            return ExitStatus.usage.code
+        } catch {
+            Console.error("etcdlock \(name): \(error)")
+            return exitStatus(for: error).code
+        }
+    }
+
+    /// The one place errors become exit statuses.
+    static func exitStatus(for error: any Error) -> ExitStatus {
+        if let status = error as? ExitStatus { return status }
+        if let error = error as? EtcdError {
+            switch error.code {
+            case .unavailable, .noLeader, .timeout, .invalidEndpoint: return .unavailable
+            case .invalidArgument: return .usage
+            default: return .failure
+            }
+        }
+        return .failure
+    }
+}

@@ -3,7 +3,7 @@ import Foundation
 
 /// The `etcdlock` command: dispatches to a subcommand and maps errors to exit statuses.
 enum EtcdLockCommand {
-    static let commands: [any Command.Type] = [DemoCommand.self]
+    static let commands: [any Command.Type] = [DemoCommand.self, BenchCommand.self]
 
     static var help: String {
         var text = """

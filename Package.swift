@@ -28,7 +28,7 @@ let package = Package(
         .testTarget(name: "EtcdTests", dependencies: ["Etcd"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Etcd", "EtcdTestSupport"],
+            dependencies: ["Etcd", "EtcdLock", "EtcdTestSupport"],
             swiftSettings: strictSettings
         ),
     ],

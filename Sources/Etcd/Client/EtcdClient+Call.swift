@@ -1,3 +1,5 @@
+import Synchronization
+
 extension EtcdClient {
     /// Sends one unary gateway call and decodes its answer.
     ///
@@ -40,6 +42,7 @@ extension EtcdClient {
             let endpoint = pinned ?? selector.pick()
             let token = authenticated ? try await authToken(deadline: deadline) : nil
             attempts += 1
+            requestCounter.add(1, ordering: .relaxed)
             let failure: EtcdError
             do {
                 let response = try await transport.send(

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A client for etcd v3 over its HTTP/JSON gateway: KV, transactions, leases, watches, auth
 /// and cluster status, with deadlines on every call and failover between members.
 ///
@@ -18,6 +20,11 @@ public final class EtcdClient: Sendable {
     let transport: any HTTPTransport
     let selector: EndpointSelector
     let tokens = AuthTokenStore()
+    let requestCounter = Atomic<Int>(0)
+
+    /// How many HTTP requests this client has sent (every attempt, watch streams included).
+    /// Useful to check that an algorithm's cost does not grow with contention.
+    public var requestsSent: Int { requestCounter.load(ordering: .relaxed) }
 
     /// Creates a client and starts its I/O thread. Host names are resolved here, once.
     ///

@@ -12,15 +12,28 @@ extension EtcdClient {
     public func watch(_ keys: KeyRange, options: WatchOptions = WatchOptions(), timeout: Duration? = nil)
         async throws -> EtcdWatch
     {
-        try keys.validate()
+        try await watch([keys], options: options, timeout: timeout)
+    }
+
+    /// Watches several keys or ranges on one stream (one connection), as ``watch(_:options:timeout:)``
+    /// does for one: events of all of them arrive in revision order.
+    ///
+    /// - Throws: as ``watch(_:options:timeout:)``; `.invalidArgument` when `ranges` is empty.
+    public func watch(_ ranges: [KeyRange], options: WatchOptions = WatchOptions(), timeout: Duration? = nil)
+        async throws -> EtcdWatch
+    {
+        guard !ranges.isEmpty else { throw EtcdError(code: .invalidArgument, message: "no key to watch") }
+        for keys in ranges { try keys.validate() }
         let control = WatchControl()
         let deadline = try deadline(for: timeout)
         let connection = try await openWatchConnection(
-            keys, options: options, startRevision: options.startRevision, control: control, deadline: deadline)
+            ranges, options: options, startRevision: options.startRevision, control: control, deadline: deadline)
         control.attach(connection.cancel)
         if let start = options.startRevision, start <= connection.createdRevision {
             do {
-                try await ensureHistoryAvailable(keys, from: start, on: connection, deadline: deadline)
+                for keys in ranges {
+                    try await ensureHistoryAvailable(keys, from: start, on: connection, deadline: deadline)
+                }
             } catch {
                 control.cancel()
                 throw error
@@ -28,7 +41,7 @@ extension EtcdClient {
         }
         let start = options.startRevision ?? connection.createdRevision.next
         return EtcdWatch(
-            keys: keys, startRevision: start, options: options, client: self, connection: connection,
+            ranges: ranges, startRevision: start, options: options, client: self, connection: connection,
             control: control)
     }
 }

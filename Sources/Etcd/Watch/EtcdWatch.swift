@@ -14,8 +14,8 @@
 public struct EtcdWatch: AsyncSequence, Sendable {
     public typealias Element = WatchEvent
 
-    /// The watched key or range.
-    public let keys: KeyRange
+    /// The watched keys or ranges.
+    public let ranges: [KeyRange]
     /// The first revision the watch reports: changes at this revision and later arrive in order.
     public let startRevision: Revision
     let options: WatchOptions
@@ -46,6 +46,8 @@ public struct EtcdWatch: AsyncSequence, Sendable {
             parts = watch.connection.parts.makeAsyncIterator()
             endpoint = watch.connection.endpoint
             nextRevision = watch.startRevision
+            buffered = watch.connection.earlyEvents
+            if let last = buffered.last { nextRevision = Swift.max(nextRevision, last.revision.next) }
         }
 
         /// The next event, waiting for it as long as it takes.
@@ -92,9 +94,9 @@ public struct EtcdWatch: AsyncSequence, Sendable {
             let client = watch.client
             client.selector.markFailed(endpoint)
             client.configuration.logger.log(
-                .debug, "watch of \(watch.keys) resuming at revision \(nextRevision): \(reason)")
+                .debug, "watch of \(watch.ranges) resuming at revision \(nextRevision): \(reason)")
             let connection = try await client.openWatchConnection(
-                watch.keys, options: watch.options, startRevision: nextRevision, control: watch.control,
+                watch.ranges, options: watch.options, startRevision: nextRevision, control: watch.control,
                 deadline: try client.deadline(for: nil))
             parts = connection.parts.makeAsyncIterator()
             endpoint = connection.endpoint

@@ -1,0 +1,185 @@
+import Etcd
+
+/// Leader election: one campaigner at a time is leader, in order of arrival; the leader
+/// publishes a value that everyone can read or observe.
+///
+/// ```swift
+/// let election = try EtcdElection("scheduler", session: session)
+/// let leadership = try await election.campaign(value: "node-a:8080".utf8)
+/// // … lead, fencing writes with leadership.token …
+/// try await election.resign(leadership)
+/// ```
+///
+/// Campaigning queues a key `/etcdlock/<namespace>/election/<name>/<lease-hex>` whose value is
+/// the proposal. Unlike etcd's Go `Campaign`, the key is re-checked after every wait, so a
+/// campaign whose session expired while waiting never reports leadership.
+public struct EtcdElection: Sendable {
+    /// The election's name.
+    public let name: String
+    /// The session whose lease keeps the campaign alive.
+    public let session: EtcdSession
+    let queue: LockQueue
+
+    /// An election named `name` in `namespace`, campaigning through `session`.
+    ///
+    /// - Throws: ``LockError`` `.invalidName`.
+    public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
+        self.name = name
+        self.session = session
+        queue = LockQueue(
+            session: session, prefix: try LockName.prefix(namespace: namespace, kind: "election", name: name),
+            name: name)
+    }
+
+    /// The key prefix under which campaigners queue.
+    public var prefix: EtcdKey { queue.prefix }
+
+    /// Proof of leadership, for ``proclaim(_:as:)`` and ``resign(_:)``.
+    public struct Leadership: Sendable, Hashable {
+        /// The leader's key.
+        public let key: EtcdKey
+        /// Strictly greater than every earlier leader's: fence the leader's writes with it.
+        public let token: FencingToken
+    }
+
+    /// A leader as observers see it.
+    public struct Leader: Sendable, Hashable {
+        /// The leader's key (its last segment is the leader's lease in hex).
+        public var key: EtcdKey
+        /// The leader's published value.
+        public var value: [UInt8]
+        /// The leader's fencing token (its key's create revision).
+        public var token: FencingToken
+        /// The revision of the last change to the value.
+        public var modRevision: Revision
+
+        /// The value as UTF-8 text.
+        public var valueString: String { String(decoding: value, as: UTF8.self) }
+    }
+
+    /// Campaigns with `value` and returns once this session leads.
+    ///
+    /// When waiting ends without leadership (timeout, cancellation, a lost session), the
+    /// campaign's key is deleted before the call returns.
+    ///
+    /// - Throws: ``LockError`` `.timeout`, `.cancelled`, `.sessionLost`, `.ownershipLost`;
+    ///   ``EtcdError`` when etcd cannot be reached.
+    public func campaign(value: some Sequence<UInt8>, timeout: Duration? = nil) async throws -> Leadership {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        try session.checkValid()
+        let proposal = Array(value)
+        let position = try await queue.enqueue(value: proposal)
+        if !position.isHead {
+            do {
+                try await queue.waitForTurn(revision: position.revision, deadline: deadline)
+            } catch {
+                try? await queue.withdraw(revision: position.revision)
+                throw error
+            }
+        }
+        // A key found from an earlier campaign of this session keeps its old value: publish ours.
+        let leadership = Leadership(key: queue.key, token: FencingToken(position.revision))
+        if let head = position.head, head.createRevision == position.revision, head.value != proposal {
+            try await proclaim(proposal, as: leadership)
+        }
+        return leadership
+    }
+
+    /// Publishes a new value, only while `leadership` is still current.
+    ///
+    /// - Throws: ``LockError`` `.ownershipLost` when leadership was lost; ``EtcdError`` otherwise.
+    public func proclaim(_ value: some Sequence<UInt8>, as leadership: Leadership) async throws {
+        let result = try await session.client.txn(
+            Txn(
+                if: [.createRevision(of: leadership.key, .equal, leadership.token.revision)],
+                then: [.put(leadership.key, value: value, lease: session.lease)]))
+        guard result.succeeded else {
+            throw LockError(code: .ownershipLost, message: "leadership of \(name) was lost before proclaiming")
+        }
+    }
+
+    /// Gives up leadership (or a campaign key left behind), letting the next campaigner lead.
+    ///
+    /// - Throws: ``LockError`` `.notHeld` when leadership had already been lost; ``EtcdError`` otherwise.
+    public func resign(_ leadership: Leadership) async throws {
+        guard try await queue.release(revision: leadership.token.revision) else {
+            throw LockError(code: .notHeld, message: "leadership of \(name) had already been lost")
+        }
+    }
+
+    /// The current leader, or `nil` when nobody campaigns.
+    ///
+    /// - Throws: ``EtcdError`` when etcd cannot be reached.
+    public func leader() async throws -> Leader? {
+        try await Self.readLeader(session.client, prefix: prefix)
+    }
+
+    /// Leader changes, starting with the current leader: a new leader, a new value, or `nil`
+    /// when nobody leads. Follows one watch of the election's prefix.
+    ///
+    /// - Throws: ``EtcdError`` when etcd cannot be reached.
+    public func observe() async throws -> LeaderChanges {
+        let watch = try await session.client.watch(.prefix(prefix))
+        let initial = try await leader()
+        return LeaderChanges(client: session.client, prefix: prefix, watch: watch, initial: initial)
+    }
+
+    static func readLeader(_ client: EtcdClient, prefix: EtcdKey) async throws -> Leader? {
+        let head = try await client.range(RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending)))
+        return head.keyValues.first.map {
+            Leader(key: $0.key, value: $0.value, token: FencingToken($0.createRevision), modRevision: $0.modRevision)
+        }
+    }
+}
+
+/// The sequence of leaders ``EtcdElection/observe()`` reports; each element differs from the one before.
+public struct LeaderChanges: AsyncSequence, Sendable {
+    public typealias Element = EtcdElection.Leader?
+
+    let client: EtcdClient
+    let prefix: EtcdKey
+    let watch: EtcdWatch
+    let initial: EtcdElection.Leader?
+
+    /// Stops observing.
+    public func cancel() { watch.cancel() }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(changes: self)
+    }
+
+    /// Iterates leader changes.
+    public struct Iterator: AsyncIteratorProtocol {
+        private let changes: LeaderChanges
+        private var events: EtcdWatch.Iterator
+        private var last: EtcdElection.Leader??
+
+        init(changes: LeaderChanges) {
+            self.changes = changes
+            events = changes.watch.makeAsyncIterator()
+        }
+
+        /// The next different leader (`.some(nil)` means nobody leads); `nil` when observing stopped.
+        public mutating func next() async throws -> EtcdElection.Leader?? {
+            guard let previous = last else {
+                last = .some(changes.initial)
+                return .some(changes.initial)
+            }
+            while let event = try await events.next() {
+                // Only the head of the queue matters; read it as of this event's revision, so each
+                // change is reported once and in order.
+                let head = try await changes.client.range(
+                    RangeRequest(
+                        .prefix(changes.prefix), limit: 1, revision: event.revision, sort: .init(.createRevision, .ascending)))
+                let current = head.keyValues.first.map {
+                    EtcdElection.Leader(key: $0.key, value: $0.value, token: FencingToken($0.createRevision), modRevision: $0.modRevision)
+                }
+                if current?.key != previous?.key || current?.token != previous?.token || current?.value != previous?.value {
+                    last = .some(current)
+                    return .some(current)
+                }
+            }
+            return nil
+        }
+    }
+}

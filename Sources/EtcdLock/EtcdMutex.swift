@@ -1,0 +1,274 @@
+import Etcd
+
+/// A distributed mutual-exclusion lock with fencing tokens, FIFO by arrival.
+///
+/// ```swift
+/// let mutex = try EtcdMutex("invoices", session: session)
+/// try await mutex.withLock(timeout: .seconds(30)) { lock in
+///     // Every protected write carries the token, so a stale holder's write cannot land.
+///     try await mutex.fenced(lock, Txn(then: [.put("/invoices/next", value: "1042".utf8)]))
+/// }
+/// ```
+///
+/// Acquiring creates `/etcdlock/<namespace>/lock/<name>/<lease-hex>` in one transaction; the
+/// key with the lowest create revision holds the lock, and its create revision is the fencing
+/// token. A waiter watches only the key just ahead of it. Tasks that share a session queue locally
+/// first, so the lock is exclusive between them too.
+public struct EtcdMutex: Sendable {
+    /// The lock's name.
+    public let name: String
+    /// The session whose lease keeps this lock's key alive.
+    public let session: EtcdSession
+    let queue: LockQueue
+
+    /// A mutex named `name` in `namespace`, held through `session`.
+    ///
+    /// - Throws: ``LockError`` `.invalidName` for an empty name, one over 512 bytes, or one with
+    ///   control characters. Any other text is fine: names are escaped, never interpreted.
+    public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
+        self.name = name
+        self.session = session
+        queue = LockQueue(
+            session: session, prefix: try LockName.prefix(namespace: namespace, kind: "lock", name: name), name: name)
+    }
+
+    /// The key prefix under which holders and waiters queue.
+    public var prefix: EtcdKey { queue.prefix }
+
+    /// Acquires the lock, waiting as long as needed or until `timeout`.
+    ///
+    /// When waiting ends without the lock (timeout, cancellation, an error), this session's key is
+    /// deleted before the call returns, so no phantom waiter blocks the queue.
+    ///
+    /// - Throws: ``LockError`` `.timeout`, `.cancelled`, `.sessionLost`, `.ownershipLost` (the
+    ///   waiting key was deleted by someone else), `.wouldDeadlock` (this task holds it already,
+    ///   through ``withLock(timeout:reentrant:_:)``); ``EtcdError`` when etcd cannot be reached.
+    public func lock(timeout: Duration? = nil) async throws -> LockGuard {
+        if HeldLocks.current.contains(queue.key) {
+            throw LockError(code: .wouldDeadlock, message: "this task already holds \(name) on this session")
+        }
+        let started = ContinuousClock.now
+        let deadline = timeout.map { started + $0 }
+        do {
+            try await session.localLocks.acquire(queue.key.description)
+        } catch {
+            throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled")
+        }
+        do {
+            try session.checkValid()
+            let position = try await queue.enqueue(value: Array(session.owner.utf8))
+            if !position.isHead {
+                session.observer.waitStarted(name: name)
+                defer { session.observer.waitEnded(name: name) }
+                do {
+                    try await queue.waitForTurn(revision: position.revision, deadline: deadline)
+                } catch {
+                    try? await queue.withdraw(revision: position.revision)
+                    if let error = error as? LockError, error.code == .timeout {
+                        session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
+                    }
+                    throw error
+                }
+            }
+            let token = FencingToken(position.revision)
+            session.observer.acquired(name: name, token: token, waited: ContinuousClock.now - started)
+            return LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState())
+        } catch {
+            session.localLocks.release(queue.key.description)
+            throw error
+        }
+    }
+
+    /// Acquires the lock only if nobody holds it.
+    ///
+    /// - Returns: ``TryLockOutcome/acquired(_:)``, or ``TryLockOutcome/heldByOther(_:)`` with the
+    ///   holder, after deleting this attempt's key.
+    /// - Throws: ``LockError`` `.sessionLost`; ``EtcdError`` when etcd cannot be reached.
+    public func tryLock() async throws -> TryLockOutcome {
+        guard session.localLocks.tryAcquire(queue.key.description) else {
+            return .heldByOther(
+                LockHolder(key: queue.key, token: FencingToken(rawValue: 0), owner: session.owner, lease: session.lease))
+        }
+        do {
+            try session.checkValid()
+            let position = try await queue.enqueue(value: Array(session.owner.utf8))
+            if position.isHead {
+                let token = FencingToken(position.revision)
+                session.observer.acquired(name: name, token: token, waited: .zero)
+                return .acquired(LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState()))
+            }
+            try await queue.withdraw(revision: position.revision)
+            session.localLocks.release(queue.key.description)
+            let head = position.head
+            return .heldByOther(
+                LockHolder(
+                    key: head?.key ?? prefix, token: FencingToken(head?.createRevision ?? .zero),
+                    owner: head?.valueString ?? "", lease: head?.lease))
+        } catch {
+            session.localLocks.release(queue.key.description)
+            throw error
+        }
+    }
+
+    /// Releases the lock: deletes its key if it is still the one this guard created.
+    ///
+    /// If etcd cannot be reached the guard stays held (call again); if the answer is lost, the
+    /// key is read back to learn whether the release landed.
+    ///
+    /// - Throws: ``LockError`` `.notHeld` when the guard was already released or the lock had
+    ///   been lost before (its key was gone or replaced); ``EtcdError`` when etcd cannot be reached.
+    public func unlock(_ lock: LockGuard) async throws {
+        guard !lock.isReleased else {
+            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
+        }
+        var released: Bool
+        do {
+            released = try await queue.release(revision: lock.token.revision)
+        } catch let error as EtcdError where error.mayHaveBeenApplied {
+            // The answer was lost: see whether our key is still there.
+            let current = try await session.client.range(RangeRequest(.key(queue.key)))
+            if current.keyValues.first?.createRevision == lock.token.revision {
+                released = try await queue.release(revision: lock.token.revision)
+            } else {
+                released = true
+            }
+        }
+        guard lock.state.markReleased() else {
+            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
+        }
+        session.localLocks.release(queue.key.description)
+        guard released else {
+            session.observer.ownershipLost(name: name, token: lock.token)
+            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) had been lost before it was released")
+        }
+        session.observer.released(name: name, token: lock.token, held: ContinuousClock.now - lock.acquiredAt)
+    }
+
+    /// Runs `body` while holding the lock, then releases it, even when `body` throws.
+    ///
+    /// `body` runs in a child task that is cancelled if the session is lost or the lock key is
+    /// deleted (by an administrator, say); the call then throws `.ownershipLost`.
+    ///
+    /// - Parameters:
+    ///   - timeout: how long to wait for the lock (forever when `nil`).
+    ///   - reentrant: when this task already holds the lock through an enclosing `withLock` on the
+    ///     same session, run `body` under that hold instead of throwing `.wouldDeadlock`.
+    /// - Important: Cancellation cannot stop a write already in flight. Fence every protected write
+    ///   with the guard's token (``fenced(_:_:timeout:)`` or ``FencingGate``).
+    /// - Throws: everything ``lock(timeout:)`` throws; ``LockError`` `.ownershipLost`; what `body` throws.
+    public func withLock<Result: Sendable>(
+        timeout: Duration? = nil, reentrant: Bool = false,
+        _ body: @escaping @Sendable (LockGuard) async throws -> Result
+    ) async throws -> Result {
+        if reentrant, let outer = HeldLocks.current.guards[queue.key] {
+            return try await body(outer)
+        }
+        let lock = try await self.lock(timeout: timeout)
+        let queue = self.queue
+        let session = self.session
+        let outcome: ScopeOutcome<Result>
+        do {
+            outcome = try await withThrowingTaskGroup(of: ScopeOutcome<Result>.self) { group in
+                group.addTask {
+                    .finished(try await HeldLocks.$current.withValue(HeldLocks.current.adding(lock)) { try await body(lock) })
+                }
+                group.addTask {
+                    _ = try await session.waitUntilLost()
+                    return .lost
+                }
+                group.addTask {
+                    // A deleted key (force-release) ends the hold as surely as a lost session.
+                    do {
+                        let watch = try await session.client.watch(.key(queue.key), options: WatchOptions(excluding: [.put]))
+                        let current = try await session.client.range(RangeRequest(.key(queue.key)))
+                        if current.keyValues.first?.createRevision != lock.token.revision { return .lost }
+                        for try await _ in watch { return .lost }
+                    } catch let error as EtcdError where error.code != .cancelled {
+                        // etcd unreachable: the session's keepalive decides whether the lock is lost.
+                        _ = error
+                    }
+                    try await sleepUntilCancelled()
+                    return .lost
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? .lost
+            }
+        } catch {
+            try? await unlockEvenIfCancelled(lock)
+            throw error
+        }
+        switch outcome {
+        case .finished(let value):
+            do {
+                try await unlockEvenIfCancelled(lock)
+            } catch let error as LockError where error.code == .notHeld {
+                throw LockError(code: .ownershipLost, message: "\(name) was lost before the body finished", underlying: error.underlying)
+            }
+            return value
+        case .lost:
+            try? await unlockEvenIfCancelled(lock)
+            session.observer.ownershipLost(name: name, token: lock.token)
+            throw LockError(code: .ownershipLost, message: "\(name) was lost while held (token \(lock.token))")
+        }
+    }
+
+    /// Runs `txn` only if this guard still holds the lock, atomically.
+    ///
+    /// The transaction is nested in one whose compare is the lock key's create revision, so a
+    /// stale holder's write can never land.
+    ///
+    /// - Returns: the result of `txn` (whose own compares may still fail).
+    /// - Throws: ``LockError`` `.ownershipLost` when the lock is no longer held by this guard;
+    ///   ``EtcdError`` for etcd failures (``EtcdError/mayHaveBeenApplied`` tells whether it may have landed).
+    @discardableResult
+    public func fenced(_ lock: LockGuard, _ txn: Txn, timeout: Duration? = nil) async throws -> TxnResult {
+        let guarded = Txn(if: [.createRevision(of: lock.key, .equal, lock.token.revision)], then: [.txn(txn)])
+        let result = try await session.client.txn(guarded, timeout: timeout)
+        guard result.succeeded, case .txn(let inner) = result.responses.first else {
+            session.observer.ownershipLost(name: name, token: lock.token)
+            throw LockError(code: .ownershipLost, message: "a write fenced by token \(lock.token) of \(name) was rejected")
+        }
+        return inner
+    }
+
+    /// The current holder, or `nil` when the lock is free.
+    ///
+    /// - Throws: ``EtcdError`` when etcd cannot be reached.
+    public func holder() async throws -> LockHolder? {
+        let head = try await session.client.range(
+            RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending)))
+        return head.keyValues.first.map {
+            LockHolder(key: $0.key, token: FencingToken($0.createRevision), owner: $0.valueString, lease: $0.lease)
+        }
+    }
+
+    private func unlockEvenIfCancelled(_ lock: LockGuard) async throws {
+        let mutex = self
+        try await Task { try await mutex.unlock(lock) }.value
+    }
+}
+
+/// Suspends until the task is cancelled (then throws `CancellationError`).
+func sleepUntilCancelled() async throws {
+    while true { try await Task.sleep(for: .seconds(3600)) }
+}
+
+private enum ScopeOutcome<Result: Sendable>: Sendable {
+    case finished(Result)
+    case lost
+}
+
+/// The locks the current task holds through ``EtcdMutex/withLock(timeout:reentrant:_:)``.
+struct HeldLocks: Sendable {
+    var guards: [EtcdKey: LockGuard] = [:]
+
+    @TaskLocal static var current = HeldLocks()
+
+    func contains(_ key: EtcdKey) -> Bool { guards[key] != nil }
+
+    func adding(_ lock: LockGuard) -> HeldLocks {
+        var copy = self
+        copy.guards[lock.key] = lock
+        return copy
+    }
+}

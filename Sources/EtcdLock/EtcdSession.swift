@@ -1,0 +1,211 @@
+import Etcd
+import Foundation
+import Synchronization
+
+/// An etcd lease kept alive in the background: the liveness that every lock and election
+/// under it depends on.
+///
+/// ```swift
+/// try await EtcdSession.withSession(client, ttl: .seconds(10)) { session in
+///     let mutex = try EtcdMutex("orders", session: session)
+///     try await mutex.withLock { lock in
+///         try await mutex.fenced(lock, Txn(then: [.put("/orders/next", value: "42".utf8)]))
+///     }
+/// }
+/// ```
+///
+/// The session renews its lease every TTL/3 and keeps a conservative local deadline: the send
+/// time of the last successful keepalive plus the granted TTL, minus a drift margin, on the
+/// monotonic clock. etcd cannot expire the lease before that instant, so until then nobody else
+/// can hold this session's locks. When etcd reports the lease gone, or the deadline passes without
+/// a successful keepalive, the session is lost for good: ``waitUntilLost()`` returns, locks held
+/// under it become invalid and ``EtcdMutex/withLock(timeout:reentrant:_:)`` cancels its body.
+public final class EtcdSession: Sendable {
+    /// The client the session talks through.
+    public let client: EtcdClient
+    /// The session's lease; revoking it releases every lock of the session at once.
+    public let lease: LeaseID
+    /// The TTL etcd granted.
+    public let ttl: Duration
+    /// Who holds locks through this session (stored as each lock key's value; shown by `inspect`).
+    public let owner: String
+    let observer: any LockObserver
+    let localLocks = LocalLockTable()
+
+    private struct State {
+        var validUntil: ContinuousClock.Instant
+        var loss: SessionLoss?
+        var waiters: [UUID: CheckedContinuation<SessionLoss, any Error>] = [:]
+    }
+
+    private let state: Mutex<State>
+
+    /// The margin kept between etcd's expiry and the local deadline (clock drift, scheduling).
+    static func driftMargin(for ttl: Duration) -> Duration { .milliseconds(100) + ttl / 50 }
+
+    private init(
+        client: EtcdClient, lease: LeaseID, ttl: Duration, owner: String, observer: any LockObserver,
+        validUntil: ContinuousClock.Instant
+    ) {
+        self.client = client
+        self.lease = lease
+        self.ttl = ttl
+        self.owner = owner
+        self.observer = observer
+        state = Mutex(State(validUntil: validUntil))
+    }
+
+    /// Grants a lease, keeps it alive while `body` runs, then revokes it (releasing every lock
+    /// and election of the session at once), even when `body` throws.
+    ///
+    /// - Parameters:
+    ///   - ttl: how long etcd keeps the lease without a keepalive, from 1 second to 1 year, rounded
+    ///     up to whole seconds (etcd raises values below its minimum, about 2 s). Shorter means faster
+    ///     takeover after a crash and less tolerance for pauses.
+    ///   - owner: a description of this holder stored with each lock key (default: host and PID).
+    ///   - observer: receives session and lock events.
+    /// - Throws: ``LockError`` `.invalidTTL`; ``EtcdError`` when the lease cannot be granted;
+    ///   whatever `body` throws. If the revoke at the end fails, the lease simply expires after its TTL.
+    public static func withSession<Result: Sendable>(
+        _ client: EtcdClient, ttl: Duration = .seconds(10), owner: String? = nil,
+        observer: any LockObserver = NoLockObserver(),
+        _ body: (EtcdSession) async throws -> Result
+    ) async throws -> Result {
+        guard ttl >= .seconds(1), ttl <= .seconds(365 * 24 * 3600) else {
+            throw LockError(code: .invalidTTL, message: "a session TTL must be from 1 second to 1 year, not \(ttl)")
+        }
+        let (seconds, attoseconds) = ttl.components
+        let ttlSeconds = seconds + (attoseconds > 0 ? 1 : 0)
+        let sent = ContinuousClock.now
+        let grant = try await client.grantLease(ttlSeconds: ttlSeconds)
+        let granted = Duration.seconds(grant.ttlSeconds)
+        let session = EtcdSession(
+            client: client, lease: grant.id, ttl: granted,
+            owner: owner ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
+            observer: observer, validUntil: sent + granted - driftMargin(for: granted))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await session.keepAlive() }
+            do {
+                let result = try await body(session)
+                group.cancelAll()
+                await session.close()
+                return result
+            } catch {
+                group.cancelAll()
+                await session.close()
+                throw error
+            }
+        }
+    }
+
+    /// Whether the session is still valid: not lost, and within its local deadline.
+    public var isValid: Bool {
+        state.withLock { $0.loss == nil && ContinuousClock.now < $0.validUntil }
+    }
+
+    /// Why the session was lost, or `nil` while it is valid.
+    public var loss: SessionLoss? { state.withLock { $0.loss } }
+
+    /// The instant until which nobody else can hold this session's locks (the local deadline).
+    public var validUntil: ContinuousClock.Instant { state.withLock { $0.validUntil } }
+
+    /// Waits until the session is lost and returns why.
+    ///
+    /// - Throws: `CancellationError` when the calling task is cancelled first.
+    public func waitUntilLost() async throws -> SessionLoss {
+        let id = UUID()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SessionLoss, any Error>) in
+                let loss = state.withLock { state -> SessionLoss? in
+                    if let loss = state.loss { return loss }
+                    state.waiters[id] = continuation
+                    return nil
+                }
+                if let loss { continuation.resume(returning: loss) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Throws ``LockError`` `.sessionLost` unless the session is valid.
+    func checkValid() throws {
+        let (loss, deadline) = state.withLock { ($0.loss, $0.validUntil) }
+        if let loss { throw LockError(code: .sessionLost, message: "session \(lease) is lost: \(loss)") }
+        if ContinuousClock.now >= deadline {
+            markLost(.keepAliveDeadlinePassed)
+            throw LockError(code: .sessionLost, message: "session \(lease) passed its deadline without a keepalive")
+        }
+    }
+
+    /// Records the loss (the first reason wins) and wakes everyone waiting for it.
+    func markLost(_ reason: SessionLoss) {
+        let waiters = state.withLock { state -> [CheckedContinuation<SessionLoss, any Error>]? in
+            guard state.loss == nil else { return nil }
+            state.loss = reason
+            defer { state.waiters = [:] }
+            return Array(state.waiters.values)
+        }
+        guard let waiters else { return }
+        if reason != .closed { observer.sessionLost(lease: lease, reason: reason) }
+        for waiter in waiters { waiter.resume(returning: reason) }
+    }
+
+    /// Renews the lease every TTL/3 until cancelled or lost.
+    private func keepAlive() async {
+        let interval = ttl / 3
+        var lastSent = ContinuousClock.now
+        var failures = 0
+        while !Task.isCancelled {
+            let deadline = state.withLock { $0.validUntil }
+            if loss != nil { return }
+            let now = ContinuousClock.now
+            if now >= deadline {
+                markLost(.keepAliveDeadlinePassed)
+                return
+            }
+            let due = failures == 0 ? lastSent + interval : now
+            if now < due {
+                do { try await Task.sleep(until: min(due, deadline), clock: .continuous) } catch { return }
+                continue
+            }
+            let sent = ContinuousClock.now
+            do {
+                let answer = try await client.keepAliveOnce(lease, timeout: max(.milliseconds(1), sent.duration(to: deadline)))
+                let granted = Duration.seconds(answer.ttlSeconds)
+                state.withLock { state in
+                    state.validUntil = max(state.validUntil, sent + granted - Self.driftMargin(for: granted))
+                }
+                lastSent = sent
+                failures = 0
+            } catch let error as EtcdError where error.code == .leaseNotFound {
+                markLost(.leaseExpired)
+                return
+            } catch let error as EtcdError where error.code == .cancelled || error.code == .clientShutdown {
+                return
+            } catch {
+                failures += 1
+                observer.keepAliveFailed(lease: lease, error: error)
+                // Retry soon, but not in a tight loop: a fraction of the interval, within the deadline.
+                let pause = min(interval / 4, .milliseconds(200 * failures))
+                do { try await Task.sleep(until: min(ContinuousClock.now + pause, deadline), clock: .continuous) } catch {
+                    return
+                }
+            }
+        }
+    }
+
+    /// Revokes the lease (bounded, and not cancelled with the caller) and marks the session closed.
+    private func close() async {
+        let wasLost = loss != nil && loss != .closed
+        markLost(.closed)
+        guard !wasLost else { return }
+        let client = self.client
+        let lease = self.lease
+        // Cleanup that must survive the caller's cancellation, with a deadline of its own.
+        await Task {
+            _ = try? await client.revokeLease(lease, timeout: .seconds(2))
+        }.value
+    }
+}

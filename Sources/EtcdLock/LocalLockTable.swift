@@ -1,0 +1,70 @@
+import Foundation
+import Synchronization
+
+/// Mutual exclusion between tasks of one process that share a session: they would map to the
+/// same lock key, so they queue here, first come first served, before going to etcd.
+final class LocalLockTable: Sendable {
+    private struct Queue {
+        var isHeld = false
+        var waiters: [(id: UUID, continuation: CheckedContinuation<Void, any Error>)] = []
+    }
+
+    private let queues = Mutex<[String: Queue]>([:])
+
+    /// Takes `name` for this process, waiting behind earlier takers; throws `CancellationError`
+    /// when the task is cancelled while waiting.
+    func acquire(_ name: String) async throws {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let granted = queues.withLock { queues -> Bool in
+                    var queue = queues[name, default: Queue()]
+                    defer { queues[name] = queue }
+                    if !queue.isHeld {
+                        queue.isHeld = true
+                        return true
+                    }
+                    queue.waiters.append((id, continuation))
+                    return false
+                }
+                if granted { continuation.resume() }
+            }
+        } onCancel: {
+            let removed = queues.withLock { queues -> CheckedContinuation<Void, any Error>? in
+                guard var queue = queues[name], let index = queue.waiters.firstIndex(where: { $0.id == id }) else {
+                    return nil
+                }
+                let waiter = queue.waiters.remove(at: index)
+                queues[name] = queue
+                return waiter.continuation
+            }
+            removed?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Takes `name` only if nobody in this process holds it.
+    func tryAcquire(_ name: String) -> Bool {
+        queues.withLock { queues in
+            var queue = queues[name, default: Queue()]
+            if queue.isHeld { return false }
+            queue.isHeld = true
+            queues[name] = queue
+            return true
+        }
+    }
+
+    /// Hands `name` to the next waiter, or frees it.
+    func release(_ name: String) {
+        let next = queues.withLock { queues -> CheckedContinuation<Void, any Error>? in
+            guard var queue = queues[name] else { return nil }
+            if queue.waiters.isEmpty {
+                queues[name] = nil
+                return nil
+            }
+            let waiter = queue.waiters.removeFirst()
+            queues[name] = queue
+            return waiter.continuation
+        }
+        next?.resume()
+    }
+}

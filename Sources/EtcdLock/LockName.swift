@@ -1,0 +1,48 @@
+import Etcd
+
+/// Turns user-given names into key segments: validated, and escaped so that no two names map to
+/// the same key and no name can reach outside its prefix.
+enum LockName {
+    /// The longest name accepted, in UTF-8 bytes (keys stay far below etcd's request limit).
+    static let maximumBytes = 512
+
+    /// The escaped key segment for `name` (which must be valid: see ``validate(_:kind:)``).
+    ///
+    /// Bytes outside `A-Z a-z 0-9 - _ .` are percent-encoded, `%` included, so the mapping is
+    /// injective and the result never contains `/`.
+    static func segment(_ name: String, kind: String) throws -> String {
+        try validate(name, kind: kind)
+        var escaped = ""
+        for byte in name.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+                escaped.unicodeScalars.append(Unicode.Scalar(byte))
+            default:
+                let hex = String(byte, radix: 16, uppercase: true)
+                escaped += "%" + (hex.count == 1 ? "0" + hex : hex)
+            }
+        }
+        return escaped
+    }
+
+    /// Rejects empty, oversized, and control-character names.
+    static func validate(_ name: String, kind: String) throws {
+        if name.isEmpty { throw LockError(code: .invalidName, message: "the \(kind) name is empty") }
+        if name.utf8.count > maximumBytes {
+            throw LockError(
+                code: .invalidName,
+                message: "the \(kind) name is \(name.utf8.count) bytes long; at most \(maximumBytes) are allowed")
+        }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            throw LockError(code: .invalidName, message: "the \(kind) name contains control characters")
+        }
+    }
+
+    /// The key prefix of the queue for `name` of `kind` in `namespace`:
+    /// `/etcdlock/<namespace>/<kind>/<name>/`.
+    static func prefix(namespace: String, kind: String, name: String) throws -> EtcdKey {
+        let space = try segment(namespace, kind: "namespace")
+        return EtcdKey("/etcdlock/\(space)/\(kind)/\(try segment(name, kind: kind))/")
+    }
+}

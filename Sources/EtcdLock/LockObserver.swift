@@ -1,0 +1,42 @@
+import Etcd
+
+/// Receives what happens to sessions and locks, to bridge into a metrics or logging system.
+///
+/// Every method has an empty default. Calls come from the tasks doing the work: return quickly.
+/// Names passed here are user-given lock names: if you turn them into metric labels, make sure
+/// their set is bounded.
+public protocol LockObserver: Sendable {
+    /// A task started waiting for `name` (it was not free at once).
+    func waitStarted(name: String)
+    /// A task stopped waiting for `name` (acquired, timed out, cancelled or failed).
+    func waitEnded(name: String)
+    /// `name` was acquired after waiting `waited`, with fencing token `token`.
+    func acquired(name: String, token: FencingToken, waited: Duration)
+    /// `name` was released after being held for `held`.
+    func released(name: String, token: FencingToken, held: Duration)
+    /// An attempt to acquire `name` gave up at its timeout after `waited`.
+    func timedOut(name: String, waited: Duration)
+    /// A lock held under `name` was lost while held.
+    func ownershipLost(name: String, token: FencingToken)
+    /// The session's lease is gone: every lock under it is invalid.
+    func sessionLost(lease: LeaseID, reason: SessionLoss)
+    /// One keepalive failed; the session retries until its deadline.
+    func keepAliveFailed(lease: LeaseID, error: any Error)
+}
+
+extension LockObserver {
+    public func waitStarted(name: String) {}
+    public func waitEnded(name: String) {}
+    public func acquired(name: String, token: FencingToken, waited: Duration) {}
+    public func released(name: String, token: FencingToken, held: Duration) {}
+    public func timedOut(name: String, waited: Duration) {}
+    public func ownershipLost(name: String, token: FencingToken) {}
+    public func sessionLost(lease: LeaseID, reason: SessionLoss) {}
+    public func keepAliveFailed(lease: LeaseID, error: any Error) {}
+}
+
+/// An observer that ignores everything (the default).
+public struct NoLockObserver: LockObserver {
+    /// Creates the observer.
+    public init() {}
+}

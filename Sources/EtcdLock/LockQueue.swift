@@ -1,0 +1,189 @@
+import Etcd
+
+/// The queue behind a mutex or an election: keys `prefix/<lease-hex>` ordered by create revision;
+/// the first key holds. Uses only the public ``EtcdClient`` API, as etcd's own recipes do.
+struct LockQueue: Sendable {
+    let session: EtcdSession
+    /// The queue's prefix, ending with `/`.
+    let prefix: EtcdKey
+    /// This session's key in the queue.
+    let key: EtcdKey
+    /// The name observers and errors use.
+    let name: String
+
+    init(session: EtcdSession, prefix: EtcdKey, name: String) {
+        self.session = session
+        self.prefix = prefix
+        self.key = prefix.appending(session.lease.hexString)
+        self.name = name
+    }
+
+    var client: EtcdClient { session.client }
+
+    /// Where a key stands after ``enqueue(value:)``.
+    struct Position: Sendable {
+        /// The create revision of this session's key: its place in line and its fencing token.
+        var revision: Revision
+        /// The key at the head of the queue (`nil` only if the queue emptied meanwhile).
+        var head: KeyValue?
+        /// Whether this session's key is at the head.
+        var isHead: Bool { head?.createRevision == revision }
+    }
+
+    /// Puts this session's key in the queue (or finds it there) and reads the head, in one txn.
+    ///
+    /// Safe to retry: the key is the session's own, so a second attempt finds it.
+    func enqueue(value: [UInt8]) async throws -> Position {
+        let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
+        let txn = Txn(
+            if: [.createRevision(of: key, .equal, .zero)],
+            then: [.put(key, value: value, lease: session.lease), .range(headRange)],
+            else: [.range(RangeRequest(.key(key))), .range(headRange)])
+        let result: TxnResult
+        do {
+            result = try await client.txn(txn, retry: .idempotent)
+        } catch let error as EtcdError where error.code == .leaseNotFound {
+            session.markLost(.leaseExpired)
+            throw LockError(code: .sessionLost, message: "session \(session.lease) is lost", underlying: error)
+        }
+        guard result.responses.count == 2, case .range(let head) = result.responses[1] else {
+            throw EtcdError(code: .invalidResponse, message: "an enqueue txn answered \(result.responses.count) results")
+        }
+        if result.succeeded {
+            return Position(revision: result.header.revision, head: head.keyValues.first)
+        }
+        guard case .range(let mine) = result.responses[0], let existing = mine.keyValues.first else {
+            throw EtcdError(code: .invalidResponse, message: "an enqueue txn found no key in its failure branch")
+        }
+        return Position(revision: existing.createRevision, head: head.keyValues.first)
+    }
+
+    /// Waits until this session's key, created at `revision`, heads the queue.
+    ///
+    /// Watches only the key just ahead (no herd) and this session's own key on one stream; the
+    /// own key is re-checked after every wait, so a lost session or a deleted key ends the wait.
+    ///
+    /// - Throws: ``LockError`` `.sessionLost` / `.ownershipLost` when the key or session goes away,
+    ///   `.timeout` at `deadline`, `.cancelled`; ``EtcdError`` for etcd failures.
+    func waitForTurn(revision: Revision, deadline: ContinuousClock.Instant?) async throws {
+        while true {
+            try checkNotCancelled()
+            try session.checkValid()
+            try checkDeadline(deadline)
+            var aheadRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .descending))
+            aheadRange.maxCreateRevision = Revision(revision.rawValue - 1)
+            let snapshot = try await client.txn(
+                Txn(then: [.range(aheadRange), .range(RangeRequest(.key(key)))]), retry: .idempotent)
+            guard snapshot.responses.count == 2, case .range(let ahead) = snapshot.responses[0],
+                case .range(let mine) = snapshot.responses[1]
+            else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
+            guard mine.keyValues.first?.createRevision == revision else { throw keyGone() }
+            guard let predecessor = ahead.keyValues.first else { return }
+
+            // Listen from now on, then look again: a deletion between the read and the watch is
+            // caught by the second look (watching from a past revision would cost up to 100 ms).
+            let watch = try await client.watch(
+                [.key(predecessor.key), .key(key)], options: WatchOptions(excluding: [.put]),
+                timeout: remaining(until: deadline))
+            defer { watch.cancel() }
+            let again = try await client.txn(
+                Txn(then: [.range(RangeRequest(.key(predecessor.key))), .range(RangeRequest(.key(key)))]),
+                retry: .idempotent)
+            guard again.responses.count == 2, case .range(let stillAhead) = again.responses[0],
+                case .range(let stillMine) = again.responses[1]
+            else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
+            guard stillMine.keyValues.first?.createRevision == revision else { throw keyGone() }
+            guard stillAhead.keyValues.first?.createRevision == predecessor.createRevision else { continue }
+
+            switch try await waitForDeletion(on: watch, deadline: deadline) {
+            case .deleted(let deletedKey) where deletedKey == key:
+                throw keyGone()
+            case .deleted, .watchEnded:
+                continue
+            case .sessionLost(let reason):
+                throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting: \(reason)")
+            case .deadlinePassed:
+                throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+            }
+        }
+    }
+
+    private enum WaitOutcome: Sendable {
+        case deleted(EtcdKey)
+        case watchEnded
+        case sessionLost(SessionLoss)
+        case deadlinePassed
+    }
+
+    /// Races a delete event on `watch` against the session's loss and the deadline.
+    private func waitForDeletion(on watch: EtcdWatch, deadline: ContinuousClock.Instant?) async throws -> WaitOutcome {
+        let session = self.session
+        let outcome = try await withThrowingTaskGroup(of: WaitOutcome.self) { group in
+            group.addTask {
+                do {
+                    for try await event in watch where event.kind == .delete {
+                        return .deleted(event.keyValue.key)
+                    }
+                } catch let error as EtcdError where error.code != .cancelled {
+                    // The watch could not be resumed; the caller reads the queue again.
+                    _ = error
+                }
+                return .watchEnded
+            }
+            group.addTask { .sessionLost(try await session.waitUntilLost()) }
+            if let deadline {
+                group.addTask {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    return .deadlinePassed
+                }
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? .watchEnded
+        }
+        try checkNotCancelled()
+        return outcome
+    }
+
+    /// Deletes this session's key if it is still the one created at `revision`.
+    ///
+    /// Runs in a task of its own with its own deadline, so it completes even when the caller was
+    /// cancelled: a key left behind would block every later locker until the lease ended.
+    func withdraw(revision: Revision) async throws {
+        let client = self.client
+        let key = self.key
+        try await Task {
+            _ = try await client.txn(
+                Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]),
+                retry: .idempotent, timeout: .seconds(5))
+        }.value
+    }
+
+    /// Deletes the key if it is still the one created at `revision`; reports whether it was.
+    func release(revision: Revision) async throws -> Bool {
+        let result = try await client.txn(
+            Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]), retry: .onlyIfNotSent)
+        return result.succeeded
+    }
+
+    private func keyGone() -> LockError {
+        if session.isValid {
+            return LockError(code: .ownershipLost, message: "the queue key \(key) of \(name) was deleted")
+        }
+        return LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting for \(name)")
+    }
+
+    private func checkNotCancelled() throws {
+        if Task.isCancelled { throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled") }
+    }
+
+    private func checkDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        if let deadline, ContinuousClock.now >= deadline {
+            throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+        }
+    }
+
+    private func remaining(until deadline: ContinuousClock.Instant?) -> Duration? {
+        guard let deadline else { return nil }
+        return max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))
+    }
+}

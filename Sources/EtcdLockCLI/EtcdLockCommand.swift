@@ -1,9 +1,12 @@
 import Etcd
+import EtcdLock
 import Foundation
 
 /// The `etcdlock` command: dispatches to a subcommand and maps errors to exit statuses.
 enum EtcdLockCommand {
-    static let commands: [any Command.Type] = [DemoCommand.self, BenchCommand.self]
+    static let commands: [any Command.Type] = [
+        LockCommand.self, ElectCommand.self, ObserveCommand.self, InspectCommand.self, DemoCommand.self, BenchCommand.self,
+    ]
 
     static var help: String {
         var text = """
@@ -60,6 +63,13 @@ enum EtcdLockCommand {
     /// The one place errors become exit statuses.
     static func exitStatus(for error: any Error) -> ExitStatus {
         if let status = error as? ExitStatus { return status }
+        if let error = error as? LockError {
+            switch error.code {
+            case .invalidName, .invalidTTL: return .usage
+            case .timeout: return .temporaryFailure
+            default: return .failure
+            }
+        }
         if let error = error as? EtcdError {
             switch error.code {
             case .unavailable, .noLeader, .timeout, .invalidEndpoint: return .unavailable

@@ -19,16 +19,23 @@ let package = Package(
     targets: [
         .target(name: "Etcd", swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
+        // posix_spawn children reaped by polling, shared by the CLI and the test support.
+        .target(name: "ChildProcesses", swiftSettings: strictSettings),
         .executableTarget(
             name: "EtcdLockCLI",
-            dependencies: ["Etcd", "EtcdLock"],
+            dependencies: ["Etcd", "EtcdLock", "ChildProcesses"],
             swiftSettings: strictSettings
         ),
-        .target(name: "EtcdTestSupport", dependencies: ["Etcd"], swiftSettings: strictSettings),
+        .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Etcd", "EtcdLock", "EtcdTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CLITests",
+            dependencies: ["Etcd", "EtcdTestSupport"],
             swiftSettings: strictSettings
         ),
     ],

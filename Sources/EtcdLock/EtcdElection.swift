@@ -74,7 +74,7 @@ public struct EtcdElection: Sendable {
                 try await queue.waitForTurn(revision: position.revision, deadline: deadline)
             } catch {
                 try? await queue.withdraw(revision: position.revision)
-                throw error
+                throw queue.normalized(error)
             }
         }
         // A key found from an earlier campaign of this session keeps its old value: publish ours.

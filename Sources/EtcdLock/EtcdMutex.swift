@@ -64,10 +64,11 @@ public struct EtcdMutex: Sendable {
                     try await queue.waitForTurn(revision: position.revision, deadline: deadline)
                 } catch {
                     try? await queue.withdraw(revision: position.revision)
-                    if let error = error as? LockError, error.code == .timeout {
+                    let reported = queue.normalized(error)
+                    if let lockError = reported as? LockError, lockError.code == .timeout {
                         session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
                     }
-                    throw error
+                    throw reported
                 }
             }
             let token = FencingToken(position.revision)

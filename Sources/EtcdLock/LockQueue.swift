@@ -165,6 +165,17 @@ struct LockQueue: Sendable {
         return result.succeeded
     }
 
+    /// The error to report for `error` thrown while waiting: cancellation in any form becomes
+    /// ``LockError`` `.cancelled` (an etcd call interrupted by the cancellation says `.cancelled` too).
+    func normalized(_ error: any Error) -> any Error {
+        if let lockError = error as? LockError { return lockError }
+        let isCancellation = error is CancellationError || (error as? EtcdError)?.code == .cancelled
+        if isCancellation || Task.isCancelled {
+            return LockError(code: .cancelled, message: "waiting for \(name) was cancelled", underlying: error as? EtcdError)
+        }
+        return error
+    }
+
     private func keyGone() -> LockError {
         if session.isValid {
             return LockError(code: .ownershipLost, message: "the queue key \(key) of \(name) was deleted")

@@ -4,9 +4,13 @@ import Foundation
 
 /// The `etcdlock` command: dispatches to a subcommand and maps errors to exit statuses.
 enum EtcdLockCommand {
+    /// Commands `--help` lists.
     static let commands: [any Command.Type] = [
         LockCommand.self, ElectCommand.self, ObserveCommand.self, InspectCommand.self, DemoCommand.self, BenchCommand.self,
     ]
+
+    /// Commands that exist but are not listed (helpers of other commands).
+    static let hiddenCommands: [any Command.Type] = [DemoWorkerCommand.self]
 
     static var help: String {
         var text = """
@@ -36,7 +40,7 @@ enum EtcdLockCommand {
             Console.out(help)
             return arguments.isEmpty ? ExitStatus.usage.code : ExitStatus.success.code
         }
-        guard let command = commands.first(where: { $0.name == name }) else {
+        guard let command = (commands + hiddenCommands).first(where: { $0.name == name }) else {
             Console.error("etcdlock: unknown command '\(name)'")
             Console.error(help)
             return ExitStatus.usage.code

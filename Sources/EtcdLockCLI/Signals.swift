@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import Synchronization
+import ChildProcesses
 
 #if canImport(Glibc)
 import Glibc
@@ -35,66 +35,34 @@ private final class OwnedSignalSources: @unchecked Sendable {
     func cancel() { for source in sources { source.cancel() } }
 }
 
-/// A child process run while a lock is held.
-final class ChildProcess: Sendable {
-    private struct State {
-        var status: Int32?
-        var waiters: [UUID: CheckedContinuation<Int32?, Never>] = [:]
+/// A child process of the CLI: a command run under a lock, a demo worker, a script.
+struct ChildProcess: Sendable {
+    private let process: SpawnedProcess
+
+    /// The path of the repository script `name`, relative to the working directory (the
+    /// scripts run commands from the repository root).
+    static func scriptPath(_ name: String) -> String {
+        FileManager.default.currentDirectoryPath + "/scripts/" + name
     }
 
-    /// Shared with the termination handler, which runs on Foundation's thread.
-    private final class Shared: Sendable {
-        let state = Mutex(State())
+    /// Starts `command` (looked up in `PATH`) with `environment` added to this process's. With
+    /// `onOutputLine`, its standard output is read line by line; otherwise it shares ours.
+    init(
+        command: [String], environment: [String: String], onOutputLine: (@Sendable (String) -> Void)? = nil
+    ) throws {
+        guard !command.isEmpty else { throw UsageError(description: "no command given after --") }
+        process = try SpawnedProcess(
+            path: "/usr/bin/env", arguments: command, environment: environment,
+            output: onOutputLine.map { .lines($0) } ?? .inherit)
     }
 
-    private let process: Process
-    private let shared = Shared()
-    let identifier: Int32
-
-    /// Starts `command` with `environment` added to this process's environment.
-    init(command: [String], environment: [String: String]) throws {
-        guard let executable = command.first else { throw UsageError(description: "no command given after --") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + command.dropFirst()
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        self.process = process
-        let shared = self.shared
-        process.terminationHandler = { finished in
-            let status = finished.terminationReason == .uncaughtSignal
-                ? 128 + finished.terminationStatus : finished.terminationStatus
-            let waiters = shared.state.withLock { state -> [CheckedContinuation<Int32?, Never>] in
-                state.status = status
-                defer { state.waiters = [:] }
-                return Array(state.waiters.values)
-            }
-            for waiter in waiters { waiter.resume(returning: status) }
-        }
-        try process.run()
-        identifier = process.processIdentifier
-    }
+    /// The child's process ID.
+    var identifier: Int32 { process.pid }
 
     /// Waits for the child to exit and returns its exit status (128 + signal when killed by
     /// one), or `nil` when the waiting task is cancelled first.
-    func wait() async -> Int32? {
-        let id = UUID()
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
-                let status = shared.state.withLock { state -> Int32?? in
-                    if let status = state.status { return .some(status) }
-                    state.waiters[id] = continuation
-                    return .none
-                }
-                if case .some(let status) = status { continuation.resume(returning: status) }
-            }
-        } onCancel: {
-            let waiter = shared.state.withLock { $0.waiters.removeValue(forKey: id) }
-            waiter?.resume(returning: nil)
-        }
-    }
+    func wait() async -> Int32? { await process.wait() }
 
     /// Sends `signal` to the child.
-    func send(_ signal: Int32) {
-        _ = kill(identifier, signal)
-    }
+    func send(_ signal: Int32) { process.send(signal) }
 }

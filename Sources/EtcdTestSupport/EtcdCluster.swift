@@ -50,7 +50,8 @@ public final class EtcdCluster: Sendable {
             try await cluster.stop()
             return result
         } catch {
-            try? await cluster.stop()
+            // Not cancelled with the test (a time limit cancels it): the members must still stop.
+            await Task { try? await cluster.stop() }.value
             throw error
         }
     }

@@ -1,4 +1,11 @@
+import ChildProcesses
 import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Runs the repository's scripts from tests without blocking a Swift concurrency thread.
 enum ScriptRunner {
@@ -22,51 +29,35 @@ enum ScriptRunner {
     ///
     /// Output goes to temporary files, not pipes: a process the program leaves running (an etcd
     /// member) could inherit a pipe's write end and the read would never see its end.
-    static func runProgram(_ path: String, _ arguments: [String]) async throws -> Outcome {
+    static func runProgram(
+        _ path: String, _ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil
+    ) async throws -> Outcome {
         let directory = FileManager.default.temporaryDirectory
-        let outputURL = directory.appendingPathComponent("etcdlock-run-\(UUID().uuidString).out")
-        let errorsURL = directory.appendingPathComponent("etcdlock-run-\(UUID().uuidString).err")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
+        let outputPath = directory.appendingPathComponent("etcdlock-run-\(UUID().uuidString).out").path
+        let errorsPath = directory.appendingPathComponent("etcdlock-run-\(UUID().uuidString).err").path
         defer {
-            try? FileManager.default.removeItem(at: outputURL)
-            try? FileManager.default.removeItem(at: errorsURL)
+            try? FileManager.default.removeItem(atPath: outputPath)
+            try? FileManager.default.removeItem(atPath: errorsPath)
         }
-        let output = try FileHandle(forWritingTo: outputURL)
-        let errors = try FileHandle(forWritingTo: errorsURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { finished in
-                continuation.resume(returning: finished.terminationStatus)
-            }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
+        let process = try SpawnedProcess(
+            path: path, arguments: arguments, environment: environment, workingDirectory: workingDirectory,
+            output: .file(outputPath), errorPath: errorsPath)
+        guard let status = await process.wait() else {
+            process.send(SIGKILL)
+            throw CancellationError()
         }
-        try? output.close()
-        try? errors.close()
-        let out = (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOf: errorsURL, encoding: .utf8)) ?? ""
+        let out = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let err = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
         return Outcome(status: status, output: out, errors: err)
     }
 
     /// Runs a script synchronously (for `atexit`, where nothing else runs any more).
     static func runBlocking(_ name: String, _ arguments: [String]) {
-        let process = Process()
-        process.executableURL = repositoryRoot.appendingPathComponent("scripts/\(name)")
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return }
-        process.waitUntilExit()
+        guard let process = try? SpawnedProcess(
+            path: repositoryRoot.appendingPathComponent("scripts/\(name)").path, arguments: arguments,
+            output: .file("/dev/null"), errorPath: "/dev/null")
+        else { return }
+        _ = process.waitBlocking()
     }
 }
 

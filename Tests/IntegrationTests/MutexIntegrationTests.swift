@@ -254,7 +254,7 @@ struct MutexIntegrationTests {
     func requestsPerHandoff() async throws {
         let few = try await requestsPerHandoff(waiters: 5)
         let many = try await requestsPerHandoff(waiters: 50)
-        #expect(many <= 4.0, "\(many) requests per handoff with 50 waiters")
+        #expect(many <= 3.0, "\(many) requests per handoff with 50 waiters")
         #expect(many <= few * 1.5 + 0.5, "5 waiters: \(few), 50 waiters: \(many)")
     }
 
@@ -279,11 +279,17 @@ struct MutexIntegrationTests {
                         }
                     }
                     #expect(try await eventually(within: .seconds(20)) { try await queueLength(client, holder) == Int64(waiters + 1) })
+                    // Let every waiter finish setting up its watch: the count stops moving.
+                    var previous = -1
+                    #expect(try await eventually(within: .seconds(10), every: .milliseconds(200)) {
+                        defer { previous = client.requestsSent }
+                        return client.requestsSent == previous
+                    })
                     requestsAtRelease = client.requestsSent
                     try await holder.unlock(first)
                     try await group.waitForAll()
                 }
-                // Each waiter's session also granted and revoked a lease: not part of a handoff.
+                // Each waiter's session revokes its lease at the end: not part of a handoff.
                 let spent = client.requestsSent - requestsAtRelease - waiters
                 #expect(handedOver.current == waiters)
                 return Double(spent) / Double(waiters)

@@ -1,105 +1,182 @@
 import Etcd
+import EtcdLock
 import Foundation
 
-/// `etcdlock demo`: shows the client surviving the loss of an etcd member.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `etcdlock demo`: worker processes share a lock under faults, and fencing keeps the data exact.
 ///
-/// A counter is advanced by compare-and-swap transactions while a watch follows it. Halfway, the
-/// member the watch streams from is killed (when `--cluster-dir` names a cluster started by
-/// `scripts/etcd-cluster`). The verdict checks that the watch saw every value exactly once, in order.
+/// Workers (`etcdlock demo-worker`) take the lock, write an external resource guarded by a
+/// ``FencingGate``, and increment a counter in etcd with fenced transactions. The coordinator
+/// freezes one holder with SIGSTOP past its TTL and resumes it (its stale writes must be
+/// rejected), and kills an etcd member mid-run when `--cluster-dir` names a cluster started by
+/// `scripts/etcd-cluster`. It ends with a verdict line and exits 1 if an invariant broke.
 struct DemoCommand: Command {
     static let name = "demo"
-    static let abstract = "show the client riding out the loss of an etcd member"
+    static let abstract = "worker processes share a lock under faults; fencing keeps data exact"
     static let usage = """
-        Usage: etcdlock demo [--endpoints URLS] [--cluster-dir DIR] [--steps N]
+        Usage: etcdlock demo [--endpoints URLS] [--cluster-dir DIR] [--workers N] [--increments N] [--ttl S]
 
         \(ConnectionOptions.help)
-          --cluster-dir DIR  a cluster started by scripts/etcd-cluster; member 1 is killed halfway
-          --steps N          counter increments (default 40)
+          --cluster-dir DIR  a cluster started by scripts/etcd-cluster; member 1 is killed mid-run
+          --workers N        worker processes (default 4)
+          --increments N     increments per worker (default 12)
+          --ttl SECONDS      the workers' session TTL (default 2)
         """
 
     let connection: ConnectionOptions
     let clusterDirectory: String?
-    let steps: Int
+    let workers: Int
+    let increments: Int
+    let ttl: Duration
+    let ttlText: String
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
         clusterDirectory = try arguments.option("--cluster-dir")
-        let stepsText = try arguments.option("--steps") ?? "40"
-        guard let steps = Int(stepsText), steps >= 2, steps <= 10_000 else {
-            throw UsageError(description: "--steps must be a whole number from 2 to 10000")
+        guard let workers = Int(try arguments.option("--workers") ?? "4"), (2...32).contains(workers) else {
+            throw UsageError(description: "--workers must be from 2 to 32")
         }
-        self.steps = steps
+        guard let increments = Int(try arguments.option("--increments") ?? "12"), (2...1000).contains(increments) else {
+            throw UsageError(description: "--increments must be from 2 to 1000")
+        }
+        self.workers = workers
+        self.increments = increments
+        ttlText = try arguments.option("--ttl") ?? "2"
+        ttl = try parseSeconds(ttlText, option: "--ttl")
+    }
+
+    private struct Line: Sendable {
+        var worker: Int
+        var text: String
     }
 
     func run() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
-            let members = try await client.members()
-            let status = try await client.status()
-            Console.out("connected: \(members.members.count) member(s), leader \(String(status.leaderID, radix: 16)), revision \(status.header.revision)")
-            let prefix = EtcdKey("/etcdlock-demo/\(UUID().uuidString.prefix(8))/")
-            let counter = prefix.appending("counter")
-            defer { Console.out("(keys under \(prefix) are left for inspection)") }
+        let run = UUID().uuidString.prefix(8)
+        let lockName = "demo-\(run)"
+        let counter = EtcdKey("/etcdlock-demo/\(run)/counter")
+        let resource = FileManager.default.temporaryDirectory.appendingPathComponent("etcdlock-demo-\(run).resource").path
+        FileManager.default.createFile(atPath: resource, contents: Data("0 0\n".utf8))
+        defer { try? FileManager.default.removeItem(atPath: resource) }
+        let total = workers * increments
+        Console.out("demo: \(workers) worker processes, \(increments) increments each, lock \"\(lockName)\", session TTL \(ttlText)s")
 
-            let watch = try await client.watch(.prefix(prefix))
-            Console.out("watching \(prefix) from revision \(watch.startRevision)")
-            async let seen: [String] = {
-                var values: [String] = []
-                for try await event in watch {
-                    values.append(event.keyValue.valueString)
-                    if values.count == steps { break }
-                }
-                return values
-            }()
-
-            for step in 1...steps {
-                if step == steps / 2 + 1, let clusterDirectory {
-                    Console.out("killing member 1 (the member the watch streams from)…")
-                    try await killMember(1, clusterDirectory)
-                }
-                try await increment(counter, to: step, client)
-            }
-            Console.out("wrote \(steps) values with compare-and-swap transactions")
-            let values = try await seen
-            let expected = (1...steps).map(String.init)
-            let lost = Set(expected).subtracting(values).count
-            let duplicated = values.count - Set(values).count
-            let inOrder = values == expected
-            Console.out("watch saw \(values.count) events: lost \(lost), duplicated \(duplicated), in order: \(inOrder)")
-            let passed = inOrder && lost == 0 && duplicated == 0
-            Console.out("verdict: \(passed ? "PASS" : "FAIL") (every counter value seen exactly once, in order)")
-            return passed ? .success : .failure
+        let (lines, sink) = AsyncStream.makeStream(of: Line.self)
+        var processes: [ChildProcess] = []
+        for index in 0..<workers {
+            processes.append(try startWorker(index, lockName: lockName, counter: counter, resource: resource, sink: sink))
         }
+
+        var acks = 0
+        var ambiguous = 0
+        var done = 0
+        var ackedTokens: [Int64] = []
+        var frozen: (worker: Int, token: String)?
+        var newestHolding: Int64 = 0
+        var staleAccepted = 0
+        var staleRejected = 0
+        var memberKilled = clusterDirectory == nil
+        var resumption: Task<Void, Never>?
+        let deadline = ContinuousClock.now + .seconds(240)
+
+        var iterator = lines.makeAsyncIterator()
+        while done < workers, ContinuousClock.now < deadline {
+            guard let line = await iterator.next() else { break }
+            let fields = line.text.split(separator: " ").map(String.init)
+            guard let kind = fields.first else { continue }
+            let token = fields.count > 1 ? fields[1] : ""
+            let tokenValue = Int64(token) ?? 0
+            // A write of the frozen holder after a newer holder appeared is stale: it must be
+            // rejected. (Its freeze lasts seconds, so line order across pipes is reliable here.)
+            let isStale = frozen.map { $0.worker == line.worker && $0.token == token && newestHolding > tokenValue } ?? false
+            if kind == "holding" { newestHolding = max(newestHolding, tokenValue) }
+            switch kind {
+            case "holding" where frozen == nil && acks >= total / 4:
+                let victim = processes[line.worker]
+                victim.send(SIGSTOP)
+                frozen = (line.worker, token)
+                Console.out("fault: froze worker \(line.worker) with SIGSTOP while it holds token \(token); resuming it after \(ttlText)s + 2s")
+                let pause = ttl + .seconds(2)
+                resumption = Task {
+                    try? await Task.sleep(for: pause)
+                    victim.send(SIGCONT)
+                }
+            case "ack", "resource-accepted":
+                if isStale {
+                    staleAccepted += 1
+                    Console.out("VIOLATION: worker \(line.worker)'s stale write with token \(token) was accepted (\(kind))")
+                }
+                if kind == "ack" {
+                    acks += 1
+                    ackedTokens.append(tokenValue)
+                }
+            case "etcd-rejected", "resource-rejected":
+                if isStale { staleRejected += 1 }
+                let target = kind == "etcd-rejected" ? "etcd" : "the external resource"
+                Console.out("fencing: worker \(line.worker) wrote with outdated token \(token) (newest holder: \(newestHolding)): \(target) rejected it")
+            case "error":
+                if line.text.contains("applied=true") { ambiguous += 1 }
+                Console.out("worker \(line.worker): \(line.text)")
+            case "done":
+                done += 1
+            default:
+                break
+            }
+            if !memberKilled, acks >= total / 2, let clusterDirectory {
+                memberKilled = true
+                Console.out("fault: killing etcd member 1 (the member the workers talk to first)")
+                try await killMember(1, clusterDirectory)
+            }
+        }
+        resumption?.cancel()
+        await resumption?.value
+        for process in processes { process.send(SIGCONT) }
+        let finishedAll = done == workers
+        if !finishedAll {
+            Console.out("demo: workers did not finish before the deadline; stopping them")
+            for process in processes { process.send(SIGKILL) }
+        }
+        for process in processes { _ = await process.wait() }
+
+        let stored = try await EtcdClient.withClient(connection.configuration) { client in
+            try await client.range(RangeRequest(.key(counter)))
+        }
+        let counterValue = Int(stored.keyValues.first?.valueString ?? "0") ?? 0
+        let resourceFields = ((try? String(contentsOfFile: resource, encoding: .utf8)) ?? "").split(separator: " ")
+        let resourceAccepted = resourceFields.count > 1 ? String(resourceFields[1]).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+        let distinctTokens = Set(ackedTokens).count == ackedTokens.count
+        let counterExact = counterValue >= acks && counterValue <= acks + ambiguous
+        Console.out("counter in etcd: \(counterValue); acknowledged increments: \(acks)\(ambiguous > 0 ? " (+\(ambiguous) with unknown outcome)" : "")")
+        Console.out("external resource: \(resourceAccepted) writes accepted; stale writes rejected by etcd and the resource: \(staleRejected)")
+        Console.out("tokens of acknowledged writes all distinct: \(distinctTokens)")
+        // The frozen holder must have tried (and failed) to write, or the demo showed nothing.
+        let passed = finishedAll && counterExact && staleAccepted == 0 && distinctTokens && frozen != nil && staleRejected > 0
+        Console.out(
+            "verdict: \(passed ? "PASS" : "FAIL") — counter \(counterValue) = acknowledged increments \(acks); stale writes accepted: \(staleAccepted)")
+        return passed ? .success : .failure
     }
 
-    /// Sets the counter to `value` if it holds `value - 1`; safe to retry after an ambiguous
-    /// failure because the compare fails once the write has landed.
-    private func increment(_ counter: EtcdKey, to value: Int, _ client: EtcdClient) async throws {
-        let expected: Txn.Compare =
-            value == 1
-            ? .createRevision(of: counter, .equal, .zero) : .value(of: counter, .equal, "\(value - 1)".utf8)
-        let txn = Txn(if: [expected], then: [.put(counter, value: "\(value)".utf8)], else: [.range(RangeRequest(.key(counter)))])
-        let end = ContinuousClock.now + .seconds(30)
-        while true {
-            do {
-                let result = try await client.txn(txn, retry: .idempotent)
-                if result.succeeded { return }
-                if case .range(let current) = result.responses.first, current.keyValues.first?.valueString == "\(value)" {
-                    return  // an earlier attempt landed
-                }
-                throw EtcdError(code: .failedPrecondition, message: "the counter moved unexpectedly")
-            } catch let error as EtcdError where error.code != .failedPrecondition && ContinuousClock.now < end {
-                Console.out("  step \(value): \(error.code), retrying")
-            }
+    private func startWorker(
+        _ index: Int, lockName: String, counter: EtcdKey, resource: String, sink: AsyncStream<Line>.Continuation
+    ) throws -> ChildProcess {
+        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        let arguments = [
+            executable, "demo-worker", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
+            "--counter", counter.description, "--resource", resource, "--increments", String(increments),
+            "--ttl", ttlText, "--work-ms", "150",
+        ]
+        return try ChildProcess(command: arguments, environment: [:]) { text in
+            sink.yield(Line(worker: index, text: text))
         }
     }
 
     private func killMember(_ index: Int, _ directory: String) async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "scripts/etcd-cluster")
-        process.arguments = ["kill-member", String(index), "--dir", directory]
-        try process.run()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            process.terminationHandler = { _ in continuation.resume() }
-        }
+        let script = ChildProcess.scriptPath("etcd-cluster")
+        let process = try ChildProcess(command: [script, "kill-member", String(index), "--dir", directory], environment: [:])
+        _ = await process.wait()
     }
 }

@@ -1,0 +1,161 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A child process started with `posix_spawn` and reaped by polling `waitpid(WNOHANG)`.
+///
+/// Neither the CLI nor the tests use Foundation's `Process`: its exit notifications go through a
+/// process-wide SIGCHLD handler and run-loop thread, and with many children spawned concurrently
+/// runs were seen waiting forever for an exit that had happened. Polling the one PID we started
+/// has no shared machinery.
+public final class SpawnedProcess: Sendable {
+    /// Where the child's standard output goes.
+    public enum Output: Sendable {
+        /// To a file (created or truncated).
+        case file(String)
+        /// Line by line to a handler, called on a reader thread of its own.
+        case lines(@Sendable (String) -> Void)
+        /// Shared with this process.
+        case inherit
+    }
+
+    /// The child's process ID.
+    public let pid: pid_t
+    private let reaped = Mutex<Int32?>(nil)
+
+    /// Starts `path` with `arguments`; input is /dev/null.
+    ///
+    /// - Parameters:
+    ///   - environment: variables added to this process's environment.
+    ///   - workingDirectory: where the child starts (through `env -C`).
+    ///   - output: where standard output goes.
+    ///   - errorPath: a file for standard error (the output file when equal); `nil` inherits it.
+    public init(
+        path: String, arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
+        output: Output, errorPath: String? = nil
+    ) throws {
+        var argv = [path] + arguments
+        var program = path
+        if let workingDirectory {
+            argv = ["/usr/bin/env", "-C", workingDirectory] + argv
+            program = "/usr/bin/env"
+        }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0.key)=\($0.value)" }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var pipeDescriptors: [Int32] = [-1, -1]
+        var outputPath: String?
+        switch output {
+        case .file(let path):
+            outputPath = path
+            posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        case .lines:
+            guard pipe(&pipeDescriptors) == 0 else { throw SpawnError(description: "pipe failed") }
+            _ = fcntl(pipeDescriptors[0], F_SETFD, FD_CLOEXEC)
+            posix_spawn_file_actions_adddup2(&actions, pipeDescriptors[1], 1)
+            posix_spawn_file_actions_addclose(&actions, pipeDescriptors[0])
+            posix_spawn_file_actions_addclose(&actions, pipeDescriptors[1])
+        case .inherit:
+            break
+        }
+        if let errorPath {
+            if errorPath == outputPath {
+                posix_spawn_file_actions_adddup2(&actions, 1, 2)
+            } else {
+                posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            }
+        }
+        var child: pid_t = 0
+        let status = withCStrings(argv) { argvPointers in
+            withCStrings(variables) { environmentPointers in
+                posix_spawn(&child, program, &actions, nil, argvPointers, environmentPointers)
+            }
+        }
+        if pipeDescriptors[1] >= 0 { close(pipeDescriptors[1]) }
+        guard status == 0 else {
+            if pipeDescriptors[0] >= 0 { close(pipeDescriptors[0]) }
+            throw SpawnError(description: "cannot start \(path): \(String(cString: strerror(status)))")
+        }
+        pid = child
+        if case .lines(let handler) = output {
+            let descriptor = pipeDescriptors[0]
+            let reader = Thread { Self.readLines(from: descriptor, handler) }
+            reader.start()
+        }
+    }
+
+    /// Reads `descriptor` to its end, handing each line to `handler`, then closes it.
+    private static func readLines(from descriptor: Int32, _ handler: @Sendable (String) -> Void) {
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            pending.append(contentsOf: buffer[0..<count])
+            while let newline = pending.firstIndex(of: 10) {
+                handler(String(decoding: pending[0..<newline], as: UTF8.self))
+                pending.removeSubrange(0...newline)
+            }
+        }
+        if !pending.isEmpty { handler(String(decoding: pending, as: UTF8.self)) }
+        close(descriptor)
+    }
+
+    /// The exit status (128 + signal when killed by one), or `nil` while it runs.
+    public var exitStatus: Int32? {
+        reaped.withLock { reaped in
+            if let reaped { return reaped }
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            guard result == pid else { return nil }
+            let code = status & 0x7F
+            reaped = code == 0 ? (status >> 8) & 0xFF : 128 + code
+            return reaped
+        }
+    }
+
+    /// Waits for the child to exit and returns its status; `nil` when the task is cancelled first.
+    public func wait() async -> Int32? {
+        while true {
+            if let status = exitStatus { return status }
+            // Polling the one child we started: see the type's documentation for why.
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { return nil }
+        }
+    }
+
+    /// Blocks the calling thread until the child exits (for `atexit`, where nothing else runs).
+    public func waitBlocking() -> Int32? {
+        var status: Int32 = 0
+        guard waitpid(pid, &status, 0) == pid else { return exitStatus }
+        let code = status & 0x7F
+        let result = code == 0 ? (status >> 8) & 0xFF : 128 + code
+        reaped.withLock { $0 = result }
+        return result
+    }
+
+    /// Sends `signal` to the child, unless it was already reaped.
+    public func send(_ signal: Int32) {
+        if exitStatus == nil { _ = kill(pid, signal) }
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of copies of `strings`.
+private func withCStrings<Result>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> Result) -> Result {
+    let pointers = strings.map { strdup($0) } + [nil]
+    defer { for pointer in pointers { free(pointer) } }
+    return body(pointers)
+}
+
+/// A child process could not be started.
+public struct SpawnError: Error, CustomStringConvertible, Sendable {
+    /// What went wrong.
+    public let description: String
+}

@@ -28,6 +28,7 @@ let package = Package(
         ),
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd"], swiftSettings: strictSettings),
+        .testTarget(name: "EtcdLockTests", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Etcd", "EtcdLock", "EtcdTestSupport"],

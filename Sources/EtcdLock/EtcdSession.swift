@@ -116,12 +116,15 @@ public final class EtcdSession: Sendable {
         let id = UUID()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SessionLoss, any Error>) in
-                let loss = state.withLock { state -> SessionLoss? in
-                    if let loss = state.loss { return loss }
+                // Checked under the lock the cancellation handler takes: a task cancelled before it
+                // got here must not register a waiter that only the session's end would resume.
+                let outcome = state.withLock { state -> Result<SessionLoss, CancellationError>? in
+                    if let loss = state.loss { return .success(loss) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
                     state.waiters[id] = continuation
                     return nil
                 }
-                if let loss { continuation.resume(returning: loss) }
+                if let outcome { continuation.resume(with: outcome) }
             }
         } onCancel: {
             let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }

@@ -17,19 +17,28 @@ final class LocalLockTable: Sendable {
         let id = UUID()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let granted = queues.withLock { queues -> Bool in
+                // Decided under the lock the cancellation handler also takes: a task cancelled before
+                // it got here must not register a waiter nobody would ever remove.
+                let outcome = queues.withLock { queues -> Result<Bool, CancellationError> in
+                    if Task.isCancelled { return .failure(CancellationError()) }
                     var queue = queues[name, default: Queue()]
                     defer { queues[name] = queue }
                     if !queue.isHeld {
                         queue.isHeld = true
-                        return true
+                        return .success(true)
                     }
                     queue.waiters.append((id, continuation))
-                    return false
+                    return .success(false)
                 }
-                if granted { continuation.resume() }
+                switch outcome {
+                case .success(true): continuation.resume()
+                case .success(false): break
+                case .failure(let error): continuation.resume(throwing: error)
+                }
             }
         } onCancel: {
+            // Runs after `Task.isCancelled` became true: either the waiter is registered (remove it)
+            // or registration will see the flag.
             let removed = queues.withLock { queues -> CheckedContinuation<Void, any Error>? in
                 guard var queue = queues[name], let index = queue.waiters.firstIndex(where: { $0.id == id }) else {
                     return nil

@@ -107,3 +107,24 @@ struct WatchIntegrationTests {
         }
     }
 }
+
+@Suite("watching several ranges on one stream", .timeLimit(.minutes(1)))
+struct MultiRangeWatchTests {
+    @Test("events of every watched key arrive in revision order; other keys stay silent")
+    func severalKeys() async throws {
+        try await TestEnvironment.withClient { client in
+            try await withTestPrefix(client) { prefix in
+                let watch = try await client.watch([.key(prefix("a")), .key(prefix("c"))])
+                let a = try await client.put(prefix("a"), value: [1]).header.revision
+                _ = try await client.put(prefix("b"), value: [2])
+                let c = try await client.put(prefix("c"), value: [3]).header.revision
+                let deleted = try await client.delete(.key(prefix("a"))).header.revision
+                var iterator = watch.makeAsyncIterator()
+                var revisions: [Revision] = []
+                for _ in 0..<3 { revisions.append(try #require(try await iterator.next()).revision) }
+                #expect(revisions == [a, c, deleted])
+                await #expect { try await client.watch([]) } throws: { ($0 as? EtcdError)?.code == .invalidArgument }
+            }
+        }
+    }
+}

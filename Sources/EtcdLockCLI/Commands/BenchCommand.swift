@@ -1,5 +1,7 @@
 import Etcd
+import EtcdLock
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -14,22 +16,26 @@ struct BenchCommand: Command {
     static let name = "bench"
     static let abstract = "measure request latency and client CPU (see scripts/bench)"
     static let usage = """
-        Usage: etcdlock bench client [--endpoints URLS] [--requests N] [--key KEY]
+        Usage: etcdlock bench client|locks [--endpoints URLS] [--requests N] [--key KEY]
+
+        client: sequential range and txn requests through EtcdClient.
+        locks:  uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
 
         \(ConnectionOptions.help)
-          --requests N       sequential requests per operation (default 2000)
-          --key KEY          the key the requests use (default /etcdlock-bench/key)
+          --requests N       operations per measurement (default 2000)
+          --key KEY          the key (client) or lock name (locks) to use
 
-        Prints one JSON object per operation: p50_ms, p99_ms, cpu_us_per_request.
+        Prints one JSON object per measurement: p50_ms, p99_ms and more.
         """
 
+    let suite: String
     let connection: ConnectionOptions
     let requests: Int
     let key: String
 
     init(parsing arguments: inout Arguments) throws {
-        let suite = try arguments.positional("a benchmark name (client)")
-        guard suite == "client" else { throw UsageError(description: "unknown benchmark '\(suite)'") }
+        suite = try arguments.positional("a benchmark name (client or locks)")
+        guard suite == "client" || suite == "locks" else { throw UsageError(description: "unknown benchmark '\(suite)'") }
         connection = try ConnectionOptions(parsing: &arguments)
         let text = try arguments.option("--requests") ?? "2000"
         guard let requests = Int(text), requests >= 10, requests <= 1_000_000 else {
@@ -40,7 +46,8 @@ struct BenchCommand: Command {
     }
 
     func run() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
+        if suite == "locks" { return try await runLocks() }
+        return try await EtcdClient.withClient(connection.configuration) { client in
             let key = EtcdKey(self.key)
             _ = try await client.put(key, value: "x".utf8)
             // The same shape scripts/bench's baseline sends: a compare that holds, then a read.
@@ -68,6 +75,69 @@ struct BenchCommand: Command {
         return (samples, Self.processCPUTime() - cpuBefore)
     }
 
+    /// Lock latencies: uncontended acquire, lock+unlock cycle, and handoffs among 16 contenders.
+    private func runLocks() async throws -> ExitStatus {
+        try await EtcdClient.withClient(connection.configuration) { client in
+            try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
+                let name = "\(key)-\(UUID().uuidString.prefix(8))"
+                let mutex = try EtcdMutex(name, session: session, namespace: "bench")
+                for _ in 0..<50 { try await mutex.unlock(try await mutex.lock()) }
+                var acquire: [Duration] = []
+                var cycle: [Duration] = []
+                let clock = ContinuousClock()
+                let cpuBefore = Self.processCPUTime()
+                for _ in 0..<requests {
+                    let start = clock.now
+                    let lock = try await mutex.lock()
+                    acquire.append(clock.now - start)
+                    try await mutex.unlock(lock)
+                    cycle.append(clock.now - start)
+                }
+                let cpu = Self.processCPUTime() - cpuBefore
+                try await report("lock_acquire_uncontended", (acquire, .zero))
+                try await report("lock_unlock_cycle", (cycle, cpu))
+                return ()
+            }
+            try await measureHandoffs(client, contenders: 16)
+            return .success
+        }
+    }
+
+    /// 16 sessions contend for one lock; a handoff is the time from one holder's release to the
+    /// next holder running (both in this process, on one monotonic clock).
+    private func measureHandoffs(_ client: EtcdClient, contenders: Int) async throws {
+        let name = "\(key)-handoff-\(UUID().uuidString.prefix(8))"
+        let recorder = HandoffRecorder(cycles: max(requests / 4, contenders * 4))
+        let requestsBefore = client.requestsSent
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<contenders {
+                group.addTask {
+                    try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
+                        let mutex = try EtcdMutex(name, session: session, namespace: "bench")
+                        while true {
+                            let lock = try await mutex.lock()
+                            let more = recorder.acquired()
+                            recorder.releasing()
+                            try await mutex.unlock(lock)
+                            if !more { return }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - start
+        let samples = recorder.handoffs
+        let requestsSpent = client.requestsSent - requestsBefore - 2 * contenders
+        try await report("handoff_16_contenders", (samples, .zero))
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        Console.out(
+            String(
+                format: #"{"client":"EtcdClient","op":"contended_16","cycles":%d,"cycles_per_second":%.1f,"requests_per_handoff":%.2f}"#,
+                samples.count + 1, Double(samples.count + 1) / seconds, Double(requestsSpent) / Double(max(1, samples.count))))
+    }
+
     private func report(_ operation: String, _ result: (samples: [Duration], cpu: Duration)) async throws {
         let sorted = result.samples.sorted()
         func milliseconds(_ duration: Duration) -> Double {
@@ -75,11 +145,11 @@ struct BenchCommand: Command {
         }
         let p50 = milliseconds(sorted[sorted.count / 2])
         let p99 = milliseconds(sorted[min(sorted.count - 1, sorted.count * 99 / 100)])
-        let cpu = milliseconds(result.cpu) * 1000 / Double(requests)
+        let cpu = milliseconds(result.cpu) * 1000 / Double(max(1, result.samples.count))
         Console.out(
             String(
                 format: #"{"client":"EtcdClient","op":"%@","requests":%d,"p50_ms":%.4f,"p99_ms":%.4f,"cpu_us_per_request":%.2f}"#,
-                operation, requests, p50, p99, cpu))
+                operation, result.samples.count, p50, p99, cpu))
     }
 
     /// User plus system CPU time of this process so far.
@@ -94,4 +164,32 @@ struct BenchCommand: Command {
         let system = Duration.seconds(usage.ru_stime.tv_sec) + .microseconds(Int64(usage.ru_stime.tv_usec))
         return user + system
     }
+}
+
+/// Handoff timestamps shared by the contending tasks of `bench locks`.
+private final class HandoffRecorder: Sendable {
+    private struct State {
+        var released: ContinuousClock.Instant?
+        var handoffs: [Duration] = []
+        var remaining: Int
+    }
+
+    private let state: Mutex<State>
+
+    init(cycles: Int) { state = Mutex(State(remaining: cycles)) }
+
+    /// Records a handoff (if someone released before) and returns whether to keep cycling.
+    func acquired() -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            if let released = state.released { state.handoffs.append(now - released) }
+            state.remaining -= 1
+            return state.remaining >= 0
+        }
+    }
+
+    /// Notes the instant just before a release.
+    func releasing() { state.withLock { $0.released = ContinuousClock.now } }
+
+    var handoffs: [Duration] { state.withLock { $0.handoffs } }
 }

@@ -1,0 +1,93 @@
+import Etcd
+import Testing
+
+@testable import EtcdLock
+
+@Suite("lock names, fencing gate, metrics and the local queue")
+struct LockPrimitivesTests {
+    @Test("names are escaped into one key segment: no slash survives, no two names collide")
+    func nameEscaping() throws {
+        let names = ["orders", "a/b", "a%2Fb", "../x", "..%2Fx", "ünïcödé", "with space", "%", "%25", "a.b-c_d"]
+        var segments: [String: String] = [:]
+        for name in names {
+            let segment = try LockName.segment(name, kind: "lock")
+            #expect(!segment.contains("/"), "\(name) → \(segment)")
+            #expect(segments[segment] == nil, "\(name) and \(segments[segment] ?? "") collide as \(segment)")
+            segments[segment] = name
+        }
+        #expect(try LockName.segment("orders", kind: "lock") == "orders")
+        #expect(try LockName.segment("a/b", kind: "lock") == "a%2Fb")
+        #expect(try LockName.segment("%", kind: "lock") == "%25")
+        #expect(try LockName.prefix(namespace: "team a", kind: "lock", name: "x") == EtcdKey("/etcdlock/team%20a/lock/x/"))
+    }
+
+    @Test("invalid names are rejected with invalid_name", arguments: ["", String(repeating: "n", count: 513), "new\nline", "nul\u{0}"])
+    func invalidNames(name: String) {
+        #expect { try LockName.segment(name, kind: "lock") } throws: { ($0 as? LockError)?.code == .invalidName }
+    }
+
+    @Test("a name of exactly 512 bytes is accepted")
+    func longestName() throws {
+        #expect(try !LockName.segment(String(repeating: "n", count: 512), kind: "lock").isEmpty)
+    }
+
+    @Test("the fencing gate accepts non-decreasing tokens and rejects older ones")
+    func fencingGate() {
+        let gate = FencingGate()
+        #expect(gate.admit(FencingToken(rawValue: 5)))
+        #expect(gate.admit(FencingToken(rawValue: 5)))
+        #expect(gate.admit(FencingToken(rawValue: 9)))
+        #expect(!gate.admit(FencingToken(rawValue: 8)))
+        #expect(gate.newestToken == FencingToken(rawValue: 9))
+        let restored = FencingGate(newest: FencingToken(rawValue: 100))
+        #expect(!restored.admit(FencingToken(rawValue: 99)))
+        #expect(restored.admit(FencingToken(rawValue: 101)))
+    }
+
+    @Test("metrics count events, bucket durations, and render Prometheus text")
+    func metrics() {
+        let metrics = LockMetrics()
+        let token = FencingToken(rawValue: 1)
+        metrics.waitStarted(name: "a")
+        metrics.waitStarted(name: "a")
+        metrics.waitEnded(name: "a")
+        metrics.acquired(name: "a", token: token, waited: .milliseconds(3))
+        metrics.acquired(name: "a", token: token, waited: .seconds(120))
+        metrics.released(name: "a", token: token, held: .milliseconds(40))
+        metrics.timedOut(name: "a", waited: .seconds(1))
+        metrics.sessionLost(lease: LeaseID(7), reason: .leaseExpired)
+        let snapshot = metrics.snapshot
+        #expect(snapshot.acquired == 2 && snapshot.released == 1 && snapshot.timedOut == 1 && snapshot.sessionsLost == 1)
+        #expect(snapshot.currentWaiters == 1)
+        #expect(snapshot.waitBuckets[1] == 1)  // 3 ms falls in the 5 ms bucket
+        #expect(snapshot.waitBuckets.last == 1)  // 120 s overflows
+        let text = metrics.prometheusText()
+        #expect(text.contains("# TYPE etcdlock_acquired_total counter\netcdlock_acquired_total 2\n"))
+        #expect(text.contains("etcdlock_waiters 1\n"))
+        #expect(text.contains(#"etcdlock_wait_seconds_bucket{le="0.005"} 1"#))
+        #expect(text.contains(#"etcdlock_wait_seconds_bucket{le="+Inf"} 2"#))
+        #expect(text.contains("etcdlock_hold_seconds_count 1\n"))
+    }
+
+    @Test("the local queue admits one task at a time, in arrival order, and a cancelled waiter leaves it")
+    func localQueue() async throws {
+        let table = LocalLockTable()
+        try await table.acquire("k")
+        #expect(!table.tryAcquire("k"))
+        let cancelled = Task { try await table.acquire("k") }
+        cancelled.cancel()
+        await #expect(throws: CancellationError.self) { try await cancelled.value }
+        let (order, signal) = AsyncStream.makeStream(of: Int.self)
+        let second = Task {
+            try await table.acquire("k")
+            signal.yield(2)
+            table.release("k")
+        }
+        table.release("k")
+        var iterator = order.makeAsyncIterator()
+        #expect(await iterator.next() == 2)
+        try await second.value
+        #expect(table.tryAcquire("k"))
+        table.release("k")
+    }
+}

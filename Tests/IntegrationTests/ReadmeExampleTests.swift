@@ -1,4 +1,5 @@
 import Etcd
+import EtcdLock
 import EtcdTestSupport
 import Testing
 
@@ -37,5 +38,26 @@ struct ReadmeExampleTests {
             _ = try await client.delete(.prefix("\(root)/"))
         }
         #expect(outcome == ["blue", "claimed", "put green"])
+    }
+}
+
+@Suite("the README's lock example", .timeLimit(.minutes(1)))
+struct ReadmeLockExampleTests {
+    @Test("the lock example from README.md compiles and runs as written (key under a test prefix)")
+    func lockExample() async throws {
+        let configuration = try await TestEnvironment.configuration()
+        let root = "/test/readme-lock-\(Int.random(in: 0..<1_000_000_000))"
+        try await EtcdClient.withClient(configuration) { client in
+            try await EtcdSession.withSession(client, ttl: .seconds(10)) { session in
+                let mutex = try EtcdMutex("invoices-\(root.hashValue)", session: session)
+                try await mutex.withLock(timeout: .seconds(30)) { lock in
+                    let next = "1042"
+                    try await mutex.fenced(lock, Txn(then: [.put("\(root)/invoices/next", value: next.utf8)]))
+                }
+            }
+            let stored = try await client.range(RangeRequest(.key("\(root)/invoices/next")))
+            #expect(stored.keyValues.first?.valueString == "1042")
+            _ = try await client.delete(.prefix("\(root)/"))
+        }
     }
 }

@@ -26,9 +26,7 @@ public struct EtcdElection: Sendable {
     public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
         self.name = name
         self.session = session
-        queue = LockQueue(
-            session: session, prefix: try LockName.prefix(namespace: namespace, kind: "election", name: name),
-            name: name)
+        queue = try LockQueue(session: session, namespace: namespace, kind: "election", name: name)
     }
 
     /// The key prefix under which campaigners queue.

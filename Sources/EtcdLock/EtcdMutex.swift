@@ -28,8 +28,7 @@ public struct EtcdMutex: Sendable {
     public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
         self.name = name
         self.session = session
-        queue = LockQueue(
-            session: session, prefix: try LockName.prefix(namespace: namespace, kind: "lock", name: name), name: name)
+        queue = try LockQueue(session: session, namespace: namespace, kind: "lock", name: name)
     }
 
     /// The key prefix under which holders and waiters queue.

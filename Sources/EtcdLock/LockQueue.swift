@@ -11,9 +11,12 @@ struct LockQueue: Sendable {
     /// The name observers and errors use.
     let name: String
 
-    init(session: EtcdSession, prefix: EtcdKey, name: String) {
+    /// The queue of the recipe `kind` ("lock", "election") named `name` in `namespace`.
+    ///
+    /// - Throws: ``LockError`` `.invalidName`.
+    init(session: EtcdSession, namespace: String, kind: String, name: String) throws {
         self.session = session
-        self.prefix = prefix
+        self.prefix = try LockName.prefix(namespace: namespace, kind: kind, name: name)
         self.key = prefix.appending(session.lease.hexString)
         self.name = name
     }

@@ -3,21 +3,23 @@ import Foundation
 // Wire types mirror etcd's gateway JSON field for field (snake_case included, as the gateway
 // spells them), stay internal, and convert to public models in one place each.
 
-/// An int64 the gateway sends as a JSON string ("123"); accepts a number too. Encodes as a string.
-struct WireInt64: Codable, Hashable {
-    var value: Int64
+/// An integer the gateway sends as a JSON string ("123"): int64 fields, and uint64 cluster and
+/// member IDs. Accepts a JSON number too; encodes as a string.
+struct WireInteger<Value: FixedWidthInteger & LosslessStringConvertible & Codable & Sendable>: Codable, Hashable {
+    var value: Value
 
-    init(_ value: Int64) { self.value = value }
+    init(_ value: Value) { self.value = value }
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let text = try? container.decode(String.self) {
-            guard let parsed = Int64(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an int64: \(text.prefix(40))")
+            guard let parsed = Value(text) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "not a \(Value.self): \(text.prefix(40))")
             }
             value = parsed
         } else {
-            value = try container.decode(Int64.self)
+            value = try container.decode(Value.self)
         }
     }
 
@@ -27,29 +29,10 @@ struct WireInt64: Codable, Hashable {
     }
 }
 
-/// A uint64 the gateway sends as a JSON string (cluster and member IDs).
-struct WireUInt64: Codable, Hashable {
-    var value: UInt64
-
-    init(_ value: UInt64) { self.value = value }
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if let text = try? container.decode(String.self) {
-            guard let parsed = UInt64(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a uint64: \(text.prefix(40))")
-            }
-            value = parsed
-        } else {
-            value = try container.decode(UInt64.self)
-        }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(String(value))
-    }
-}
+/// An int64 field (revision, lease, TTL, count …).
+typealias WireInt64 = WireInteger<Int64>
+/// A uint64 field (cluster and member IDs).
+typealias WireUInt64 = WireInteger<UInt64>
 
 /// Bytes the gateway sends as base64 (keys, values, range ends).
 struct WireBytes: Codable, Hashable {
@@ -72,14 +55,17 @@ struct WireBytes: Codable, Hashable {
     }
 }
 
-extension Optional where Wrapped == WireInt64 {
-    /// The value, or 0 when the gateway omitted the field (it omits zero values).
-    var orZero: Int64 { self?.value ?? 0 }
+/// What ``WireInteger`` is, for extending optionals of any of its types.
+protocol WireIntegerField {
+    associatedtype Value: FixedWidthInteger
+    var value: Value { get }
 }
 
-extension Optional where Wrapped == WireUInt64 {
-    /// The value, or 0 when the gateway omitted the field.
-    var orZero: UInt64 { self?.value ?? 0 }
+extension WireInteger: WireIntegerField {}
+
+extension Optional where Wrapped: WireIntegerField {
+    /// The value, or 0 when the gateway omitted the field (it omits zero values).
+    var orZero: Wrapped.Value { self?.value ?? 0 }
 }
 
 extension Optional where Wrapped == WireBytes {

@@ -248,9 +248,12 @@ public struct EtcdMutex: Sendable {
     }
 }
 
-/// Suspends until the task is cancelled (then throws `CancellationError`).
+/// Suspends until the task is cancelled, then throws `CancellationError` (no timer involved).
 func sleepUntilCancelled() async throws {
-    while true { try await Task.sleep(for: .seconds(3600)) }
+    let (never, continuation) = AsyncStream.makeStream(of: Never.self)
+    defer { continuation.finish() }
+    for await _ in never {}
+    try Task.checkCancellation()
 }
 
 private enum ScopeOutcome<Result: Sendable>: Sendable {

@@ -336,7 +336,10 @@ struct MutexIntegrationTests {
     }
 }
 
-/// Suspends until cancelled.
+/// Suspends until the task is cancelled, then throws `CancellationError` (no timer involved).
 func sleepUntilCancelledForTest() async throws {
-    while true { try await Task.sleep(for: .seconds(3600)) }
+    let (never, continuation) = AsyncStream.makeStream(of: Never.self)
+    defer { continuation.finish() }
+    for await _ in never {}
+    try Task.checkCancellation()
 }

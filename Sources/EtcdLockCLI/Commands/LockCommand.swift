@@ -161,7 +161,10 @@ struct LockCommand: Command {
     }
 }
 
-/// Suspends until the task is cancelled.
+/// Suspends until the task is cancelled, then throws `CancellationError` (no timer involved).
 func sleepForever() async throws {
-    while true { try await Task.sleep(for: .seconds(3600)) }
+    let (never, continuation) = AsyncStream.makeStream(of: Never.self)
+    defer { continuation.finish() }
+    for await _ in never {}
+    try Task.checkCancellation()
 }

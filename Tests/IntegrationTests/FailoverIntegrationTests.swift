@@ -122,6 +122,47 @@ struct FailoverIntegrationTests {
         }
     }
 
+    @Test("a watch on a member frozen with SIGSTOP resumes on another member: nothing lost or repeated")
+    func watchSurvivesFreeze() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            let probe = try EtcdClient(configuration: cluster.configuration())
+            let (_, followers) = try await roles(cluster, probe)
+            await probe.shutdown()
+            let victim = try #require(followers.first)
+            let others = cluster.endpoints.enumerated().filter { $0.offset != victim - 1 }.map(\.element)
+            var watcherConfiguration = cluster.configuration()
+            watcherConfiguration.endpoints = [cluster.endpoints[victim - 1]] + others
+            watcherConfiguration.memberProbeInterval = .seconds(1)
+            watcherConfiguration.memberProbeTimeout = .seconds(1)
+            var writerConfiguration = cluster.configuration()
+            writerConfiguration.endpoints = others
+            try await EtcdClient.withClient(watcherConfiguration) { watcher in
+                try await EtcdClient.withClient(writerConfiguration) { writer in
+                    let watch = try await watcher.watch(.prefix("/frozen-watch/"))
+                    var revisions: [Revision] = []
+                    for index in 0..<5 {
+                        revisions.append(try await createOnce(writer, "/frozen-watch/\(index)", within: .seconds(10)))
+                    }
+                    try await cluster.freeze(member: victim)
+                    for index in 5..<15 {
+                        revisions.append(try await createOnce(writer, "/frozen-watch/\(index)", within: .seconds(10)))
+                    }
+                    let expected = revisions
+                    let received = try await withDeadline(.seconds(20), "receiving events after the freeze") {
+                        var events: [Revision] = []
+                        var iterator = watch.makeAsyncIterator()
+                        while events.count < expected.count, let event = try await iterator.next() {
+                            events.append(event.revision)
+                        }
+                        return events
+                    }
+                    #expect(received == expected)
+                    try await cluster.resume(member: victim)
+                }
+            }
+        }
+    }
+
     @Test("a member frozen with SIGSTOP costs one deadline, then calls move on")
     func frozenMember() async throws {
         try await EtcdCluster.withCluster(members: 3) { cluster in

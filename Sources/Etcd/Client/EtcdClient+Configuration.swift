@@ -17,6 +17,13 @@ extension EtcdClient {
         public var endpointCooldown: Duration
         /// Where the client logs; disabled by default.
         public var logger: EtcdLogger
+        /// How long watch streams on a member may stay silent before the client checks that the
+        /// member still answers (default 3 s; `nil` turns the check off). A member frozen by a
+        /// pause keeps its connections open but sends nothing; without the check a watch on it
+        /// would wait until it woke up.
+        public var memberProbeInterval: Duration?
+        /// How long that check may take before the member's watches resume elsewhere (default 2 s).
+        public var memberProbeTimeout: Duration
 
         /// A configuration for `endpoints` with the defaults.
         public init(
@@ -26,8 +33,12 @@ extension EtcdClient {
             retry: RetryPolicy = RetryPolicy(),
             maximumConnectionsPerEndpoint: Int = 64,
             endpointCooldown: Duration = .seconds(2),
-            logger: EtcdLogger = .disabled
+            logger: EtcdLogger = .disabled,
+            memberProbeInterval: Duration? = .seconds(3),
+            memberProbeTimeout: Duration = .seconds(2)
         ) {
+            self.memberProbeInterval = memberProbeInterval
+            self.memberProbeTimeout = memberProbeTimeout
             self.endpoints = endpoints
             self.requestTimeout = requestTimeout
             self.credentials = credentials

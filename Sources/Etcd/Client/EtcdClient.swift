@@ -45,7 +45,10 @@ public final class EtcdClient: Sendable {
         let transport: SocketTransport
         do {
             transport = try SocketTransport(
-                endpoints: resolved, maximumConnectionsPerEndpoint: configuration.maximumConnectionsPerEndpoint)
+                endpoints: resolved, maximumConnectionsPerEndpoint: configuration.maximumConnectionsPerEndpoint,
+                liveness: configuration.memberProbeInterval.map {
+                    LivenessCheck(interval: $0, timeout: configuration.memberProbeTimeout)
+                })
         } catch {
             throw EtcdError(code: .unavailable, message: "cannot start the I/O thread: \(error)")
         }

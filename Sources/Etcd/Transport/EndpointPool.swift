@@ -10,6 +10,12 @@ final class EndpointPool {
     var connectionCount = 0
     /// Unary exchanges waiting for a connection, oldest first.
     var waiting: [Exchange] = []
+    /// Stream connections open to this endpoint.
+    var streamCount = 0
+    /// When this endpoint last sent us anything (or a probe of it succeeded).
+    var lastHeard = ContinuousClock.now
+    /// Whether a liveness probe of this endpoint is in flight.
+    var isProbing = false
     private var waitingHead = 0
 
     init(address: SocketAddress, hostHeader: String, maximumConnections: Int) {

@@ -4,6 +4,8 @@ enum ExchangeResponder: Sendable {
     case unary(CheckedContinuation<HTTPResponse, any Error>)
     /// A stream consumer fed part by part.
     case stream(AsyncThrowingStream<StreamPart, any Error>.Continuation)
+    /// The I/O loop's own liveness probe of a member; the loop handles the outcome.
+    case probe
 }
 
 /// What a caller hands to the I/O thread: one request for one endpoint.
@@ -29,6 +31,8 @@ final class Exchange {
     var isFinished = false
     /// The connection serving it, once one is assigned.
     var connection: Connection?
+    /// For a probe: told whether the member answered.
+    var onProbeOutcome: ((Bool) -> Void)?
 
     /// The most bytes a unary response body may hold.
     static let maximumBodyBytes = 64 * 1024 * 1024
@@ -63,6 +67,8 @@ final class Exchange {
                     hasDeliveredLine = true
                     continuation.yield(.line(line))
                 }
+            case .probe:
+                break
             }
         case .end:
             break
@@ -80,6 +86,9 @@ final class Exchange {
         case .stream(let continuation):
             if let last = framer.finish() { continuation.yield(.line(last)) }
             continuation.finish()
+        case .probe:
+            // Any complete answer proves the member alive, whatever its status.
+            onProbeOutcome?(true)
         }
     }
 
@@ -96,6 +105,8 @@ final class Exchange {
             } else {
                 continuation.finish(throwing: error)
             }
+        case .probe:
+            onProbeOutcome?(error.kind == .cancelled || error.kind == .shutDown)
         }
     }
 

@@ -27,3 +27,11 @@ struct StreamHandle: Sendable {
     /// Closes the connection; the parts then finish without error.
     let cancel: @Sendable () -> Void
 }
+
+/// How the transport checks that members serving streams are still alive.
+struct LivenessCheck: Sendable {
+    /// How long streams on a member may stay silent before the member is probed.
+    var interval: Duration
+    /// How long the probe may take before the member's streams are failed.
+    var timeout: Duration
+}

@@ -41,6 +41,9 @@ final class IOLoop: @unchecked Sendable {
     /// The `Host` header for each endpoint.
     let hostHeaders: [String]
 
+    /// How often silent streams' members are probed, and how long a probe may take.
+    private let liveness: LivenessCheck?
+
     // Loop-thread state.
     private let pools: [EndpointPool]
     private var connections: [Int32: Connection] = [:]
@@ -52,7 +55,11 @@ final class IOLoop: @unchecked Sendable {
     /// - Parameters:
     ///   - endpoints: the resolved address and `Host` header of each endpoint, by index.
     ///   - maximumConnectionsPerEndpoint: the size of each keep-alive pool for unary requests.
-    init(endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int) throws {
+    init(
+        endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int,
+        liveness: LivenessCheck?
+    ) throws {
+        self.liveness = liveness
         var descriptors: [Int32] = [0, 0]
         guard pipe(&descriptors) == 0 else {
             throw TransportError(
@@ -228,7 +235,11 @@ final class IOLoop: @unchecked Sendable {
         }
         let connection = Connection(descriptor: descriptor, endpoint: endpoint, isDedicatedToStream: dedicated)
         connections[descriptor] = connection
-        if !dedicated { pool.connectionCount += 1 }
+        if dedicated {
+            pool.streamCount += 1
+        } else {
+            pool.connectionCount += 1
+        }
         connection.assign(exchange)
         let status = POSIX.startConnect(descriptor, to: pool.address)
         switch status {
@@ -315,6 +326,7 @@ final class IOLoop: @unchecked Sendable {
                 }
                 return
             }
+            pools[connection.endpoint].lastHeard = .now
             connection.inbound.append(contentsOf: readBuffer[0..<count])
             do {
                 let consumed = try connection.parser.consume(connection.inbound) { try exchange.receive($0) }
@@ -378,8 +390,11 @@ final class IOLoop: @unchecked Sendable {
             exchange.fail(exchange.error(.connectionClosed, "connection closed"))
             exchanges[exchange.request.id] = nil
         }
-        guard !connection.isDedicatedToStream else { return }
         let pool = pools[connection.endpoint]
+        guard !connection.isDedicatedToStream else {
+            pool.streamCount -= 1
+            return
+        }
         pool.connectionCount -= 1
         if wasIdle { pool.idle.removeAll { $0 === connection } }
         if serveWaiting {
@@ -394,6 +409,12 @@ final class IOLoop: @unchecked Sendable {
         for exchange in exchanges.values where exchange.isDeadlineActive {
             if nearest == nil || exchange.request.deadline < nearest! { nearest = exchange.request.deadline }
         }
+        if let liveness {
+            for pool in pools where pool.streamCount > 0 && !pool.isProbing {
+                let due = pool.lastHeard + liveness.interval
+                if nearest == nil || due < nearest! { nearest = due }
+            }
+        }
         guard let nearest else { return -1 }
         let remaining = ContinuousClock.now.duration(to: nearest)
         if remaining <= .zero { return 0 }
@@ -404,6 +425,7 @@ final class IOLoop: @unchecked Sendable {
 
     private func expireDeadlines() {
         let now = ContinuousClock.now
+        startDueProbes(now: now)
         var expired: [Exchange] = []
         for exchange in exchanges.values where exchange.isDeadlineActive && exchange.request.deadline <= now {
             expired.append(exchange)
@@ -411,6 +433,34 @@ final class IOLoop: @unchecked Sendable {
         for exchange in expired {
             let host = pools[exchange.request.endpoint].hostHeader
             finish(exchange, with: exchange.error(.timedOut, "no response from \(host) before the deadline"))
+        }
+    }
+
+    /// Probes each member whose streams have been silent for the liveness interval: a frozen
+    /// member keeps its connections open but answers nothing, and only a request to that same
+    /// member can tell. If the probe is not answered in time, its streams fail with `.timedOut`
+    /// (a watch then resumes on another member).
+    private func startDueProbes(now: ContinuousClock.Instant) {
+        guard let liveness else { return }
+        for (index, pool) in pools.enumerated()
+        where pool.streamCount > 0 && !pool.isProbing && now >= pool.lastHeard + liveness.interval {
+            pool.isProbing = true
+            let request = HTTPRequest(path: "/v3/maintenance/status", body: Array("{}".utf8), authorization: nil)
+            let probe = Exchange(
+                ExchangeRequest(
+                    id: makeExchangeID(), endpoint: index, bytes: request.serialized(host: pool.hostHeader),
+                    deadline: now + liveness.timeout, responder: .probe, cancellation: CancellationFlag()))
+            probe.onProbeOutcome = { [unowned self] answered in
+                pool.isProbing = false
+                pool.lastHeard = .now
+                guard !answered else { return }
+                let silent = self.exchanges.values.filter { $0.isStream && $0.request.endpoint == index }
+                for stream in silent {
+                    self.finish(stream, with: stream.error(.timedOut, "\(pool.hostHeader) stopped answering"))
+                }
+            }
+            exchanges[probe.request.id] = probe
+            startUnary(probe)
         }
     }
 

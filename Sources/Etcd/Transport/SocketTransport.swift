@@ -3,8 +3,12 @@ final class SocketTransport: HTTPTransport {
     private let loop: IOLoop
 
     /// Creates the transport and starts its I/O thread.
-    init(endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int) throws {
-        loop = try IOLoop(endpoints: endpoints, maximumConnectionsPerEndpoint: maximumConnectionsPerEndpoint)
+    init(
+        endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int,
+        liveness: LivenessCheck?
+    ) throws {
+        loop = try IOLoop(
+            endpoints: endpoints, maximumConnectionsPerEndpoint: maximumConnectionsPerEndpoint, liveness: liveness)
     }
 
     deinit {

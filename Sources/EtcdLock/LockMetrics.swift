@@ -48,9 +48,12 @@ public final class LockMetrics: LockObserver, Sendable {
     /// The current values.
     public var snapshot: Snapshot { state.withLock { $0 } }
 
+    /// Counts a new waiter.
     public func waitStarted(name: String) { state.withLock { $0.currentWaiters += 1 } }
+    /// Counts a waiter less.
     public func waitEnded(name: String) { state.withLock { $0.currentWaiters -= 1 } }
 
+    /// Counts the acquisition and records its wait time.
     public func acquired(name: String, token: FencingToken, waited: Duration) {
         let seconds = Self.seconds(waited)
         state.withLock {
@@ -60,6 +63,7 @@ public final class LockMetrics: LockObserver, Sendable {
         }
     }
 
+    /// Counts the release and records the hold time.
     public func released(name: String, token: FencingToken, held: Duration) {
         let seconds = Self.seconds(held)
         state.withLock {
@@ -69,9 +73,13 @@ public final class LockMetrics: LockObserver, Sendable {
         }
     }
 
+    /// Counts the time-out.
     public func timedOut(name: String, waited: Duration) { state.withLock { $0.timedOut += 1 } }
+    /// Counts the lost lock.
     public func ownershipLost(name: String, token: FencingToken) { state.withLock { $0.ownershipLost += 1 } }
+    /// Counts the lost session.
     public func sessionLost(lease: LeaseID, reason: SessionLoss) { state.withLock { $0.sessionsLost += 1 } }
+    /// Counts the failed keepalive.
     public func keepAliveFailed(lease: LeaseID, error: any Error) { state.withLock { $0.keepAliveFailures += 1 } }
 
     /// The metrics in the Prometheus text exposition format.

@@ -25,13 +25,21 @@ public protocol LockObserver: Sendable {
 }
 
 extension LockObserver {
+    /// Does nothing unless overridden.
     public func waitStarted(name: String) {}
+    /// Does nothing unless overridden.
     public func waitEnded(name: String) {}
+    /// Does nothing unless overridden.
     public func acquired(name: String, token: FencingToken, waited: Duration) {}
+    /// Does nothing unless overridden.
     public func released(name: String, token: FencingToken, held: Duration) {}
+    /// Does nothing unless overridden.
     public func timedOut(name: String, waited: Duration) {}
+    /// Does nothing unless overridden.
     public func ownershipLost(name: String, token: FencingToken) {}
+    /// Does nothing unless overridden.
     public func sessionLost(lease: LeaseID, reason: SessionLoss) {}
+    /// Does nothing unless overridden.
     public func keepAliveFailed(lease: LeaseID, error: any Error) {}
 }
 

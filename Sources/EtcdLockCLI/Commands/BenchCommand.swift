@@ -16,14 +16,21 @@ struct BenchCommand: Command {
     static let name = "bench"
     static let abstract = "measure request latency and client CPU (see scripts/bench)"
     static let usage = """
-        Usage: etcdlock bench client|locks [--endpoints URLS] [--requests N] [--key KEY]
+        Usage: etcdlock bench client|locks|throughput|queue|election [options]
 
-        client: sequential range and txn requests through EtcdClient.
-        locks:  uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
+        client:     sequential range and txn requests through EtcdClient.
+        locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
+        throughput: lock+unlock cycles per second with --lockers N, each on its own lock.
+        queue:      etcd requests per handoff with --waiters N queued on one lock.
+        election:   time from the leader's session closing to the next leader being observed.
 
         \(ConnectionOptions.help)
           --requests N       operations per measurement (default 2000)
           --key KEY          the key (client) or lock name (locks) to use
+          --lockers N        concurrent lockers (throughput, default 32)
+          --seconds S        how long to run (throughput, default 5)
+          --waiters N        queued waiters (queue, default 100)
+          --rounds N         leader changes to time (election, default 10)
 
         Prints one JSON object per measurement: p50_ms, p99_ms and more.
         """
@@ -32,10 +39,16 @@ struct BenchCommand: Command {
     let connection: ConnectionOptions
     let requests: Int
     let key: String
+    let lockers: Int
+    let duration: Duration
+    let waiters: Int
+    let rounds: Int
 
     init(parsing arguments: inout Arguments) throws {
         suite = try arguments.positional("a benchmark name (client or locks)")
-        guard suite == "client" || suite == "locks" else { throw UsageError(description: "unknown benchmark '\(suite)'") }
+        guard ["client", "locks", "throughput", "queue", "election"].contains(suite) else {
+            throw UsageError(description: "unknown benchmark '\(suite)'")
+        }
         connection = try ConnectionOptions(parsing: &arguments)
         let text = try arguments.option("--requests") ?? "2000"
         guard let requests = Int(text), requests >= 10, requests <= 1_000_000 else {
@@ -43,10 +56,27 @@ struct BenchCommand: Command {
         }
         self.requests = requests
         key = try arguments.option("--key") ?? "/etcdlock-bench/key"
+        func count(_ option: String, _ fallback: Int, _ range: ClosedRange<Int>) throws -> Int {
+            let text = try arguments.option(option) ?? String(fallback)
+            guard let value = Int(text), range.contains(value) else {
+                throw UsageError(description: "\(option) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return value
+        }
+        lockers = try count("--lockers", 32, 1...512)
+        duration = try parseSeconds(try arguments.option("--seconds") ?? "5", option: "--seconds")
+        waiters = try count("--waiters", 100, 1...1000)
+        rounds = try count("--rounds", 10, 1...1000)
     }
 
     func run() async throws -> ExitStatus {
-        if suite == "locks" { return try await runLocks() }
+        switch suite {
+        case "locks": return try await runLocks()
+        case "throughput": return try await runThroughput()
+        case "queue": return try await runQueue()
+        case "election": return try await runElection()
+        default: break
+        }
         return try await EtcdClient.withClient(connection.configuration) { client in
             let key = EtcdKey(self.key)
             _ = try await client.put(key, value: "x".utf8)
@@ -138,7 +168,7 @@ struct BenchCommand: Command {
                 samples.count + 1, Double(samples.count + 1) / seconds, Double(requestsSpent) / Double(max(1, samples.count))))
     }
 
-    private func report(_ operation: String, _ result: (samples: [Duration], cpu: Duration)) async throws {
+    func report(_ operation: String, _ result: (samples: [Duration], cpu: Duration)) async throws {
         let sorted = result.samples.sorted()
         func milliseconds(_ duration: Duration) -> Double {
             Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15

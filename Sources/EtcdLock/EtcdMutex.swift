@@ -164,8 +164,6 @@ public struct EtcdMutex: Sendable {
             return try await body(outer)
         }
         let lock = try await self.lock(timeout: timeout)
-        let queue = self.queue
-        let session = self.session
         let outcome: ScopeOutcome<Result>
         do {
             outcome = try await withThrowingTaskGroup(of: ScopeOutcome<Result>.self) { group in
@@ -173,21 +171,7 @@ public struct EtcdMutex: Sendable {
                     .finished(try await HeldLocks.$current.withValue(HeldLocks.current.adding(lock)) { try await body(lock) })
                 }
                 group.addTask {
-                    _ = try await session.waitUntilLost()
-                    return .lost
-                }
-                group.addTask {
-                    // A deleted key (force-release) ends the hold as surely as a lost session.
-                    do {
-                        let watch = try await session.client.watch(.key(queue.key), options: WatchOptions(excluding: [.put]))
-                        let current = try await session.client.range(RangeRequest(.key(queue.key)))
-                        if current.keyValues.first?.createRevision != lock.token.revision { return .lost }
-                        for try await _ in watch { return .lost }
-                    } catch let error as EtcdError where error.code != .cancelled {
-                        // etcd unreachable: the session's keepalive decides whether the lock is lost.
-                        _ = error
-                    }
-                    try await sleepUntilCancelled()
+                    _ = try await self.waitUntilLost(lock)
                     return .lost
                 }
                 defer { group.cancelAll() }
@@ -231,6 +215,37 @@ public struct EtcdMutex: Sendable {
         return inner
     }
 
+    /// Waits until `lock` is lost and says how: its session is lost, or its key was deleted or
+    /// replaced (an administrator's force-release). ``withLock(timeout:reentrant:_:)`` uses it to
+    /// cancel its body; call it to supervise work done between ``lock(timeout:)`` and ``unlock(_:)``.
+    ///
+    /// If etcd cannot be reached to watch the key, only the session's loss is awaited (its
+    /// keepalive decides whether the lock is still held).
+    ///
+    /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
+    public func waitUntilLost(_ lock: LockGuard) async throws -> LockLoss {
+        let session = self.session
+        return try await withThrowingTaskGroup(of: LockLoss.self) { group in
+            group.addTask { .sessionLost(try await session.waitUntilLost()) }
+            group.addTask {
+                do {
+                    let watch = try await session.client.watch(.key(lock.key), options: WatchOptions(excluding: [.put]))
+                    let current = try await session.client.range(RangeRequest(.key(lock.key)))
+                    if current.keyValues.first?.createRevision != lock.token.revision { return .keyDeleted }
+                    for try await _ in watch { return .keyDeleted }
+                } catch let error as EtcdError where error.code != .cancelled {
+                    // etcd unreachable: the session's keepalive decides whether the lock is lost.
+                    _ = error
+                }
+                try await sleepUntilCancelled()
+                return .keyDeleted
+            }
+            defer { group.cancelAll() }
+            guard let loss = try await group.next() else { throw CancellationError() }
+            return loss
+        }
+    }
+
     /// The current holder, or `nil` when the lock is free.
     ///
     /// - Throws: ``EtcdError`` when etcd cannot be reached.
@@ -254,6 +269,21 @@ func sleepUntilCancelled() async throws {
     defer { continuation.finish() }
     for await _ in never {}
     try Task.checkCancellation()
+}
+
+/// How a held lock was lost.
+public enum LockLoss: Sendable, Hashable, CustomStringConvertible {
+    /// The session's lease is gone (or its deadline passed): every lock under it is lost.
+    case sessionLost(SessionLoss)
+    /// The lock key was deleted or replaced by someone else (a force-release).
+    case keyDeleted
+
+    public var description: String {
+        switch self {
+        case .sessionLost(let reason): "\(reason)"
+        case .keyDeleted: "the lock key was deleted"
+        }
+    }
 }
 
 private enum ScopeOutcome<Result: Sendable>: Sendable {

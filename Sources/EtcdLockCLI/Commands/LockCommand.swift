@@ -92,27 +92,13 @@ struct LockCommand: Command {
                 return .exited(status)
             }
             group.addTask {
-                let loss = try? await session.waitUntilLost()
+                // The session's loss or a deleted lock key (force-release), whichever comes first.
+                let loss = try? await mutex.waitUntilLost(lock)
                 return .lost(loss.map { "\($0)" } ?? "cancelled")
             }
             group.addTask {
-                // A deleted lock key (force-release) also means the lock is gone.
-                guard let watch = try? await session.client.watch(.key(lock.key), options: WatchOptions(excluding: [.put])) else {
-                    try? await sleepForever()
-                    return .lost("cancelled")
-                }
-                if let current = try? await session.client.range(RangeRequest(.key(lock.key))),
-                    current.keyValues.first?.createRevision != lock.token.revision
-                {
-                    return .lost("the lock key was deleted")
-                }
-                do { for try await _ in watch { return .lost("the lock key was deleted") } } catch {}
-                try? await sleepForever()
-                return .lost("cancelled")
-            }
-            group.addTask {
                 for await number in signals { return .signal(number) }
-                try? await sleepForever()
+                // The stream ends only when this task is cancelled, after another child won.
                 return .signal(SIGTERM)
             }
             let first = await group.next() ?? .lost("cancelled")
@@ -159,12 +145,4 @@ struct LockCommand: Command {
             return 128 + SIGKILL
         }
     }
-}
-
-/// Suspends until the task is cancelled, then throws `CancellationError` (no timer involved).
-func sleepForever() async throws {
-    let (never, continuation) = AsyncStream.makeStream(of: Never.self)
-    defer { continuation.finish() }
-    for await _ in never {}
-    try Task.checkCancellation()
 }

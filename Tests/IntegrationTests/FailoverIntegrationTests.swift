@@ -36,6 +36,25 @@ private func createOnce(_ client: EtcdClient, _ key: EtcdKey, within limit: Dura
 
 @Suite("failover in a 3-member cluster", .serialized, .timeLimit(.minutes(3)))
 struct FailoverIntegrationTests {
+    @Test("moveLeader hands leadership to the member named; a follower asked to do it refuses, typed")
+    func moveLeader() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            try await EtcdClient.withClient(cluster.configuration()) { client in
+                let (leader, followers) = try await roles(cluster, client)
+                let target = try #require(followers.first)
+                let targetID = try await client.status(endpointIndex: target - 1).header.memberID
+                let refusal = await #expect(throws: EtcdError.self) {
+                    try await client.moveLeader(to: targetID, endpointIndex: target - 1)
+                }
+                #expect(refusal?.code == .failedPrecondition)
+                try await client.moveLeader(to: targetID, endpointIndex: leader - 1)
+                let after = try await roles(cluster, client)
+                #expect(after.leader == target)
+                _ = try await client.put("/move-leader/after", value: [1])
+            }
+        }
+    }
+
     @Test("calls keep succeeding when the follower they use is killed")
     func followerKilled() async throws {
         try await EtcdCluster.withCluster(members: 3) { cluster in

@@ -33,4 +33,26 @@ extension EtcdClient {
             leaderID: response.leader.orZero, raftIndex: response.raftIndex.orZero,
             raftTerm: response.raftTerm.orZero, errors: response.errors ?? [])
     }
+
+    /// Asks the leader to hand leadership to another voting member (etcd's MoveLeader).
+    ///
+    /// Only the leader can do this, so the request goes to the endpoint given, which should be
+    /// the current leader's (see ``status(endpointIndex:timeout:)``); it is not retried elsewhere.
+    /// It returns once the target has become leader.
+    ///
+    /// - Parameters:
+    ///   - memberID: the member to make leader (its ``Member/id``).
+    ///   - endpointIndex: the position of the current leader's endpoint in the configuration.
+    /// - Throws: ``EtcdError`` `.invalidArgument` (no such endpoint, or the target is not a voting
+    ///   member), `.failedPrecondition` (the member asked is not the leader),
+    ///   `.unavailable`, `.timeout`, `.cancelled`.
+    public func moveLeader(to memberID: UInt64, endpointIndex: Int, timeout: Duration? = nil) async throws {
+        guard endpoints.indices.contains(endpointIndex) else {
+            throw EtcdError(code: .invalidArgument, message: "there is no endpoint number \(endpointIndex)")
+        }
+        _ = try await call(
+            "/v3/maintenance/transfer-leadership", WireMoveLeaderRequest(targetID: WireUInt64(memberID)),
+            as: WireMoveLeaderResponse.self, retry: .onlyIfNotSent, timeout: timeout, endpoint: endpointIndex,
+            requiresLeader: false)
+    }
 }

@@ -33,3 +33,11 @@ struct WireStatusResponse: Codable {
     var dbSizeInUse: WireInt64?
     var isLearner: Bool?
 }
+
+struct WireMoveLeaderRequest: Codable {
+    var targetID: WireUInt64
+}
+
+struct WireMoveLeaderResponse: Codable {
+    var header: WireResponseHeader?
+}

@@ -21,14 +21,17 @@ let package = Package(
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
         // posix_spawn children reaped by polling, shared by the CLI and the test support.
         .target(name: "ChildProcesses", swiftSettings: strictSettings),
+        // The fault-injection verifier's schedule, history format and checker (no I/O).
+        .target(name: "LockVerification", swiftSettings: strictSettings),
         .executableTarget(
             name: "EtcdLockCLI",
-            dependencies: ["Etcd", "EtcdLock", "ChildProcesses"],
+            dependencies: ["Etcd", "EtcdLock", "ChildProcesses", "LockVerification"],
             swiftSettings: strictSettings
         ),
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdTests", dependencies: ["Etcd"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdLockTests", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),
+        .testTarget(name: "LockVerificationTests", dependencies: ["LockVerification"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Etcd", "EtcdLock", "EtcdTestSupport"],

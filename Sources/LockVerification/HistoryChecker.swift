@@ -1,0 +1,194 @@
+/// Checks a verification run's histories and final state against the lock's guarantees.
+///
+/// A check passes only if nothing in the record contradicts it; each violation names the
+/// operations involved so the history file can be searched for them.
+public enum HistoryChecker {
+    /// The most violations listed per check (all are counted).
+    static let listedViolations = 10
+
+    /// Runs every check.
+    public static func check(_ record: VerificationRecord) -> [CheckOutcome] {
+        let index = HistoryIndex(record.events)
+        return [
+            registerMatchesIncrements(record),
+            outcomesMatchHistory(record, index),
+            tokensIncrease(record),
+            writerHeldLock(record),
+            criticalSectionsDisjoint(record, index),
+            nothingLeftBehind(record),
+            clientsBehaved(record, index),
+        ]
+    }
+
+    private static func outcome(_ name: String, _ violations: [String], _ detail: String) -> CheckOutcome {
+        CheckOutcome(
+            name: name, violations: Array(violations.prefix(listedViolations)), violationCount: violations.count,
+            detail: detail)
+    }
+
+    private static func unavailable(_ name: String) -> CheckOutcome {
+        outcome(name, ["etcd's history of the register could not be read (compacted?)"], "not checked")
+    }
+
+    /// Nothing lost, nothing doubled: etcd's history of the register counts 1, 2, 3 … one step a
+    /// write, and the final value is the number of writes.
+    static func registerMatchesIncrements(_ record: VerificationRecord) -> CheckOutcome {
+        let name = "the register equals the number of applied increments"
+        guard let writes = record.registerWrites else { return unavailable(name) }
+        var violations: [String] = []
+        for (position, write) in writes.enumerated() {
+            guard let value = write.value else {
+                violations.append("revision \(write.revision): the register holds something no client writes")
+                continue
+            }
+            if value.count != position + 1 {
+                violations.append(
+                    "revision \(write.revision): \(value.operation) wrote \(value.count) as increment \(position + 1) "
+                        + "(\(value.count <= position ? "an update was lost" : "an increment was skipped"))")
+            }
+        }
+        if record.finalCount != writes.count {
+            violations.append("the register ends at \(record.finalCount) after \(writes.count) writes")
+        }
+        return outcome(name, violations, "register \(record.finalCount), \(writes.count) increments in etcd's history")
+    }
+
+    /// What each client was told matches what etcd did: every acknowledged write is in etcd's
+    /// history, no rejected or failed write is, and every write there was attempted by a client.
+    static func outcomesMatchHistory(_ record: VerificationRecord, _ index: HistoryIndex) -> CheckOutcome {
+        let name = "every write's outcome matches etcd's history"
+        guard let writes = record.registerWrites else { return unavailable(name) }
+        var violations: [String] = []
+        var applied: [String: Int] = [:]
+        for write in writes {
+            guard let operation = write.value?.operation else { continue }
+            applied[operation, default: 0] += 1
+        }
+        for (operation, times) in applied where times > 1 {
+            violations.append("\(operation) was applied \(times) times")
+        }
+        for operation in applied.keys where index.attempted[operation] == nil {
+            violations.append("\(operation) is in etcd's history but no client attempted it")
+        }
+        for operation in index.accepted where applied[operation] == nil {
+            violations.append("\(operation) was acknowledged but is not in etcd's history (lost)")
+        }
+        for operation in index.refused where applied[operation] != nil {
+            violations.append("\(operation) was reported rejected or not applied, yet etcd applied it")
+        }
+        let unknownApplied = index.unknown.filter { applied[$0] != nil }.count
+        return outcome(
+            name, violations,
+            "\(index.accepted.count) acknowledged, \(index.refused.count) rejected or not applied, "
+                + "\(index.unknown.count) unknown (\(unknownApplied) of them applied)")
+    }
+
+    /// Fencing tokens only move forward: in etcd's order, each write's token is newer than the last.
+    static func tokensIncrease(_ record: VerificationRecord) -> CheckOutcome {
+        let name = "accepted tokens strictly increase"
+        guard let writes = record.registerWrites else { return unavailable(name) }
+        var violations: [String] = []
+        var previous: RegisterValue?
+        for write in writes {
+            guard let value = write.value else { continue }
+            if let previous, value.token <= previous.token {
+                violations.append(
+                    "revision \(write.revision): \(value.operation) wrote with token \(value.token) after "
+                        + "\(previous.operation) wrote with token \(previous.token)")
+            }
+            previous = value
+        }
+        return outcome(name, violations, "\(writes.count) writes in revision order")
+    }
+
+    /// Mutual exclusion as etcd saw it: when each write applied, its writer's key was the
+    /// lowest of the lock's keys (the writer was the holder).
+    static func writerHeldLock(_ record: VerificationRecord) -> CheckOutcome {
+        let name = "each write applied while its writer held the lock"
+        guard let writes = record.registerWrites else { return unavailable(name) }
+        var violations: [String] = []
+        for write in writes {
+            guard let value = write.value else { continue }
+            if write.holderToken != value.token {
+                let holder = write.holderToken.map { "token \($0)" } ?? "nobody"
+                violations.append(
+                    "revision \(write.revision): \(value.operation) wrote with token \(value.token) while \(holder) held the lock")
+            }
+        }
+        return outcome(name, violations, "holder read at each of \(writes.count) write revisions")
+    }
+
+    /// Mutual exclusion in real time: taking accepted writes in token order, each writer sent its
+    /// write before the next writer acquired the lock.
+    static func criticalSectionsDisjoint(_ record: VerificationRecord, _ index: HistoryIndex) -> CheckOutcome {
+        let name = "accepted critical sections do not overlap"
+        guard let writes = record.registerWrites else { return unavailable(name) }
+        let sections = writes.compactMap(\.value).sorted { $0.token < $1.token }
+        var violations: [String] = []
+        var compared = 0
+        for (earlier, later) in zip(sections, sections.dropFirst()) {
+            guard let writeSent = index.attempted[earlier.operation], let nextAcquired = index.acquired[later.token]
+            else { continue }
+            compared += 1
+            if writeSent >= nextAcquired {
+                let overlap = Double(writeSent - nextAcquired) / 1e6
+                violations.append(
+                    "token \(later.token) was acquired \(String(format2: overlap)) ms before token \(earlier.token)'s "
+                        + "holder sent \(earlier.operation)")
+            }
+        }
+        return outcome(name, violations, "\(compared) consecutive pairs of accepted sections compared")
+    }
+
+    /// Clean-up: once every client stopped and every TTL ran out, no lock key and no client
+    /// lease remain.
+    static func nothingLeftBehind(_ record: VerificationRecord) -> CheckOutcome {
+        let violations = record.leftoverKeys.map { "key \($0) is left behind" }
+            + record.leftoverLeases.map { "lease \(String($0, radix: 16)) is left behind" }
+        return outcome(
+            "no waiter keys or leases are left behind", violations,
+            "\(record.leftoverKeys.count) keys and \(record.leftoverLeases.count) leases left")
+    }
+
+    /// Every failure a client saw was a typed error; no client crashed or hung past a deadline.
+    static func clientsBehaved(_ record: VerificationRecord, _ index: HistoryIndex) -> CheckOutcome {
+        let violations = index.untyped.map { "untyped error: \($0)" } + record.unexpectedExits + record.hangs
+        return outcome(
+            "client errors are typed; no crash, no hang", violations,
+            "\(index.typedErrors) typed errors, \(record.unexpectedExits.count) crashes, \(record.hangs.count) hangs")
+    }
+}
+
+/// The client histories, indexed for the checks.
+struct HistoryIndex {
+    /// When each write was sent, by operation.
+    var attempted: [String: UInt64] = [:]
+    /// When each token's holder acquired the lock.
+    var acquired: [Int64: UInt64] = [:]
+    /// Operations acknowledged as applied.
+    var accepted: Set<String> = []
+    /// Operations reported rejected by fencing or certainly not applied.
+    var refused: Set<String> = []
+    /// Operations with an unknown outcome.
+    var unknown: Set<String> = []
+    /// Untyped error messages.
+    var untyped: [String] = []
+    /// How many typed errors clients reported.
+    var typedErrors = 0
+
+    init(_ events: [HistoryEvent]) {
+        for event in events {
+            switch event.step {
+            case .acquired(let token): acquired[token] = event.time
+            case .writeStart(_, _, let operation): attempted[operation] = event.time
+            case .writeAccepted(_, let operation): accepted.insert(operation)
+            case .writeRejected(_, let operation): refused.insert(operation)
+            case .writeFailed(_, let operation, _): refused.insert(operation); typedErrors += 1
+            case .writeUnknown(_, let operation, _): unknown.insert(operation); typedErrors += 1
+            case .lockFailed, .releaseFailed, .error: typedErrors += 1
+            case .untypedError(let message): untyped.append("client \(event.client).\(event.incarnation): \(message)")
+            case .session, .lockStart, .read, .released, .stopped: break
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+/// One write of the register as etcd's history has it.
+public struct RegisterWrite: Sendable, Hashable {
+    /// The revision that wrote it.
+    public var revision: Int64
+    /// The stored value, parsed (`nil` if it is not a register value).
+    public var value: RegisterValue?
+    /// The lowest create revision among the lock's keys at that revision: the token of the
+    /// holder at the moment the write applied (`nil` when no key existed).
+    public var holderToken: Int64?
+
+    public init(revision: Int64, value: RegisterValue?, holderToken: Int64?) {
+        self.revision = revision
+        self.value = value
+        self.holderToken = holderToken
+    }
+}
+
+/// Everything a verification run observed, for the checker.
+public struct VerificationRecord: Sendable {
+    /// Every client process's history, in arrival order.
+    public var events: [HistoryEvent]
+    /// The register's writes from etcd's history, by revision (`nil` if that history could
+    /// not be read, for example because it was compacted).
+    public var registerWrites: [RegisterWrite]?
+    /// The register's final count (0 when it was never written).
+    public var finalCount: Int
+    /// Lock keys still present after every client stopped and every TTL ran out.
+    public var leftoverKeys: [String]
+    /// Leases the clients were granted that still exist after that.
+    public var leftoverLeases: [Int64]
+    /// Client processes that exited when nobody killed or stopped them, or that did not exit
+    /// normally when stopped (one line each).
+    public var unexpectedExits: [String]
+    /// Client processes that stayed silent past every deadline while running (one line each).
+    public var hangs: [String]
+
+    public init(
+        events: [HistoryEvent], registerWrites: [RegisterWrite]?, finalCount: Int, leftoverKeys: [String] = [],
+        leftoverLeases: [Int64] = [], unexpectedExits: [String] = [], hangs: [String] = []
+    ) {
+        self.events = events
+        self.registerWrites = registerWrites
+        self.finalCount = finalCount
+        self.leftoverKeys = leftoverKeys
+        self.leftoverLeases = leftoverLeases
+        self.unexpectedExits = unexpectedExits
+        self.hangs = hangs
+    }
+}
+
+/// The outcome of one check.
+public struct CheckOutcome: Sendable, Hashable {
+    /// What the check asserts.
+    public var name: String
+    /// What broke it (empty when it passed); capped, with the total in `violationCount`.
+    public var violations: [String]
+    /// How many violations there were in all.
+    public var violationCount: Int
+    /// A one-line account of what was checked, for the report.
+    public var detail: String
+
+    /// Whether the check passed.
+    public var passed: Bool { violationCount == 0 }
+}

@@ -1,0 +1,51 @@
+import LockVerification
+import Testing
+
+@Suite("fault schedule")
+struct FaultScheduleTests {
+    let ttl = Duration.seconds(2)
+
+    @Test("the same seed gives the same schedule; another seed gives another")
+    func deterministic() {
+        let first = FaultSchedule(seed: 42, duration: .seconds(600), clients: 4, members: 3, ttl: ttl)
+        let again = FaultSchedule(seed: 42, duration: .seconds(600), clients: 4, members: 3, ttl: ttl)
+        let other = FaultSchedule(seed: 43, duration: .seconds(600), clients: 4, members: 3, ttl: ttl)
+        #expect(first == again)
+        #expect(first.fingerprint == again.fingerprint)
+        #expect(first != other)
+        #expect(first.fingerprint != other.fingerprint)
+    }
+
+    @Test("ten minutes plan well over 300 faults of every kind")
+    func enoughFaults() {
+        let schedule = FaultSchedule(seed: 7, duration: .seconds(600), clients: 4, members: 3, ttl: ttl)
+        #expect(schedule.faults.count >= 300)
+        #expect(Set(schedule.faults.map(\.kind)) == Set(FaultKind.allCases))
+        #expect(schedule.faults.allSatisfy { $0.offset < .seconds(600) })
+    }
+
+    @Test("each lane has one fault at a time; paused clients stay paused past their TTL")
+    func lanes() {
+        let schedule = FaultSchedule(seed: 11, duration: .seconds(300), clients: 3, members: 3, ttl: ttl)
+        for members in [true, false] {
+            let lane = schedule.lane(members: members)
+            #expect(!lane.isEmpty)
+            for (earlier, later) in zip(lane, lane.dropFirst()) {
+                #expect(earlier.offset + earlier.hold < later.offset)
+            }
+        }
+        for fault in schedule.faults where fault.kind == .pauseClient {
+            #expect(fault.hold > ttl)
+        }
+        #expect(schedule.faults.allSatisfy { $0.kind.targetsMember ? (1...3).contains($0.target) : (0..<3).contains($0.target) })
+    }
+
+    @Test("without a cluster of 3 members under its control, only clients get faults")
+    func clientFaultsOnly() {
+        for members in [0, 1] {
+            let schedule = FaultSchedule(seed: 1, duration: .seconds(60), clients: 2, members: members, ttl: ttl)
+            #expect(!schedule.faults.isEmpty)
+            #expect(schedule.faults.allSatisfy { !$0.kind.targetsMember })
+        }
+    }
+}

@@ -80,9 +80,11 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
     public var grpcStatus: Int?
     /// For ``Code/compacted``: the oldest revision still available.
     public var compactRevision: Revision?
-    /// Whether a write may have been applied although the call failed (the request may have
-    /// reached etcd before the connection broke or the deadline passed). `false` for errors etcd
-    /// answered with, which mean the request was not applied.
+    /// Whether a write may have been applied although the call failed: the request may have
+    /// reached etcd before the connection broke or the deadline passed, or etcd answered that it
+    /// stopped waiting for a proposal it had made ("request timed out", "server stopped", and
+    /// errors etcd does not classify). `false` for refusals etcd answered with (no leader,
+    /// invalid argument, lease not found …), which mean the request was not applied.
     public var mayHaveBeenApplied: Bool
     /// The lower-level error behind this one, if any.
     public var underlying: (any Error & Sendable)?

@@ -175,7 +175,10 @@ public final class EtcdSession: Sendable {
             }
             let sent = ContinuousClock.now
             do {
-                let answer = try await client.keepAliveOnce(lease, timeout: max(.milliseconds(1), sent.duration(to: deadline)))
+                // At most one interval per attempt: a member that hangs (paused, partitioned) costs
+                // a third of the TTL, and the next attempt goes to another member in time.
+                let attemptTimeout = min(interval, max(.milliseconds(1), sent.duration(to: deadline)))
+                let answer = try await client.keepAliveOnce(lease, timeout: attemptTimeout)
                 let granted = Duration.seconds(answer.ttlSeconds)
                 state.withLock { state in
                     state.validUntil = max(state.validUntil, sent + granted - Self.driftMargin(for: granted))

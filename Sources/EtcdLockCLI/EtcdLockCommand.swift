@@ -7,10 +7,11 @@ enum EtcdLockCommand {
     /// Commands `--help` lists.
     static let commands: [any Command.Type] = [
         LockCommand.self, ElectCommand.self, ObserveCommand.self, InspectCommand.self, DemoCommand.self, BenchCommand.self,
+        VerifyCommand.self,
     ]
 
     /// Commands that exist but are not listed (helpers of other commands).
-    static let hiddenCommands: [any Command.Type] = [DemoWorkerCommand.self]
+    static let hiddenCommands: [any Command.Type] = [DemoWorkerCommand.self, VerifyClientCommand.self]
 
     static var help: String {
         var text = """

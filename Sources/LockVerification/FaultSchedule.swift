@@ -9,7 +9,8 @@ public enum FaultKind: String, CaseIterable, Sendable, Comparable {
     /// Ask the leader to hand leadership to another member.
     case moveLeader = "move-leader"
     /// SIGSTOP a client process for longer than its session TTL, then SIGCONT it: it wakes
-    /// up believing it holds the lock, and fencing must reject what it writes.
+    /// up believing it holds the lock, and fencing must reject what it writes. (The verifier
+    /// pauses whichever client holds the lock when one does, the planned one otherwise.)
     case pauseClient = "pause-client"
     /// SIGKILL a client process (its lease expires after the TTL), start a new one after the hold.
     case killClient = "kill-client"
@@ -87,7 +88,7 @@ public struct FaultSchedule: Sendable, Hashable {
             while offset < duration {
                 let kind: FaultKind = Bool.random(using: &clientRandom) ? .pauseClient : .killClient
                 let hold = kind == .pauseClient
-                    ? ttl + clientRandom.milliseconds(in: 500...1500) : clientRandom.milliseconds(in: 200...1000)
+                    ? ttl + clientRandom.milliseconds(in: 1000...2500) : clientRandom.milliseconds(in: 200...1000)
                 let target = Int.random(in: 0..<clients, using: &clientRandom)
                 faults.append(PlannedFault(offset: offset, kind: kind, target: target, hold: hold))
                 offset += hold + clientRandom.milliseconds(in: 300...1200)

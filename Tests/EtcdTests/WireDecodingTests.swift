@@ -142,6 +142,27 @@ struct WireDecodingTests {
         #expect(!error.mayHaveBeenApplied)
     }
 
+    @Test(
+        "etcd answers that leave a write's outcome open are marked so (and refusals are not)",
+        arguments: [
+            (14, "etcdserver: request timed out", EtcdError.Code.timeout, true),
+            (14, "etcdserver: request timed out, possibly due to previous leader failure", .timeout, true),
+            (14, "etcdserver: server stopped", .unavailable, true),
+            (4, "context deadline exceeded", .timeout, true),
+            (1, "context canceled", .server, true),
+            (2, "something etcd does not classify", .server, true),
+            (14, "etcdserver: no leader", .noLeader, false),
+            (14, "etcdserver: unhealthy cluster", .unavailable, false),
+            (8, "etcdserver: too many requests", .resourceExhausted, false),
+            (9, "etcdserver: not leader", .failedPrecondition, false),
+        ])
+    func ambiguousAnswers(grpcStatus: Int, message: String, code: EtcdError.Code, ambiguous: Bool) {
+        let body = #"{"error":"\#(message)","code":\#(grpcStatus),"message":"\#(message)"}"#
+        let error = WireErrorMapping.error(httpStatus: 503, body: GoldenJSON.bytes(body))
+        #expect(error.code == code)
+        #expect(error.mayHaveBeenApplied == ambiguous)
+    }
+
     @Test("a non-JSON error body becomes invalid_response with the status, not a crash")
     func nonJSONError() {
         let error = WireErrorMapping.error(httpStatus: 404, body: GoldenJSON.bytes("404 page not found"))

@@ -57,8 +57,10 @@ extension EtcdClient {
                     attempts -= 1
                     continue
                 }
-                guard error.code == .noLeader || error.code == .unavailable else { throw error }
-                // etcd refused the call before proposing it: safe to send again, elsewhere.
+                // A refusal (no leader, unavailable) is safe to send again, elsewhere; an answer
+                // that leaves the outcome open (etcd's own "request timed out") only if idempotent.
+                let transient = error.code == .noLeader || error.code == .unavailable || error.code == .timeout
+                guard transient, !error.mayHaveBeenApplied || retry == .idempotent else { throw error }
                 selector.markFailed(endpoint)
                 failure = error
             } catch let error as TransportError {

@@ -11,7 +11,25 @@ struct WireErrorBody: Decodable {
 enum WireErrorMapping {
     /// The typed error for a gateway error with gRPC status `grpcStatus` and `message`.
     static func error(grpcStatus: Int?, message: String) -> EtcdError {
-        EtcdError(code: code(grpcStatus: grpcStatus, message: message), message: message, grpcStatus: grpcStatus)
+        EtcdError(
+            code: code(grpcStatus: grpcStatus, message: message), message: message, grpcStatus: grpcStatus,
+            mayHaveBeenApplied: mayHaveBeenApplied(grpcStatus: grpcStatus, message: message))
+    }
+
+    /// Whether etcd's answer leaves the outcome of a write open.
+    ///
+    /// Most errors are refusals before the request was proposed to Raft (bad argument, no
+    /// leader, lease not found …). But when a proposal was made and etcd stopped waiting for
+    /// it — "request timed out" (the leader may be paused or gone, and may still commit it),
+    /// "server stopped", a deadline or cancellation inside etcd — or the error is one etcd
+    /// does not classify, the write may still be applied.
+    private static func mayHaveBeenApplied(grpcStatus: Int?, message: String) -> Bool {
+        switch grpcStatus {
+        case 1, 2, 4, 13: true  // Canceled, Unknown, DeadlineExceeded, Internal
+        case 14: message.contains("timed out") || message.contains("server stopped")
+        case nil: true
+        default: false
+        }
     }
 
     /// The typed error for a non-200 response, from its body (or its status when the body is not JSON).
@@ -58,6 +76,7 @@ enum WireErrorMapping {
             return .invalidArgument
         case 14:
             if message.contains("no leader") { return .noLeader }
+            if message.contains("timed out") { return .timeout }
             return .unavailable
         case 16: return .unauthenticated
         default: return .server

@@ -60,7 +60,7 @@ struct DemoCommand: Command {
         let lockName = "demo-\(run)"
         let counter = EtcdKey("/etcdlock-demo/\(run)/counter")
         let resource = FileManager.default.temporaryDirectory.appendingPathComponent("etcdlock-demo-\(run).resource").path
-        FileManager.default.createFile(atPath: resource, contents: Data("0 0\n".utf8))
+        _ = FileManager.default.createFile(atPath: resource, contents: Data("0 0\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: resource) }
         let total = workers * increments
         Console.out("demo: \(workers) worker processes, \(increments) increments each, lock \"\(lockName)\", session TTL \(ttlText)s")

@@ -36,7 +36,7 @@ struct ElectCommand: Command {
         return try await EtcdClient.withClient(connection.configuration) { client in
             try await EtcdSession.withSession(client, ttl: ttl) { session in
                 let election = try EtcdElection(electionName, session: session, namespace: namespace)
-                let leadership = try await withTaskGroup(of: EtcdElection.Leadership?.self) { group in
+                let leadership = await withTaskGroup(of: EtcdElection.Leadership?.self) { group in
                     group.addTask { try? await election.campaign(value: value.utf8) }
                     group.addTask {
                         for await _ in signals { return nil }

@@ -1,0 +1,66 @@
+import Etcd
+import EtcdLock
+import LockVerification
+
+/// Reads what the checker needs from etcd once every client stopped.
+struct FinalStateReader: Sendable {
+    let client: EtcdClient
+    let lockPrefix: EtcdKey
+    let register: EtcdKey
+    /// The revision before the run's first write.
+    let startRevision: Revision
+
+    /// Waits (up to `limit`) for the lock's keys and the clients' leases to disappear, as the
+    /// TTLs of killed clients run out; returns what is still there.
+    func leftovers(leases: Set<Int64>, within limit: Duration) async -> (keys: [String], leases: [Int64]) {
+        let deadline = ContinuousClock.now + limit
+        var remainingLeases = leases
+        var keys: [String] = []
+        while true {
+            do {
+                keys = try await client.range(RangeRequest(.prefix(lockPrefix), keysOnly: true)).keyValues.map(\.key.description)
+                if keys.isEmpty {
+                    for lease in remainingLeases.sorted() {
+                        if try await client.timeToLive(LeaseID(lease), timeout: .seconds(2)).isExpired {
+                            remainingLeases.remove(lease)
+                        }
+                    }
+                }
+                if keys.isEmpty && remainingLeases.isEmpty { return ([], []) }
+            } catch {
+                // The cluster may still be settling after the last fault; ask again until the deadline.
+            }
+            guard ContinuousClock.now < deadline else { return (keys, remainingLeases.sorted()) }
+            try? await Task.sleep(for: .milliseconds(250))
+        }
+    }
+
+    /// The register's final count, and every write of it from etcd's history with the lock's
+    /// holder at that revision (`nil` when the history cannot be read).
+    func registerHistory() async throws -> (finalCount: Int, writes: [RegisterWrite]?) {
+        let final = try await client.range(RangeRequest(.key(register)))
+        guard let last = final.keyValues.first else { return (0, []) }
+        let finalCount = RegisterValue(parsing: last.valueString)?.count ?? -1
+        var writes: [RegisterWrite] = []
+        do {
+            let watch = try await client.watch(.key(register), options: WatchOptions(startRevision: startRevision.next))
+            defer { watch.cancel() }
+            for try await event in watch {
+                guard event.kind == .put else { continue }
+                writes.append(
+                    RegisterWrite(
+                        revision: event.revision.rawValue, value: RegisterValue(parsing: event.keyValue.valueString),
+                        holderToken: nil))
+                if event.revision >= last.modRevision { break }
+            }
+        } catch let error as EtcdError where error.code == .compacted {
+            return (finalCount, nil)
+        }
+        for index in writes.indices {
+            let keys = try await client.range(
+                RangeRequest(.prefix(lockPrefix), revision: Revision(writes[index].revision), keysOnly: true))
+            writes[index].holderToken = keys.keyValues.map(\.createRevision.rawValue).min()
+        }
+        return (finalCount, writes)
+    }
+}

@@ -1,0 +1,218 @@
+import Foundation
+import LockVerification
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The verifier's client processes: starts and restarts them, pauses and kills them for the
+/// nemesis, collects their histories, and notices crashes and hangs.
+actor ClientFleet {
+    private struct Slot {
+        var process: ChildProcess?
+        var incarnation = -1
+        var paused = false
+        /// Set by the nemesis before it kills the process: restart after this long.
+        var restartAfter: Duration?
+        /// When the current process started or was resumed (silence before it does not count).
+        var since = ContinuousClock.now
+        var flaggedSilent = false
+    }
+
+    /// What a supervisor does after its process exited.
+    enum AfterExit: Sendable {
+        case restart(after: Duration)
+        case finished
+    }
+
+    private let launch: @Sendable (_ client: Int, _ incarnation: Int, _ fleet: ClientFleet) throws -> ChildProcess
+    private let hangLimit: Duration
+    private var slots: [Slot]
+    /// Every client's history, recorded as the lines arrive.
+    nonisolated let log = HistoryLog()
+    private(set) var unexpectedExits: [String] = []
+    private(set) var hangs: [String] = []
+    private(set) var isStopping = false
+
+    /// - Parameters:
+    ///   - clients: how many client slots.
+    ///   - hangLimit: how long a running client may stay silent before it counts as hung
+    ///     (longer than any one step's deadline).
+    ///   - launch: starts one client process, sending its lines to ``log``.
+    init(
+        clients: Int, hangLimit: Duration,
+        launch: @escaping @Sendable (_ client: Int, _ incarnation: Int, _ fleet: ClientFleet) throws -> ChildProcess
+    ) {
+        self.launch = launch
+        self.hangLimit = hangLimit
+        slots = Array(repeating: Slot(), count: clients)
+    }
+
+    /// Keeps client `index` running until the fleet stops: starts it, waits for it to exit,
+    /// judges the exit, restarts it.
+    nonisolated func supervise(_ index: Int) async {
+        while true {
+            let started: ChildProcess?
+            do {
+                started = try await start(index)
+            } catch {
+                await recordUnexpected("client \(index) could not be started: \(error)")
+                return
+            }
+            guard let process = started else { return }
+            let status = await process.wait() ?? -1
+            switch await exited(index, status: status) {
+            case .finished: return
+            case .restart(let delay): try? await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Starts the next incarnation of client `index`; `nil` once the fleet is stopping.
+    private func start(_ index: Int) throws -> ChildProcess? {
+        guard !isStopping else { return nil }
+        slots[index].incarnation += 1
+        let process = try launch(index, slots[index].incarnation, self)
+        slots[index].process = process
+        slots[index].paused = false
+        slots[index].restartAfter = nil
+        slots[index].since = .now
+        slots[index].flaggedSilent = false
+        log.forgetHold(of: index)
+        return process
+    }
+
+    private func exited(_ index: Int, status: Int32) -> AfterExit {
+        let name = "client \(index).\(slots[index].incarnation)"
+        slots[index].process = nil
+        if isStopping {
+            if status != 0, !slots[index].flaggedSilent { unexpectedExits.append("\(name) exited with status \(status) when told to stop") }
+            return .finished
+        }
+        if let delay = slots[index].restartAfter { return .restart(after: delay) }
+        unexpectedExits.append("\(name) exited with status \(status) while nobody stopped it")
+        return .restart(after: .milliseconds(500))
+    }
+
+    private func recordUnexpected(_ line: String) { unexpectedExits.append(line) }
+
+    /// SIGSTOPs client `index`; `false` if it is not running (being restarted).
+    func pause(_ index: Int) -> Bool {
+        guard !isStopping, let process = slots[index].process, !slots[index].paused else { return false }
+        slots[index].paused = true
+        process.send(SIGSTOP)
+        return true
+    }
+
+    /// SIGCONTs client `index` after ``pause(_:)``.
+    func resume(_ index: Int) {
+        guard slots[index].paused else { return }
+        slots[index].paused = false
+        slots[index].since = .now
+        slots[index].process?.send(SIGCONT)
+    }
+
+    /// SIGKILLs client `index`, to be restarted after `restartAfter`; `false` if it is not running.
+    func kill(_ index: Int, restartAfter: Duration) -> Bool {
+        guard !isStopping, let process = slots[index].process, !slots[index].paused, slots[index].restartAfter == nil
+        else { return false }
+        slots[index].restartAfter = restartAfter
+        process.send(SIGKILL)
+        return true
+    }
+
+    /// Flags (and replaces) running clients silent for longer than the hang limit.
+    func checkForHangs() {
+        for index in slots.indices {
+            let slot = slots[index]
+            guard !isStopping, let process = slot.process, !slot.paused, slot.restartAfter == nil, !slot.flaggedSilent,
+                ContinuousClock.now - max(slot.since, log.lastHeard(client: index, incarnation: slot.incarnation)) > hangLimit
+            else { continue }
+            hangs.append("client \(index).\(slot.incarnation) printed nothing for \(hangLimit) while running (killed)")
+            slots[index].flaggedSilent = true
+            slots[index].restartAfter = .milliseconds(200)
+            process.send(SIGKILL)
+        }
+    }
+
+    /// Tells every client to stop (SIGTERM, after SIGCONT for paused ones).
+    func stopAll() {
+        isStopping = true
+        for index in slots.indices {
+            slots[index].paused = false
+            slots[index].process?.send(SIGCONT)
+            slots[index].process?.send(SIGTERM)
+        }
+    }
+
+    /// Whether every client process has exited.
+    var allExited: Bool { slots.allSatisfy { $0.process == nil } }
+
+    /// SIGKILLs clients that did not exit when told to stop, recording each as a hang.
+    func killStragglers(after grace: Duration) {
+        for index in slots.indices {
+            guard let process = slots[index].process else { continue }
+            hangs.append("client \(index).\(slots[index].incarnation) did not exit within \(grace) of SIGTERM (killed)")
+            slots[index].flaggedSilent = true
+            process.send(SIGKILL)
+        }
+    }
+}
+
+/// The clients' histories, appended to by the threads that read their output (in the order
+/// each client printed), and when each client was last heard from.
+final class HistoryLog: Sendable {
+    private struct State {
+        var events: [HistoryEvent] = []
+        var leases: Set<Int64> = []
+        var lastHeard: [Int: (incarnation: Int, at: ContinuousClock.Instant)] = [:]
+        /// Clients between `acquired` and the end of that hold.
+        var holding: Set<Int> = []
+        var strayLines = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Adds one line client `client` (process `incarnation`) printed.
+    func record(client: Int, incarnation: Int, line: String) {
+        let event = HistoryEvent(client: client, incarnation: incarnation, line: line)
+        state.withLock { state in
+            guard let event else {
+                state.strayLines += 1
+                return
+            }
+            state.events.append(event)
+            switch event.step {
+            case .session(let lease): state.leases.insert(lease)
+            case .acquired: state.holding.insert(client)
+            case .released, .releaseFailed, .stopped: state.holding.remove(client)
+            default: break
+            }
+            state.lastHeard[client] = (incarnation, .now)
+        }
+    }
+
+    /// Every step so far.
+    var events: [HistoryEvent] { state.withLock { $0.events } }
+    /// Every lease a client reported.
+    var leases: Set<Int64> { state.withLock { $0.leases } }
+    /// A client that holds the lock now, as far as its output says.
+    var holder: Int? { state.withLock { $0.holding.min() } }
+
+    /// Forgets that `client` holds the lock (its process was replaced).
+    func forgetHold(of client: Int) { _ = state.withLock { $0.holding.remove(client) } }
+
+    /// Lines that were not history lines.
+    var strayLines: Int { state.withLock { $0.strayLines } }
+
+    /// When process `incarnation` of `client` last printed (the distant past if never).
+    func lastHeard(client: Int, incarnation: Int) -> ContinuousClock.Instant {
+        state.withLock { state in
+            guard let heard = state.lastHeard[client], heard.incarnation == incarnation else { return .now - .seconds(86_400) }
+            return heard.at
+        }
+    }
+}

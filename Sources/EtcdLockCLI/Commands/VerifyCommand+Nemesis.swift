@@ -1,0 +1,153 @@
+import Etcd
+import Foundation
+import LockVerification
+
+/// Injects a ``FaultSchedule``'s faults: one lane for etcd members, one for client processes,
+/// each one fault at a time, both stopping at the end of the run with every fault healed.
+struct Nemesis: Sendable {
+    /// A cluster started by `scripts/etcd-cluster` whose members the nemesis may kill and pause.
+    struct Cluster: Sendable {
+        var directory: String
+        var client: EtcdClient
+        var members: Int
+    }
+
+    let schedule: FaultSchedule
+    let cluster: Cluster?
+    let fleet: ClientFleet
+    let tally: FaultTally
+    let start: ContinuousClock.Instant
+    let end: ContinuousClock.Instant
+    let verbose: Bool
+
+    /// Runs both lanes to the end of the run.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            if let cluster {
+                group.addTask { await runMemberLane(cluster) }
+            }
+            group.addTask { await runClientLane() }
+        }
+    }
+
+    /// Waits until `fault` is due; `false` when the run ends first.
+    private func waitFor(_ fault: PlannedFault) async -> Bool {
+        let due = start + fault.offset
+        if due > .now { try? await Task.sleep(until: due) }
+        return ContinuousClock.now < end
+    }
+
+    /// Holds a fault for `hold`, cut short by the end of the run (a fault is always healed).
+    private func hold(_ hold: Duration) async {
+        let until = min(ContinuousClock.now + hold, end)
+        if until > .now { try? await Task.sleep(until: until) }
+    }
+
+    private func note(_ fault: PlannedFault, _ text: String) async {
+        await tally.count(fault.kind)
+        if verbose {
+            let seconds = Double((ContinuousClock.now - start).components.seconds)
+            Console.out("fault at \(Int(seconds))s: \(text)")
+        }
+    }
+
+    private func runClientLane() async {
+        for fault in schedule.lane(members: false) {
+            guard await waitFor(fault) else { return }
+            switch fault.kind {
+            case .pauseClient:
+                // A holder is paused if one shows up soon: it wakes up past its TTL believing it
+                // still holds the lock, the case fencing exists for.
+                let holder = await holderSoon()
+                let target = holder ?? fault.target
+                guard await fleet.pause(target) else { await tally.skip(fault.kind); continue }
+                await note(fault, "SIGSTOP client \(target)\(holder == nil ? "" : " (holding the lock)") for \(fault.hold)")
+                await hold(fault.hold)
+                await fleet.resume(target)
+            case .killClient:
+                guard await fleet.kill(fault.target, restartAfter: fault.hold) else { await tally.skip(fault.kind); continue }
+                await note(fault, "SIGKILL client \(fault.target), restart after \(fault.hold)")
+                await hold(fault.hold)
+            default:
+                continue
+            }
+        }
+    }
+
+    private func runMemberLane(_ cluster: Cluster) async {
+        for fault in schedule.lane(members: true) {
+            guard await waitFor(fault) else { return }
+            switch fault.kind {
+            case .killMember, .killLeader:
+                let leader = fault.kind == .killLeader ? await self.leader(cluster) : nil
+                let member = leader ?? fault.target
+                guard await script(cluster, "kill-member", member) else { await tally.skip(fault.kind); continue }
+                await note(fault, "SIGKILL etcd member \(member)\(leader == nil ? "" : " (the leader)"), restart after \(fault.hold)")
+                await hold(fault.hold)
+                if !(await script(cluster, "start-member", member)) {
+                    await tally.problem("etcd member \(member) did not restart healthy")
+                }
+            case .pauseMember:
+                guard await script(cluster, "stop-member", fault.target) else { await tally.skip(fault.kind); continue }
+                await note(fault, "SIGSTOP etcd member \(fault.target) for \(fault.hold)")
+                await hold(fault.hold)
+                _ = await script(cluster, "cont-member", fault.target)
+            case .moveLeader:
+                guard let leader = await leader(cluster) else { await tally.skip(fault.kind); continue }
+                let followers = (1...cluster.members).filter { $0 != leader }
+                let target = followers[fault.target % followers.count]
+                do {
+                    let id = try await cluster.client.status(endpointIndex: target - 1, timeout: .seconds(2)).header.memberID
+                    try await cluster.client.moveLeader(to: id, endpointIndex: leader - 1, timeout: .seconds(5))
+                    await note(fault, "moved leadership from member \(leader) to member \(target)")
+                } catch {
+                    await tally.skip(fault.kind)
+                }
+            default:
+                continue
+            }
+        }
+    }
+
+    /// A client that holds the lock, watching its output for up to 1.5 seconds.
+    private func holderSoon() async -> Int? {
+        let deadline = ContinuousClock.now + .milliseconds(1500)
+        while ContinuousClock.now < deadline {
+            if let holder = fleet.log.holder { return holder }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return nil
+    }
+
+    /// The member (1-based) that says it leads, if one answers in time.
+    private func leader(_ cluster: Cluster) async -> Int? {
+        for index in 0..<cluster.members {
+            if let status = try? await cluster.client.status(endpointIndex: index, timeout: .seconds(1)), status.isLeader {
+                return index + 1
+            }
+        }
+        return nil
+    }
+
+    /// Runs `scripts/etcd-cluster COMMAND MEMBER --dir DIR`; whether it succeeded.
+    private func script(_ cluster: Cluster, _ command: String, _ member: Int) async -> Bool {
+        let arguments = [ChildProcess.scriptPath("etcd-cluster"), command, String(member), "--dir", cluster.directory]
+        guard let process = try? ChildProcess(command: arguments, environment: [:], onOutputLine: { _ in }) else {
+            return false
+        }
+        return await process.wait() == 0
+    }
+}
+
+/// Counts the faults injected, by kind, and what could not be done.
+actor FaultTally {
+    private(set) var injected: [FaultKind: Int] = [:]
+    private(set) var skipped: [FaultKind: Int] = [:]
+    private(set) var problems: [String] = []
+
+    func count(_ kind: FaultKind) { injected[kind, default: 0] += 1 }
+    func skip(_ kind: FaultKind) { skipped[kind, default: 0] += 1 }
+    func problem(_ text: String) { problems.append(text) }
+
+    var total: Int { injected.values.reduce(0, +) }
+}

@@ -1,0 +1,231 @@
+import Etcd
+import EtcdLock
+import Foundation
+import LockVerification
+
+/// `etcdlock verify`: proves the lock under faults. Client processes increment a register
+/// under the lock with fenced writes while a nemesis kills and pauses etcd members and the
+/// clients themselves; a checker then compares the clients' histories with etcd's own history
+/// of the register. Exits 1 on any violation.
+struct VerifyCommand: Command {
+    static let name = "verify"
+    static let abstract = "check the lock's guarantees under injected faults"
+    static let usage = """
+        Usage: etcdlock verify [--endpoints URLS | --cluster-dir DIR] [--duration S] [--seed N] [options]
+
+        Client processes loop: lock, read a register in etcd, work, write it back with a fenced
+        write, unlock. A nemesis SIGSTOPs clients past their TTL and SIGKILLs them; with
+        --cluster-dir it also kills (and restarts) etcd members and the leader, pauses members,
+        and moves leadership. Then a checker verifies: the register equals the applied
+        increments, every outcome a client saw matches etcd's history, tokens only increase,
+        each write applied while its writer held the lock, accepted critical sections do not
+        overlap, nothing is left behind, and every client error was typed (no crash, no hang).
+
+        \(ConnectionOptions.help)
+          --cluster-dir DIR  a cluster started by scripts/etcd-cluster (3 members): enables member faults
+          --duration S       how long faults are injected (default 60)
+          --seed N           fixes the fault schedule (default: random, printed)
+          --clients N        client processes (default 4)
+          --ttl S            the clients' session TTL (default 2)
+          --history FILE     write every client's history there (default: a temporary file, kept on failure)
+          --verbose          print each fault as it is injected
+          --print-schedule   print the fault schedule for these options and exit
+          --unfenced         self-test: clients write without fencing, so the checker must find violations
+
+        Exit status: 0 when every check passed, 1 on a violation, 64 usage, 69 etcd unavailable.
+        """
+
+    let connection: ConnectionOptions
+    let clusterDirectory: String?
+    let duration: Duration
+    let seed: UInt64
+    let clients: Int
+    let ttl: Duration
+    let ttlText: String
+    let historyPath: String?
+    let verbose: Bool
+    let printSchedule: Bool
+    let unfenced: Bool
+
+    init(parsing arguments: inout Arguments) throws {
+        var connection = try ConnectionOptions(parsing: &arguments)
+        clusterDirectory = try arguments.option("--cluster-dir")
+        if let clusterDirectory {
+            let endpoints = try? String(contentsOfFile: clusterDirectory + "/endpoints", encoding: .utf8)
+            guard let endpoints, !endpoints.isEmpty else {
+                throw UsageError(description: "no cluster started by scripts/etcd-cluster in \(clusterDirectory)")
+            }
+            connection.endpoints = endpoints.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").map(String.init)
+        }
+        self.connection = connection
+        duration = try parseSeconds(try arguments.option("--duration") ?? "60", option: "--duration")
+        if let text = try arguments.option("--seed") {
+            guard let seed = UInt64(text) else { throw UsageError(description: "--seed must be a non-negative integer") }
+            self.seed = seed
+        } else {
+            seed = UInt64.random(in: 0..<1_000_000)
+        }
+        guard let clients = Int(try arguments.option("--clients") ?? "4"), (2...16).contains(clients) else {
+            throw UsageError(description: "--clients must be from 2 to 16")
+        }
+        self.clients = clients
+        ttlText = try arguments.option("--ttl") ?? "2"
+        ttl = try parseSeconds(ttlText, option: "--ttl")
+        historyPath = try arguments.option("--history")
+        verbose = arguments.flag("--verbose")
+        printSchedule = arguments.flag("--print-schedule")
+        unfenced = arguments.flag("--unfenced")
+    }
+
+    private var schedule: FaultSchedule {
+        FaultSchedule(
+            seed: seed, duration: duration, clients: clients,
+            members: clusterDirectory == nil ? 0 : connection.endpoints.count, ttl: ttl)
+    }
+
+    func run() async throws -> ExitStatus {
+        let schedule = schedule
+        if printSchedule {
+            for fault in schedule.faults { Console.out(fault.description) }
+            Console.out("schedule: seed \(seed), \(schedule.faults.count) faults, fingerprint \(schedule.fingerprint)")
+            return .success
+        }
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let lockName = "verify-\(run)"
+        let register = EtcdKey("/etcdlock-verify/\(run)/register")
+        Console.out(
+            "verify: \(clients) client processes on lock \"\(lockName)\", session TTL \(ttlText)s, "
+                + "\(duration.components.seconds)s of faults, seed \(seed)")
+        if unfenced { Console.out("verify: SELF-TEST: clients write without fencing; violations are expected") }
+        let memberFaults = schedule.faults.contains { $0.kind.targetsMember }
+        Console.out(
+            "verify: \(schedule.faults.count) faults planned (schedule fingerprint \(schedule.fingerprint)); "
+                + (memberFaults ? "etcd members \(connection.endpoints.count) under control" : "client faults only (no --cluster-dir)"))
+
+        return try await EtcdClient.withClient(connection.configuration) { client in
+            let startRevision = try await client.range(RangeRequest(.key(register))).header.revision
+            let fleet = ClientFleet(clients: clients, hangLimit: .seconds(30)) { index, incarnation, fleet in
+                try startClient(index, incarnation: incarnation, lockName: lockName, register: register, fleet: fleet)
+            }
+            let tally = FaultTally()
+            let start = ContinuousClock.now
+            let nemesis = Nemesis(
+                schedule: schedule,
+                cluster: clusterDirectory.map { .init(directory: $0, client: client, members: connection.endpoints.count) },
+                fleet: fleet, tally: tally, start: start, end: start + duration, verbose: verbose)
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<clients {
+                    group.addTask { await fleet.supervise(index) }
+                }
+                group.addTask {
+                    while !(await fleet.isStopping) {
+                        try? await Task.sleep(for: .seconds(1))
+                        await fleet.checkForHangs()
+                    }
+                }
+                group.addTask { await reportProgress(fleet, tally, start: start, end: start + duration) }
+                await nemesis.run()
+                await stop(fleet)
+            }
+            Console.out("verify: clients stopped; waiting for expired sessions to clear, then reading etcd's history")
+            let reader = FinalStateReader(
+                client: client, lockPrefix: try LockInspection.prefix(lockName), register: register,
+                startRevision: startRevision)
+            let leftovers = await reader.leftovers(leases: fleet.log.leases, within: ttl * 2 + .seconds(15))
+            let (finalCount, writes) = try await reader.registerHistory()
+            let events = fleet.log.events
+            let record = VerificationRecord(
+                events: events, registerWrites: writes, finalCount: finalCount, leftoverKeys: leftovers.keys,
+                leftoverLeases: leftovers.leases, unexpectedExits: await fleet.unexpectedExits, hangs: await fleet.hangs)
+            let outcomes = HistoryChecker.check(record)
+            await report(outcomes, record: record, tally: tally)
+            let failed = outcomes.filter { !$0.passed }.count
+            try writeHistory(events, failed: failed > 0)
+            _ = try? await client.delete(.prefix("/etcdlock-verify/\(run)/"))
+            Console.out("verdict: \(outcomes.count - failed) passed, \(failed) failed")
+            return failed == 0 ? .success : .failure
+        }
+    }
+
+    private func startClient(
+        _ index: Int, incarnation: Int, lockName: String, register: EtcdKey, fleet: ClientFleet
+    ) throws -> ChildProcess {
+        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        let arguments = [
+            executable, "verify-client", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
+            "--register", register.description, "--client", String(index), "--incarnation", String(incarnation),
+            "--ttl", ttlText,
+        ] + (unfenced ? ["--unfenced"] : [])
+        let log = fleet.log
+        return try ChildProcess(command: arguments, environment: [:]) { line in
+            log.record(client: index, incarnation: incarnation, line: line)
+        }
+    }
+
+    /// Tells every client to stop and waits for them (SIGKILL after a grace period, counted as a hang).
+    private func stop(_ fleet: ClientFleet) async {
+        await fleet.stopAll()
+        let grace = Duration.seconds(15)
+        let deadline = ContinuousClock.now + grace
+        while !(await fleet.allExited), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        await fleet.killStragglers(after: grace)
+        while !(await fleet.allExited) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    /// A line every 30 seconds so a long run shows it is alive.
+    private func reportProgress(_ fleet: ClientFleet, _ tally: FaultTally, start: ContinuousClock.Instant, end: ContinuousClock.Instant) async {
+        var next = start + .seconds(30)
+        while next < end {
+            try? await Task.sleep(until: next)
+            let summary = HistorySummary(fleet.log.events)
+            Console.out(
+                "progress \((next - start).components.seconds)s: \(await tally.total) faults, "
+                    + "\(summary.writesAccepted) writes accepted, \(summary.writesRejected) rejected by fencing")
+            next += .seconds(30)
+        }
+    }
+
+    private func report(_ outcomes: [CheckOutcome], record: VerificationRecord, tally: FaultTally) async {
+        let injected = await tally.injected
+        let skipped = await tally.skipped
+        let summary = HistorySummary(record.events)
+        let byKind = FaultKind.allCases.filter { injected[$0] != nil }.map { "\($0.rawValue) \(injected[$0]!)" }
+        Console.out("faults injected: \(injected.values.reduce(0, +)) (\(byKind.joined(separator: ", ")))")
+        if !skipped.isEmpty {
+            let text = skipped.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
+            Console.out("faults not possible when due (target restarting, no leader known): \(text)")
+        }
+        for problem in await tally.problems { Console.out("nemesis problem: \(problem)") }
+        Console.out(
+            "operations: \(summary.lockAttempts) lock attempts, \(summary.acquired) acquired; writes: "
+                + "\(summary.writesAccepted) accepted, \(summary.writesRejected) rejected by fencing, "
+                + "\(summary.writesFailed) failed, \(summary.writesUnknown) unknown; \(summary.released) released, "
+                + "\(summary.releaseFailures) unlock failures; \(summary.sessions) sessions")
+        if !summary.errorsByCode.isEmpty {
+            let text = summary.errorsByCode.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            Console.out("typed errors by code: \(text)")
+        }
+        for outcome in outcomes {
+            Console.out("\(outcome.passed ? "PASS" : "FAIL")  \(outcome.name): \(outcome.detail)")
+            for violation in outcome.violations { Console.out("      violation: \(violation)") }
+            if outcome.violationCount > outcome.violations.count {
+                Console.out("      … \(outcome.violationCount - outcome.violations.count) more")
+            }
+        }
+    }
+
+    /// Writes the histories to `--history`, or to a temporary file when a check failed.
+    private func writeHistory(_ events: [HistoryEvent], failed: Bool) throws {
+        guard let path = historyPath ?? (failed ? NSTemporaryDirectory() + "etcdlock-verify-\(seed).history" : nil) else {
+            return
+        }
+        let text = events.map { "client \($0.client).\($0.incarnation) \($0.time) \($0.step.fields.joined(separator: " "))" }
+            .joined(separator: "\n")
+        try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path))
+        Console.out("history: \(events.count) client steps written to \(path)")
+    }
+}

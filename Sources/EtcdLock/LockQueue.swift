@@ -44,7 +44,9 @@ struct LockQueue: Sendable {
             else: [.range(RangeRequest(.key(key))), .range(headRange)])
         let result: TxnResult
         do {
-            result = try await client.txn(txn, retry: .idempotent)
+            // Under load it travels with other queues' enqueues (never with this queue's own:
+            // their create revisions must differ).
+            result = try await client.txn(txn, coalescingGroup: prefix.description, retry: .idempotent)
         } catch let error as EtcdError where error.code == .leaseNotFound {
             session.markLost(.leaseExpired)
             throw LockError(code: .sessionLost, message: "session \(session.lease) is lost", underlying: error)
@@ -164,7 +166,8 @@ struct LockQueue: Sendable {
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.
     func release(revision: Revision) async throws -> Bool {
         let result = try await client.txn(
-            Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]), retry: .onlyIfNotSent)
+            Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]),
+            coalescingGroup: prefix.description, retry: .onlyIfNotSent)
         return result.succeeded
     }
 

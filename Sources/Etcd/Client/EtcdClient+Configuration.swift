@@ -24,6 +24,9 @@ extension EtcdClient {
         public var memberProbeInterval: Duration?
         /// How long that check may take before the member's watches resume elsewhere (default 2 s).
         public var memberProbeTimeout: Duration
+        /// Whether and how coalescible transactions are merged under load (on by default); see
+        /// ``EtcdClient/txn(_:coalescingGroup:retry:timeout:)``.
+        public var txnCoalescing: TxnCoalescing
 
         /// A configuration for `endpoints` with the defaults.
         public init(
@@ -35,8 +38,10 @@ extension EtcdClient {
             endpointCooldown: Duration = .seconds(2),
             logger: EtcdLogger = .disabled,
             memberProbeInterval: Duration? = .seconds(3),
-            memberProbeTimeout: Duration = .seconds(2)
+            memberProbeTimeout: Duration = .seconds(2),
+            txnCoalescing: TxnCoalescing = TxnCoalescing()
         ) {
+            self.txnCoalescing = txnCoalescing
             self.memberProbeInterval = memberProbeInterval
             self.memberProbeTimeout = memberProbeTimeout
             self.endpoints = endpoints
@@ -95,6 +100,30 @@ extension EtcdClient {
                 return .nanoseconds(Int64.random(in: (nanoseconds / 2)...nanoseconds))
             }
         }
+    }
+
+    /// How coalescible transactions are merged when several wait: up to `maximumInFlight` go out
+    /// alone (no added latency on an idle client); those submitted meanwhile wait and leave
+    /// together as one transaction when a send completes.
+    public struct TxnCoalescing: Sendable, Hashable {
+        /// Whether to merge at all; when `false`, coalescible transactions are sent alone at once.
+        public var isEnabled: Bool
+        /// How many coalescible sends may be in flight before further ones wait to be merged
+        /// (default 2).
+        public var maximumInFlight: Int
+        /// The most compares, and the most operations, in one merged transaction (default 128,
+        /// etcd's default `--max-txn-ops`; lower it if the cluster's limit is lower).
+        public var maximumOperations: Int
+
+        /// A policy with the given bounds.
+        public init(isEnabled: Bool = true, maximumInFlight: Int = 2, maximumOperations: Int = 128) {
+            self.isEnabled = isEnabled
+            self.maximumInFlight = maximumInFlight
+            self.maximumOperations = maximumOperations
+        }
+
+        /// Never merge.
+        public static let disabled = TxnCoalescing(isEnabled: false)
     }
 
     /// Whether a write may be sent again after a failure that leaves its fate unknown.

@@ -21,6 +21,8 @@ public final class EtcdClient: Sendable {
     let selector: EndpointSelector
     let tokens = AuthTokenStore()
     let requestCounter = Atomic<Int>(0)
+    /// Merges coalescible transactions; `nil` when coalescing is off.
+    let coalescer: TxnCoalescer?
 
     /// How many HTTP requests this client has sent (every attempt, watch streams included).
     /// Useful to check that an algorithm's cost does not grow with contention.
@@ -61,6 +63,10 @@ public final class EtcdClient: Sendable {
         self.endpoints = endpoints
         self.transport = transport
         selector = EndpointSelector(count: endpoints.count, cooldown: configuration.endpointCooldown)
+        let coalescing = configuration.txnCoalescing
+        coalescer = coalescing.isEnabled
+            ? TxnCoalescer(maximumInFlight: coalescing.maximumInFlight, maximumOperations: coalescing.maximumOperations)
+            : nil
     }
 
     /// Runs `body` with a new client and shuts the client down afterwards, even when `body` throws.

@@ -63,6 +63,33 @@ extension EtcdClient {
         return try TxnResult(wire: response)
     }
 
+    /// Runs a transaction that may travel together with others under load.
+    ///
+    /// The result is the one `txn` would get alone. When several coalescible transactions wait
+    /// (more than ``Configuration/TxnCoalescing/maximumInFlight`` in flight), compatible ones are
+    /// merged into one request: their compares joined, their success operations in sequence.
+    /// If the merged compare fails, each is sent again alone, with its own else branch. Merged
+    /// transactions share one revision, so transactions whose relative order matters must share
+    /// a `coalescingGroup` (they are then never merged together). Only transactions whose
+    /// compares and writes name single keys and that nest no transaction are merged; others are
+    /// sent alone, as by ``txn(_:retry:timeout:)``.
+    ///
+    /// - Parameters:
+    ///   - coalescingGroup: transactions of one group are never merged with each other (for
+    ///     example keys of one lock queue, whose create revisions must differ).
+    /// - Throws: as ``txn(_:retry:timeout:)``; a merged request's failure is every member's.
+    public func txn(_ txn: Txn, coalescingGroup: String, retry: RetryRule = .onlyIfNotSent, timeout: Duration? = nil)
+        async throws -> TxnResult
+    {
+        guard let coalescer else { return try await self.txn(txn, retry: retry, timeout: timeout) }
+        try txn.validate()
+        let deadline = try deadline(for: timeout)
+        return try await coalescer.submit(txn, group: coalescingGroup, retry: retry, deadline: deadline) {
+            [self] txn, retry, deadline in
+            try await self.txn(txn, retry: retry, timeout: max(.milliseconds(1), ContinuousClock.now.duration(to: deadline)))
+        }
+    }
+
     /// Discards the key space's history before `revision`; watches and reads at older revisions
     /// then fail with `.compacted`.
     ///

@@ -202,6 +202,12 @@ public struct TxnResult: Sendable, Hashable {
     /// The results of the operations that ran, in order.
     public var responses: [Txn.Response]
 
+    init(header: ResponseHeader, succeeded: Bool, responses: [Txn.Response]) {
+        self.header = header
+        self.succeeded = succeeded
+        self.responses = responses
+    }
+
     init(wire: WireTxnResponse) throws {
         header = wire.header.model
         succeeded = wire.succeeded ?? false

@@ -6,7 +6,7 @@ import Synchronization
 extension BenchCommand {
     /// Lock+unlock cycles per second with `lockers` tasks, each on a lock of its own, for `duration`.
     func runThroughput() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
+        try await EtcdClient.withClient(configuration) { client in
             try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
                 let run = UUID().uuidString.prefix(8)
                 let cycles = Counter()
@@ -36,10 +36,45 @@ extension BenchCommand {
         }
     }
 
+    /// The per-request floor through this client: `lockers` tasks sending acquire-shaped txns
+    /// (create a fresh key if absent) one request each, coalescing off, for `duration`.
+    func runTxnRate() async throws -> ExitStatus {
+        var floor = connection.configuration
+        floor.txnCoalescing = .disabled
+        return try await EtcdClient.withClient(floor) { client in
+            let run = UUID().uuidString.prefix(8)
+            let sent = Counter()
+            let end = ContinuousClock.now + duration
+            let start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<lockers {
+                    group.addTask {
+                        var counter = 0
+                        while ContinuousClock.now < end {
+                            counter += 1
+                            let key = EtcdKey("/etcdlock-bench/txn-rate/\(run)/\(index)-\(counter)")
+                            _ = try await client.txn(
+                                Txn(if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: "owner".utf8)]))
+                            sent.add()
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let seconds = Self.seconds(ContinuousClock.now - start)
+            _ = try await client.delete(.prefix("/etcdlock-bench/txn-rate/\(run)/"))
+            Console.out(
+                String(
+                    format: #"{"client":"EtcdClient","op":"txn_per_second","connections":%d,"rate":%.1f}"#,
+                    lockers, Double(sent.value) / seconds))
+            return .success
+        }
+    }
+
     /// etcd requests per handoff with `waiters` sessions queued on one lock: one holder releases,
     /// then each waiter takes and releases the lock in turn.
     func runQueue() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
+        try await EtcdClient.withClient(configuration) { client in
             let name = "queue-\(UUID().uuidString.prefix(8))"
             try await EtcdSession.withSession(client, ttl: .seconds(60)) { holderSession in
                 let holder = try EtcdMutex(name, session: holderSession, namespace: "bench")
@@ -85,7 +120,7 @@ extension BenchCommand {
 
     /// Time from the leader's session closing to an observer seeing the next leader.
     func runElection() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
+        try await EtcdClient.withClient(configuration) { client in
             let name = "election-\(UUID().uuidString.prefix(8))"
             var samples: [Duration] = []
             try await EtcdSession.withSession(client, ttl: .seconds(30)) { observerSession in

@@ -16,9 +16,10 @@ struct BenchCommand: Command {
     static let name = "bench"
     static let abstract = "measure request latency and client CPU (see scripts/bench)"
     static let usage = """
-        Usage: etcdlock bench client|locks|throughput|queue|election [options]
+        Usage: etcdlock bench client|txn-rate|locks|throughput|queue|election [options]
 
-        client:     sequential range and txn requests through EtcdClient.
+        client:     sequential range, txn, and the exact acquire and release txns through EtcdClient.
+        txn-rate:   acquire-shaped txns per second from --lockers N tasks, coalescing off (our floor).
         locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
         throughput: lock+unlock cycles per second with --lockers N, each on its own lock.
         queue:      etcd requests per handoff with --waiters N queued on one lock.
@@ -27,8 +28,9 @@ struct BenchCommand: Command {
         \(ConnectionOptions.help)
           --requests N       operations per measurement (default 2000)
           --key KEY          the key (client) or lock name (locks) to use
-          --lockers N        concurrent lockers (throughput, default 32)
-          --seconds S        how long to run (throughput, default 5)
+          --lockers N        concurrent lockers (throughput, txn-rate; default 32)
+          --seconds S        how long to run (throughput, txn-rate; default 5)
+          --no-coalescing    send every txn alone (throughput, locks)
           --waiters N        queued waiters (queue, default 100)
           --rounds N         leader changes to time (election, default 10)
 
@@ -40,13 +42,15 @@ struct BenchCommand: Command {
     let requests: Int
     let key: String
     let lockers: Int
+    /// Whether the client merges coalescible txns (`--no-coalescing` turns it off).
+    let coalescing: Bool
     let duration: Duration
     let waiters: Int
     let rounds: Int
 
     init(parsing arguments: inout Arguments) throws {
-        suite = try arguments.positional("a benchmark name (client or locks)")
-        guard ["client", "locks", "throughput", "queue", "election"].contains(suite) else {
+        suite = try arguments.positional("a benchmark name (client, txn-rate, locks, throughput, queue, election)")
+        guard ["client", "txn-rate", "locks", "throughput", "queue", "election"].contains(suite) else {
             throw UsageError(description: "unknown benchmark '\(suite)'")
         }
         connection = try ConnectionOptions(parsing: &arguments)
@@ -64,9 +68,17 @@ struct BenchCommand: Command {
             return value
         }
         lockers = try count("--lockers", 32, 1...512)
+        coalescing = !arguments.flag("--no-coalescing")
         duration = try parseSeconds(try arguments.option("--seconds") ?? "5", option: "--seconds")
         waiters = try count("--waiters", 100, 1...1000)
         rounds = try count("--rounds", 10, 1...1000)
+    }
+
+    /// The client configuration of every suite.
+    var configuration: EtcdClient.Configuration {
+        var configuration = connection.configuration
+        if !coalescing { configuration.txnCoalescing = .disabled }
+        return configuration
     }
 
     func run() async throws -> ExitStatus {
@@ -75,9 +87,10 @@ struct BenchCommand: Command {
         case "throughput": return try await runThroughput()
         case "queue": return try await runQueue()
         case "election": return try await runElection()
+        case "txn-rate": return try await runTxnRate()
         default: break
         }
-        return try await EtcdClient.withClient(connection.configuration) { client in
+        return try await EtcdClient.withClient(configuration) { client in
             let key = EtcdKey(self.key)
             _ = try await client.put(key, value: "x".utf8)
             // The same shape scripts/bench's baseline sends: a compare that holds, then a read.
@@ -88,8 +101,36 @@ struct BenchCommand: Command {
             for _ in 0..<100 { _ = try await client.range(range) }
             try await report("range", try await measure { _ = try await client.range(range) })
             try await report("txn", try await measure { _ = try await client.txn(txn) })
+            try await measureLockTxns(client, prefix: key.appending("queue/"))
             return .success
         }
+    }
+
+    /// The floor of a lock cycle through this client: the exact acquire txn (create a leased key
+    /// if absent, read the head) and release txn (delete it if still the one created), sent
+    /// alone, as scripts/lib/http_floor.py sends them.
+    private func measureLockTxns(_ client: EtcdClient, prefix: EtcdKey) async throws {
+        let lease = try await client.grantLease(ttlSeconds: 60).id
+        let head = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
+        var acquireSamples: [Duration] = []
+        var releaseSamples: [Duration] = []
+        let cpuBefore = Self.processCPUTime()
+        for index in 0..<requests {
+            let key = prefix.appending(String(index, radix: 16))
+            let acquire = Txn(
+                if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: "owner".utf8, lease: lease), .range(head)],
+                else: [.range(RangeRequest(.key(key))), .range(head)])
+            let started = ContinuousClock.now
+            let created = try await client.txn(acquire, retry: .idempotent).header.revision
+            let acquired = ContinuousClock.now
+            _ = try await client.txn(Txn(if: [.createRevision(of: key, .equal, created)], then: [.delete(.key(key))]))
+            releaseSamples.append(ContinuousClock.now - acquired)
+            acquireSamples.append(acquired - started)
+        }
+        let cpu = Self.processCPUTime() - cpuBefore
+        _ = try? await client.revokeLease(lease)
+        try await report("acquire_txn", (acquireSamples, cpu / 2))
+        try await report("release_txn", (releaseSamples, cpu / 2))
     }
 
     private func measure(_ operation: () async throws -> Void) async throws -> (samples: [Duration], cpu: Duration) {
@@ -107,7 +148,7 @@ struct BenchCommand: Command {
 
     /// Lock latencies: uncontended acquire, lock+unlock cycle, and handoffs among 16 contenders.
     private func runLocks() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
+        try await EtcdClient.withClient(configuration) { client in
             try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
                 let name = "\(key)-\(UUID().uuidString.prefix(8))"
                 let mutex = try EtcdMutex(name, session: session, namespace: "bench")

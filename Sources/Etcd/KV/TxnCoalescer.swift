@@ -1,0 +1,225 @@
+import Synchronization
+
+/// Sends independent conditional transactions together when several are waiting.
+///
+/// Up to `maximumInFlight` coalescible transactions go out at once, each alone, so an idle
+/// client adds no latency. Transactions submitted while that many are in flight wait, and the
+/// next to go carries every compatible one that waited as one merged transaction: all their
+/// compares, all their success operations. If the merged compare holds, each caller gets its
+/// share of the responses, as if its transaction had run alone. If it fails, each transaction
+/// is sent again alone, so callers see exactly the semantics of single transactions.
+///
+/// Two transactions are compatible when they are in different groups (callers put those whose
+/// relative order matters, such as two keys of one lock queue, in one group), use the same
+/// retry rule, and neither writes a key the other reads in a compare or writes. A merged
+/// transaction stays within etcd's limit of operations per transaction.
+final class TxnCoalescer: Sendable {
+    /// What a waiting transaction is told to do when its turn comes.
+    private enum Turn: Sendable {
+        /// Send these (the first is the receiver's own) and hand the others their results.
+        case lead([Member])
+        /// Another caller sent it; here is the outcome.
+        case finished(Result<TxnResult, any Error>)
+    }
+
+    /// One submitted transaction.
+    private struct Member: Sendable {
+        var id: UInt64
+        var txn: Txn
+        var group: String
+        var retry: EtcdClient.RetryRule
+        var deadline: ContinuousClock.Instant
+        var writes: Set<EtcdKey>
+        var compared: Set<EtcdKey>
+        var continuation: CheckedContinuation<Turn, any Error>?
+    }
+
+    private struct State {
+        var inFlight = 0
+        var waiting: [Member] = []
+        var nextID: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let maximumInFlight: Int
+    private let maximumOperations: Int
+
+    init(maximumInFlight: Int, maximumOperations: Int) {
+        self.maximumInFlight = max(1, maximumInFlight)
+        self.maximumOperations = max(2, maximumOperations)
+    }
+
+    /// The keys `txn` writes and compares, or `nil` when it cannot be merged safely (range
+    /// writes or compares, nested transactions, or too many operations).
+    static func footprint(of txn: Txn) -> (writes: Set<EtcdKey>, compared: Set<EtcdKey>)? {
+        var writes: Set<EtcdKey> = []
+        var compared: Set<EtcdKey> = []
+        for compare in txn.compares {
+            guard compare.keys.end == nil else { return nil }
+            compared.insert(compare.keys.key)
+        }
+        for operation in txn.success {
+            switch operation {
+            case .range: continue
+            case .put(let put):
+                guard writes.insert(put.key).inserted else { return nil }
+            case .delete(let delete):
+                guard delete.keys.end == nil, writes.insert(delete.keys.key).inserted else { return nil }
+            case .txn: return nil
+            }
+        }
+        return (writes, compared)
+    }
+
+    /// Sends `txn` through `send` (one gateway call), alone or merged with others.
+    func submit(
+        _ txn: Txn, group: String, retry: EtcdClient.RetryRule, deadline: ContinuousClock.Instant,
+        send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult
+    ) async throws -> TxnResult {
+        guard let footprint = Self.footprint(of: txn), txn.success.count <= maximumOperations,
+            txn.compares.count <= maximumOperations
+        else {
+            return try await send(txn, retry, deadline)
+        }
+        var member = Member(
+            id: 0, txn: txn, group: group, retry: retry, deadline: deadline, writes: footprint.writes,
+            compared: footprint.compared)
+        let sendAlone = state.withLock { state -> Bool in
+            member.id = state.nextID
+            state.nextID += 1
+            guard state.inFlight >= maximumInFlight else {
+                state.inFlight += 1
+                return true
+            }
+            return false
+        }
+        if sendAlone {
+            return try await lead([member], send: send)
+        }
+        let id = member.id
+        let turn = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Turn, any Error>) in
+                member.continuation = continuation
+                let cancelledAlready = state.withLock { state -> Bool in
+                    if Task.isCancelled { return true }
+                    state.waiting.append(member)
+                    return false
+                }
+                if cancelledAlready {
+                    continuation.resume(throwing: EtcdError(code: .cancelled, message: "the txn was cancelled before it was sent"))
+                }
+            }
+        } onCancel: {
+            let removed = state.withLock { state -> Member? in
+                guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiting.remove(at: index)
+            }
+            removed?.continuation?.resume(
+                throwing: EtcdError(code: .cancelled, message: "the txn was cancelled before it was sent"))
+        }
+        switch turn {
+        case .finished(let result): return try result.get()
+        case .lead(let batch): return try await lead(batch, send: send)
+        }
+    }
+
+    /// Sends `batch` (its first member is the caller's), hands the other members their results,
+    /// then passes the turn to whoever waits.
+    private func lead(
+        _ batch: [Member], send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult
+    ) async throws -> TxnResult {
+        let results = await Self.send(batch, send: send)
+        passTurn()
+        for (member, result) in zip(batch.dropFirst(), results.dropFirst()) {
+            member.continuation?.resume(returning: .finished(result))
+        }
+        return try results[0].get()
+    }
+
+    /// One call for a batch of one; otherwise the merged transaction, falling back to one call
+    /// per member (concurrently) when its compare fails.
+    private static func send(
+        _ batch: [Member], send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult
+    ) async -> [Result<TxnResult, any Error>] {
+        let deadline = batch.map(\.deadline).min()!
+        guard batch.count > 1 else {
+            return [await Result { try await send(batch[0].txn, batch[0].retry, deadline) }]
+        }
+        let merged = Txn(if: batch.flatMap(\.txn.compares), then: batch.flatMap(\.txn.success))
+        let outcome = await Result { try await send(merged, batch[0].retry, deadline) }
+        switch outcome {
+        case .failure(let error):
+            return batch.map { _ in .failure(error) }
+        case .success(let result) where result.succeeded:
+            var results: [Result<TxnResult, any Error>] = []
+            var offset = 0
+            for member in batch {
+                let count = member.txn.success.count
+                let share = Array(result.responses[offset..<min(offset + count, result.responses.count)])
+                offset += count
+                results.append(.success(TxnResult(header: result.header, succeeded: true, responses: share)))
+            }
+            return results
+        case .success:
+            // Some compare failed: each alone, with its own else branch.
+            return await withTaskGroup(of: (Int, Result<TxnResult, any Error>).self) { group in
+                for (index, member) in batch.enumerated() {
+                    group.addTask { (index, await Result { try await send(member.txn, member.retry, member.deadline) }) }
+                }
+                var results = [Result<TxnResult, any Error>](repeating: .failure(CancellationError()), count: batch.count)
+                for await (index, result) in group { results[index] = result }
+                return results
+            }
+        }
+    }
+
+    /// Ends one send: the next batch of compatible waiters, if any, goes to its first member.
+    private func passTurn() {
+        let next = state.withLock { state -> [Member]? in
+            guard !state.waiting.isEmpty else {
+                state.inFlight -= 1
+                return nil
+            }
+            var batch: [Member] = []
+            var groups: Set<String> = []
+            var writes: Set<EtcdKey> = []
+            var compared: Set<EtcdKey> = []
+            var operations = 0
+            var compares = 0
+            var remaining: [Member] = []
+            for member in state.waiting {
+                let fits = batch.isEmpty
+                    || (member.retry == batch[0].retry && !groups.contains(member.group)
+                        && member.writes.isDisjoint(with: writes) && member.writes.isDisjoint(with: compared)
+                        && member.compared.isDisjoint(with: writes)
+                        && operations + member.txn.success.count <= maximumOperations
+                        && compares + member.txn.compares.count <= maximumOperations)
+                guard fits else {
+                    remaining.append(member)
+                    continue
+                }
+                batch.append(member)
+                groups.insert(member.group)
+                writes.formUnion(member.writes)
+                compared.formUnion(member.compared)
+                operations += member.txn.success.count
+                compares += member.txn.compares.count
+            }
+            state.waiting = remaining
+            return batch
+        }
+        guard let next, let leader = next.first else { return }
+        leader.continuation?.resume(returning: .lead(next))
+    }
+}
+
+extension Result where Failure == any Error {
+    /// The result of `body`.
+    init(catching body: () async throws -> Success) async {
+        do {
+            self = .success(try await body())
+        } catch {
+            self = .failure(error)
+        }
+    }
+}

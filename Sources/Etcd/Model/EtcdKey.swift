@@ -38,4 +38,10 @@ public struct EtcdKey: Sendable, Hashable, Comparable, CustomStringConvertible, 
     }
 
     public static func < (lhs: EtcdKey, rhs: EtcdKey) -> Bool { lhs.bytes.lexicographicallyPrecedes(rhs.bytes) }
+
+    /// Hashes the bytes in one call (an array of `UInt8` would feed the hasher byte by byte).
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(bytes.count)
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
 }

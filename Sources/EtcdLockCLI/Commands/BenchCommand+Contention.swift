@@ -10,13 +10,21 @@ extension BenchCommand {
             try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
                 let run = UUID().uuidString.prefix(8)
                 let cycles = Counter()
-                let end = ContinuousClock.now + duration
-                let before = client.requestsSent
-                let start = ContinuousClock.now
+                // Half a second of warm-up (connections opened, caches filled) is not counted.
+                let start = ContinuousClock.now + .milliseconds(500)
+                let end = start + duration
+                let before = Counter()
                 try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        try await Task.sleep(until: start)
+                        before.add(client.requestsSent)
+                    }
                     for index in 0..<lockers {
                         group.addTask {
                             let mutex = try EtcdMutex("\(run)-\(index)", session: session, namespace: "bench")
+                            while ContinuousClock.now < start {
+                                try await mutex.unlock(try await mutex.lock())
+                            }
                             while ContinuousClock.now < end {
                                 try await mutex.unlock(try await mutex.lock())
                                 cycles.add()
@@ -30,7 +38,7 @@ extension BenchCommand {
                     String(
                         format: #"{"client":"EtcdClient","op":"throughput","lockers":%d,"cycles":%d,"cycles_per_second":%.1f,"requests_per_cycle":%.2f}"#,
                         lockers, cycles.value, Double(cycles.value) / seconds,
-                        Double(client.requestsSent - before) / Double(max(1, cycles.value))))
+                        Double(client.requestsSent - before.value) / Double(max(1, cycles.value))))
             }
             return .success
         }
@@ -44,8 +52,9 @@ extension BenchCommand {
         return try await EtcdClient.withClient(floor) { client in
             let run = UUID().uuidString.prefix(8)
             let sent = Counter()
-            let end = ContinuousClock.now + duration
-            let start = ContinuousClock.now
+            // Half a second of warm-up is not counted, as in the throughput benchmark.
+            let start = ContinuousClock.now + .milliseconds(500)
+            let end = start + duration
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<lockers {
                     group.addTask {
@@ -55,7 +64,7 @@ extension BenchCommand {
                             let key = EtcdKey("/etcdlock-bench/txn-rate/\(run)/\(index)-\(counter)")
                             _ = try await client.txn(
                                 Txn(if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: "owner".utf8)]))
-                            sent.add()
+                            if ContinuousClock.now >= start { sent.add() }
                         }
                     }
                 }

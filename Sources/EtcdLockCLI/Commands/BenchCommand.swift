@@ -31,6 +31,7 @@ struct BenchCommand: Command {
           --lockers N        concurrent lockers (throughput, txn-rate; default 32)
           --seconds S        how long to run (throughput, txn-rate; default 5)
           --no-coalescing    send every txn alone (throughput, locks)
+          --in-flight N      coalescible txns in flight before others are merged (default 2)
           --waiters N        queued waiters (queue, default 100)
           --rounds N         leader changes to time (election, default 10)
 
@@ -44,6 +45,8 @@ struct BenchCommand: Command {
     let lockers: Int
     /// Whether the client merges coalescible txns (`--no-coalescing` turns it off).
     let coalescing: Bool
+    /// `--in-flight N`: coalescible sends in flight before others wait to be merged.
+    let inFlight: Int?
     let duration: Duration
     let waiters: Int
     let rounds: Int
@@ -69,6 +72,14 @@ struct BenchCommand: Command {
         }
         lockers = try count("--lockers", 32, 1...512)
         coalescing = !arguments.flag("--no-coalescing")
+        if let text = try arguments.option("--in-flight") {
+            guard let value = Int(text), (1...64).contains(value) else {
+                throw UsageError(description: "--in-flight must be a whole number from 1 to 64")
+            }
+            inFlight = value
+        } else {
+            inFlight = nil
+        }
         duration = try parseSeconds(try arguments.option("--seconds") ?? "5", option: "--seconds")
         waiters = try count("--waiters", 100, 1...1000)
         rounds = try count("--rounds", 10, 1...1000)
@@ -78,6 +89,7 @@ struct BenchCommand: Command {
     var configuration: EtcdClient.Configuration {
         var configuration = connection.configuration
         if !coalescing { configuration.txnCoalescing = .disabled }
+        if let inFlight { configuration.txnCoalescing.maximumInFlight = inFlight }
         return configuration
     }
 

@@ -10,9 +10,10 @@ import Synchronization
 /// is sent again alone, so callers see exactly the semantics of single transactions.
 ///
 /// Two transactions are compatible when they are in different groups (callers put those whose
-/// relative order matters, such as two keys of one lock queue, in one group), use the same
-/// retry rule, and neither writes a key the other reads in a compare or writes. A merged
-/// transaction stays within etcd's limit of operations per transaction.
+/// relative order matters, such as two keys of one lock queue, in one group) and neither writes
+/// a key the other reads in a compare or writes. A merged transaction stays within etcd's limit
+/// of operations per transaction, and is retried after an ambiguous failure only if every
+/// member allows it; otherwise members that allow retries are sent again alone.
 final class TxnCoalescer: Sendable {
     /// What a waiting transaction is told to do when its turn comes.
     private enum Turn: Sendable {
@@ -146,10 +147,25 @@ final class TxnCoalescer: Sendable {
             return [await Result { try await send(batch[0].txn, batch[0].retry, deadline) }]
         }
         let merged = Txn(if: batch.flatMap(\.txn.compares), then: batch.flatMap(\.txn.success))
-        let outcome = await Result { try await send(merged, batch[0].retry, deadline) }
+        // Retried after an ambiguous failure only if every member may be applied twice.
+        let retry: EtcdClient.RetryRule = batch.allSatisfy { $0.retry == .idempotent } ? .idempotent : .onlyIfNotSent
+        let outcome = await Result { try await send(merged, retry, deadline) }
         switch outcome {
-        case .failure(let error):
+        case .failure(let error) where retry == .idempotent || (error as? EtcdError)?.code == .cancelled:
             return batch.map { _ in .failure(error) }
+        case .failure(let error):
+            // Members that may be sent twice get their own retries, as they would alone.
+            return await withTaskGroup(of: (Int, Result<TxnResult, any Error>).self) { group in
+                for (index, member) in batch.enumerated() {
+                    group.addTask {
+                        guard member.retry == .idempotent else { return (index, .failure(error)) }
+                        return (index, await Result { try await send(member.txn, member.retry, member.deadline) })
+                    }
+                }
+                var results = [Result<TxnResult, any Error>](repeating: .failure(error), count: batch.count)
+                for await (index, result) in group { results[index] = result }
+                return results
+            }
         case .success(let result) where result.succeeded:
             var results: [Result<TxnResult, any Error>] = []
             var offset = 0
@@ -189,7 +205,7 @@ final class TxnCoalescer: Sendable {
             var remaining: [Member] = []
             for member in state.waiting {
                 let fits = batch.isEmpty
-                    || (member.retry == batch[0].retry && !groups.contains(member.group)
+                    || (!groups.contains(member.group)
                         && member.writes.isDisjoint(with: writes) && member.writes.isDisjoint(with: compared)
                         && member.compared.isDisjoint(with: writes)
                         && operations + member.txn.success.count <= maximumOperations

@@ -44,8 +44,9 @@ extension BenchCommand {
         }
     }
 
-    /// The per-request floor through this client: `lockers` tasks sending acquire-shaped txns
-    /// (create a fresh key if absent) one request each, coalescing off, for `duration`.
+    /// The per-request floor through this client: `lockers` tasks sending the two txns of a lock
+    /// cycle (create a fresh key if absent, then delete it if still the one created), one
+    /// request each, coalescing off, for `duration`.
     func runTxnRate() async throws -> ExitStatus {
         var floor = connection.configuration
         floor.txnCoalescing = .disabled
@@ -62,9 +63,11 @@ extension BenchCommand {
                         while ContinuousClock.now < end {
                             counter += 1
                             let key = EtcdKey("/etcdlock-bench/txn-rate/\(run)/\(index)-\(counter)")
-                            _ = try await client.txn(
+                            let created = try await client.txn(
                                 Txn(if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: "owner".utf8)]))
-                            if ContinuousClock.now >= start { sent.add() }
+                            _ = try await client.txn(
+                                Txn(if: [.createRevision(of: key, .equal, created.header.revision)], then: [.delete(.key(key))]))
+                            if ContinuousClock.now >= start { sent.add(2) }
                         }
                     }
                 }

@@ -19,7 +19,7 @@ struct BenchCommand: Command {
         Usage: etcdlock bench client|txn-rate|locks|throughput|queue|election [options]
 
         client:     sequential range, txn, and the exact acquire and release txns through EtcdClient.
-        txn-rate:   acquire-shaped txns per second from --lockers N tasks, coalescing off (our floor).
+        txn-rate:   acquire and release txns per second from --lockers N tasks, coalescing off (our floor).
         locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
         throughput: lock+unlock cycles per second with --lockers N, each on its own lock.
         queue:      etcd requests per handoff with --waiters N queued on one lock.

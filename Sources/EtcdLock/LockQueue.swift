@@ -50,6 +50,12 @@ struct LockQueue: Sendable {
         } catch let error as EtcdError where error.code == .leaseNotFound {
             session.markLost(.leaseExpired)
             throw LockError(code: .sessionLost, message: "session \(session.lease) is lost", underlying: error)
+        } catch let error as EtcdError where error.mayHaveBeenApplied {
+            // Cancelled or cut off after the request left: the key may exist, and nobody would
+            // ever delete it (a phantom waiter, later a phantom holder). Delete it: the key is
+            // this session's own, and the local lock table keeps other tasks of the session off it.
+            try? await withdrawIfPresent()
+            throw normalized(error)
         }
         guard result.responses.count == 2, case .range(let head) = result.responses[1] else {
             throw EtcdError(code: .invalidResponse, message: "an enqueue txn answered \(result.responses.count) results")
@@ -160,6 +166,16 @@ struct LockQueue: Sendable {
             _ = try await client.txn(
                 Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]),
                 retry: .idempotent, timeout: .seconds(5))
+        }.value
+    }
+
+    /// Deletes this session's key whatever its revision, after an enqueue whose outcome is
+    /// unknown; like ``withdraw(revision:)`` it completes even when the caller was cancelled.
+    func withdrawIfPresent() async throws {
+        let client = self.client
+        let key = self.key
+        try await Task {
+            _ = try await client.txn(Txn(then: [.delete(.key(key))]), retry: .idempotent, timeout: .seconds(5))
         }.value
     }
 

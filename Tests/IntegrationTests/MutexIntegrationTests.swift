@@ -151,6 +151,31 @@ struct MutexIntegrationTests {
         }
     }
 
+    @Test("a lock() cancelled at any moment, even while its enqueue is in flight, leaves no key behind")
+    func cancelDuringEnqueue() async throws {
+        let namespace = uniqueNamespace()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { holder in
+                let mutex = try EtcdMutex("busy", session: holder, namespace: namespace)
+                let held = try await mutex.lock()
+                try await EtcdSession.withSession(client) { waiter in
+                    let contender = try EtcdMutex("busy", session: waiter, namespace: namespace)
+                    for attempt in 0..<60 {
+                        let waiting = Task { try await contender.lock() }
+                        // Cancel at a spread of moments around the enqueue's round trip (about 1 ms).
+                        try await Task.sleep(for: .microseconds(50 * (attempt % 40)))
+                        waiting.cancel()
+                        if case .success = await waiting.result {
+                            Issue.record("a cancelled waiter acquired a held lock")
+                        }
+                        #expect(try await queueLength(client, mutex) == 1, "attempt \(attempt) left a key")
+                    }
+                }
+                try await mutex.unlock(held)
+            }
+        }
+    }
+
     @Test("cancelling a waiter deletes its key; a timed-out waiter leaves none either")
     func cancelAndTimeout() async throws {
         let namespace = uniqueNamespace()

@@ -33,37 +33,60 @@ struct LockQueue: Sendable {
         var isHead: Bool { head?.createRevision == revision }
     }
 
-    /// Puts this session's key in the queue (or finds it there) and reads the head, in one txn.
+    /// Puts this session's key in the queue (or finds it there) and learns the head, in one txn.
     ///
-    /// Safe to retry: the key is the session's own, so a second attempt finds it.
+    /// The common case, an empty queue, costs etcd one put: the txn's compare is "no key under
+    /// the prefix", and the new key is then the head. Otherwise a nested txn creates the key if
+    /// absent (or finds it) and reads the head. Safe to retry: the key is the session's own, so a
+    /// second attempt finds it.
     func enqueue(value: [UInt8]) async throws -> Position {
         let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
-        let txn = Txn(
+        let queued = Txn(
             if: [.createRevision(of: key, .equal, .zero)],
             then: [.put(key, value: value, lease: session.lease), .range(headRange)],
             else: [.range(RangeRequest(.key(key))), .range(headRange)])
+        let txn = Txn(
+            if: [Txn.Compare(.prefix(prefix), .createRevision(.zero), .equal)],
+            then: [.put(key, value: value, lease: session.lease)],
+            else: [.txn(queued)])
         let result: TxnResult
         do {
+            // Not cancelled with the caller: abandoning the request in flight would leave its
+            // outcome unknown (the key may land after any clean-up). The caller's cancellation is
+            // honoured right after, by the checks that follow every enqueue.
             // Under load it travels with other queues' enqueues (never with this queue's own:
             // their create revisions must differ).
-            result = try await client.txn(txn, coalescingGroup: prefix.description, retry: .idempotent)
+            let client = self.client
+            let prefix = self.prefix
+            result = try await Task {
+                try await client.txn(txn, coalescingGroup: prefix.description, retry: .idempotent)
+            }.value
         } catch let error as EtcdError where error.code == .leaseNotFound {
             session.markLost(.leaseExpired)
             throw LockError(code: .sessionLost, message: "session \(session.lease) is lost", underlying: error)
         } catch let error as EtcdError where error.mayHaveBeenApplied {
-            // Cancelled or cut off after the request left: the key may exist, and nobody would
-            // ever delete it (a phantom waiter, later a phantom holder). Delete it: the key is
-            // this session's own, and the local lock table keeps other tasks of the session off it.
+            // Cut off after the request left (a deadline, a broken connection): the key may exist,
+            // and nobody would ever delete it (a phantom waiter, later a phantom holder). Delete
+            // it: the key is this session's own, and the local lock table keeps other tasks of the
+            // session off it.
             try? await withdrawIfPresent()
             throw normalized(error)
         }
-        guard result.responses.count == 2, case .range(let head) = result.responses[1] else {
-            throw EtcdError(code: .invalidResponse, message: "an enqueue txn answered \(result.responses.count) results")
-        }
         if result.succeeded {
+            let revision = result.header.revision
+            let mine = KeyValue(
+                key: key, value: value, createRevision: revision, modRevision: revision, version: 1, lease: session.lease)
+            return Position(revision: revision, head: mine)
+        }
+        guard case .txn(let inner) = result.responses.first, inner.responses.count == 2,
+            case .range(let head) = inner.responses[1]
+        else {
+            throw EtcdError(code: .invalidResponse, message: "an enqueue txn answered \(result.responses)")
+        }
+        if inner.succeeded {
             return Position(revision: result.header.revision, head: head.keyValues.first)
         }
-        guard case .range(let mine) = result.responses[0], let existing = mine.keyValues.first else {
+        guard case .range(let mine) = inner.responses[0], let existing = mine.keyValues.first else {
             throw EtcdError(code: .invalidResponse, message: "an enqueue txn found no key in its failure branch")
         }
         return Position(revision: existing.createRevision, head: head.keyValues.first)

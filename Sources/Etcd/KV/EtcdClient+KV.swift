@@ -71,8 +71,9 @@ extension EtcdClient {
     /// If the merged compare fails, each is sent again alone, with its own else branch. Merged
     /// transactions share one revision, so transactions whose relative order matters must share
     /// a `coalescingGroup` (they are then never merged together). Only transactions whose
-    /// compares and writes name single keys and that nest no transaction are merged; others are
-    /// sent alone, as by ``txn(_:retry:timeout:)``.
+    /// success branch writes single keys and nests no transaction are merged, and never two
+    /// that write a key the other compares or writes; others are sent alone, as by
+    /// ``txn(_:retry:timeout:)``.
     ///
     /// - Parameters:
     ///   - coalescingGroup: transactions of one group are never merged with each other (for

@@ -11,7 +11,7 @@ import Synchronization
 ///
 /// Two transactions are compatible when they are in different groups (callers put those whose
 /// relative order matters, such as two keys of one lock queue, in one group) and neither writes
-/// a key the other reads in a compare or writes. A merged transaction stays within etcd's limit
+/// a key the other compares (alone or in a compared range) or writes. A merged transaction stays within etcd's limit
 /// of operations per transaction, and is retried after an ambiguous failure only if every
 /// member allows it; otherwise members that allow retries are sent again alone.
 final class TxnCoalescer: Sendable {
@@ -32,6 +32,7 @@ final class TxnCoalescer: Sendable {
         var deadline: ContinuousClock.Instant
         var writes: Set<EtcdKey>
         var compared: Set<EtcdKey>
+        var comparedRanges: [KeyRange]
         var continuation: CheckedContinuation<Turn, any Error>?
     }
 
@@ -50,14 +51,18 @@ final class TxnCoalescer: Sendable {
         self.maximumOperations = max(2, maximumOperations)
     }
 
-    /// The keys `txn` writes and compares, or `nil` when it cannot be merged safely (range
-    /// writes or compares, nested transactions, or too many operations).
-    static func footprint(of txn: Txn) -> (writes: Set<EtcdKey>, compared: Set<EtcdKey>)? {
+    /// The keys `txn` writes, and the keys and ranges it compares, or `nil` when it cannot be
+    /// merged safely (range writes or nested transactions in its success branch).
+    static func footprint(of txn: Txn) -> (writes: Set<EtcdKey>, compared: Set<EtcdKey>, comparedRanges: [KeyRange])? {
         var writes: Set<EtcdKey> = []
         var compared: Set<EtcdKey> = []
+        var comparedRanges: [KeyRange] = []
         for compare in txn.compares {
-            guard compare.keys.end == nil else { return nil }
-            compared.insert(compare.keys.key)
+            if compare.keys.end == nil {
+                compared.insert(compare.keys.key)
+            } else {
+                comparedRanges.append(compare.keys)
+            }
         }
         for operation in txn.success {
             switch operation {
@@ -69,7 +74,7 @@ final class TxnCoalescer: Sendable {
             case .txn: return nil
             }
         }
-        return (writes, compared)
+        return (writes, compared, comparedRanges)
     }
 
     /// Sends `txn` through `send` (one gateway call), alone or merged with others.
@@ -84,7 +89,7 @@ final class TxnCoalescer: Sendable {
         }
         var member = Member(
             id: 0, txn: txn, group: group, retry: retry, deadline: deadline, writes: footprint.writes,
-            compared: footprint.compared)
+            compared: footprint.compared, comparedRanges: footprint.comparedRanges)
         let sendAlone = state.withLock { state -> Bool in
             member.id = state.nextID
             state.nextID += 1
@@ -200,6 +205,7 @@ final class TxnCoalescer: Sendable {
             var groups: Set<String> = []
             var writes: Set<EtcdKey> = []
             var compared: Set<EtcdKey> = []
+            var comparedRanges: [KeyRange] = []
             var operations = 0
             var compares = 0
             var remaining: [Member] = []
@@ -208,6 +214,8 @@ final class TxnCoalescer: Sendable {
                     || (!groups.contains(member.group)
                         && member.writes.isDisjoint(with: writes) && member.writes.isDisjoint(with: compared)
                         && member.compared.isDisjoint(with: writes)
+                        && !member.writes.contains { key in comparedRanges.contains { $0.contains(key) } }
+                        && !writes.contains { key in member.comparedRanges.contains { $0.contains(key) } }
                         && operations + member.txn.success.count <= maximumOperations
                         && compares + member.txn.compares.count <= maximumOperations)
                 guard fits else {
@@ -218,6 +226,7 @@ final class TxnCoalescer: Sendable {
                 groups.insert(member.group)
                 writes.formUnion(member.writes)
                 compared.formUnion(member.compared)
+                comparedRanges += member.comparedRanges
                 operations += member.txn.success.count
                 compares += member.txn.compares.count
             }

@@ -25,6 +25,14 @@ public struct KeyRange: Sendable, Hashable, CustomStringConvertible {
     /// Every key greater than or equal to `key`.
     public static func from(_ key: EtcdKey) -> KeyRange { KeyRange(key: key, end: EtcdKey(bytes: [0])) }
 
+    /// Whether `candidate` is in the range.
+    func contains(_ candidate: EtcdKey) -> Bool {
+        guard let end else { return candidate == key }
+        if candidate < key { return false }
+        // An end of "\0" means "to the end of the key space".
+        return end.bytes == [0] || candidate < end
+    }
+
     public var description: String {
         guard let end else { return key.description }
         return "[\(key), \(end))"

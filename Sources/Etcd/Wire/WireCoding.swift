@@ -74,13 +74,25 @@ extension Optional where Wrapped == WireBytes {
 }
 
 /// JSON coding of wire types.
+///
+/// The hot types (``JSONWritable`` and ``JSONReadable``) are written and read by hand; the
+/// rest go through Foundation's coders.
 enum WireCoding {
     static func encode(_ value: some Encodable) throws -> [UInt8] {
-        Array(try JSONEncoder().encode(value))
+        if let writable = value as? any JSONWritable {
+            var writer = JSONWriter()
+            writable.write(to: &writer)
+            return writer.bytes
+        }
+        return Array(try JSONEncoder().encode(value))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-        try JSONDecoder().decode(type, from: Data(bytes))
+        if let readable = type as? any JSONReadable.Type {
+            // The conformance is on T itself, so the cast back cannot fail.
+            return try readable.init(json: JSONParser.parse(bytes)) as! T
+        }
+        return try JSONDecoder().decode(type, from: Data(bytes))
     }
 
     /// Decodes a response, turning any decoding failure into ``EtcdError/Code/invalidResponse``.
@@ -91,7 +103,7 @@ enum WireCoding {
             let sample = String(decoding: bytes.prefix(200), as: UTF8.self)
             throw EtcdError(
                 code: .invalidResponse, message: "cannot decode the answer to \(path): \(error); body: \(sample)",
-                underlying: error as? DecodingError)
+                underlying: error)
         }
     }
 }

@@ -40,4 +40,10 @@ final class WireTxnResponse: Codable {
     var header: WireResponseHeader?
     var succeeded: Bool?
     var responses: [WireResponseOp]?
+
+    init(header: WireResponseHeader?, succeeded: Bool?, responses: [WireResponseOp]?) {
+        self.header = header
+        self.succeeded = succeeded
+        self.responses = responses
+    }
 }

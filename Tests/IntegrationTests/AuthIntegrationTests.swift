@@ -16,13 +16,13 @@ struct AuthIntegrationTests {
 
             var wrong = cluster.configuration()
             wrong.credentials = .init(name: "alice", password: "nope")
-            try await EtcdClient.withClient(wrong) { client in
+            _ = try await EtcdClient.withClient(wrong) { client in
                 await #expect {
                     try await client.put("/orders/1", value: [1])
                 } throws: { ($0 as? EtcdError)?.code == .authenticationFailed }
             }
 
-            try await EtcdClient.withClient(cluster.configuration()) { anonymous in
+            _ = try await EtcdClient.withClient(cluster.configuration()) { anonymous in
                 await #expect {
                     try await anonymous.range(RangeRequest(.key("/orders/1")))
                 } throws: { ($0 as? EtcdError)?.code == .unauthenticated }

@@ -42,12 +42,12 @@ final class IOLoop: @unchecked Sendable {
     let hostHeaders: [String]
 
     /// How often silent streams' members are probed, and how long a probe may take.
-    private let liveness: LivenessCheck?
+    let liveness: LivenessCheck?
 
-    // Loop-thread state.
-    private let pools: [EndpointPool]
+    // Loop-thread state (internal only for IOLoop+Deadlines.swift).
+    let pools: [EndpointPool]
     private var connections: [Int32: Connection] = [:]
-    private var exchanges: [UInt64: Exchange] = [:]
+    var exchanges: [UInt64: Exchange] = [:]
     private var readBuffer = [UInt8](repeating: 0, count: 64 * 1024)
 
     /// Creates the loop and starts its thread.
@@ -207,7 +207,7 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    private func startUnary(_ exchange: Exchange) {
+    func startUnary(_ exchange: Exchange) {
         let pool = pools[exchange.request.endpoint]
         while let connection = pool.idle.popLast() {
             if POSIX.isIdleSocketUsable(connection.descriptor) {
@@ -368,7 +368,7 @@ final class IOLoop: @unchecked Sendable {
     }
 
     /// Fails `exchange` and closes the connection serving it, if any.
-    private func finish(_ exchange: Exchange, with error: TransportError) {
+    func finish(_ exchange: Exchange, with error: TransportError) {
         exchange.fail(error)
         exchanges[exchange.request.id] = nil
         if let connection = exchange.connection, connection.exchange === exchange {
@@ -401,66 +401,6 @@ final class IOLoop: @unchecked Sendable {
             while pool.connectionCount < pool.maximumConnections, let next = pool.dequeue() {
                 openConnection(to: connection.endpoint, for: next, dedicated: false)
             }
-        }
-    }
-
-    private func millisecondsUntilNextDeadline() -> Int32 {
-        var nearest: ContinuousClock.Instant?
-        for exchange in exchanges.values where exchange.isDeadlineActive {
-            if nearest == nil || exchange.request.deadline < nearest! { nearest = exchange.request.deadline }
-        }
-        if let liveness {
-            for pool in pools where pool.streamCount > 0 && !pool.isProbing {
-                let due = pool.lastHeard + liveness.interval
-                if nearest == nil || due < nearest! { nearest = due }
-            }
-        }
-        guard let nearest else { return -1 }
-        let remaining = ContinuousClock.now.duration(to: nearest)
-        if remaining <= .zero { return 0 }
-        let (seconds, attoseconds) = remaining.components
-        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Int32(min(milliseconds, 60_000))
-    }
-
-    private func expireDeadlines() {
-        let now = ContinuousClock.now
-        startDueProbes(now: now)
-        var expired: [Exchange] = []
-        for exchange in exchanges.values where exchange.isDeadlineActive && exchange.request.deadline <= now {
-            expired.append(exchange)
-        }
-        for exchange in expired {
-            let host = pools[exchange.request.endpoint].hostHeader
-            finish(exchange, with: exchange.error(.timedOut, "no response from \(host) before the deadline"))
-        }
-    }
-
-    /// Probes each member whose streams have been silent for the liveness interval: a frozen
-    /// member keeps its connections open but answers nothing, and only a request to that same
-    /// member can tell. If the probe is not answered in time, its streams fail with `.timedOut`
-    /// (a watch then resumes on another member).
-    private func startDueProbes(now: ContinuousClock.Instant) {
-        guard let liveness else { return }
-        for (index, pool) in pools.enumerated()
-        where pool.streamCount > 0 && !pool.isProbing && now >= pool.lastHeard + liveness.interval {
-            pool.isProbing = true
-            let request = HTTPRequest(path: "/v3/maintenance/status", body: Array("{}".utf8), authorization: nil)
-            let probe = Exchange(
-                ExchangeRequest(
-                    id: makeExchangeID(), endpoint: index, bytes: request.serialized(host: pool.hostHeader),
-                    deadline: now + liveness.timeout, responder: .probe, cancellation: CancellationFlag()))
-            probe.onProbeOutcome = { [unowned self] answered in
-                pool.isProbing = false
-                pool.lastHeard = .now
-                guard !answered else { return }
-                let silent = self.exchanges.values.filter { $0.isStream && $0.request.endpoint == index }
-                for stream in silent {
-                    self.finish(stream, with: stream.error(.timedOut, "\(pool.hostHeader) stopped answering"))
-                }
-            }
-            exchanges[probe.request.id] = probe
-            startUnary(probe)
         }
     }
 

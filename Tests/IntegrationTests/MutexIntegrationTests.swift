@@ -28,6 +28,24 @@ private final class Recorder<Value: Sendable>: Sendable {
     var all: [Value] { values.withLock { $0 } }
 }
 
+/// Runs `body` while one session holds the lock "busy" (its mutex given) and another session's
+/// mutex on the same lock is ready to contend.
+private func withHeldLockAndContender(
+    _ body: (EtcdClient, EtcdMutex, EtcdMutex) async throws -> Void
+) async throws {
+    let namespace = uniqueNamespace()
+    try await TestEnvironment.withClient { client in
+        try await EtcdSession.withSession(client) { holder in
+            let mutex = try EtcdMutex("busy", session: holder, namespace: namespace)
+            let held = try await mutex.lock()
+            try await EtcdSession.withSession(client) { waiter in
+                try await body(client, mutex, try EtcdMutex("busy", session: waiter, namespace: namespace))
+            }
+            try await mutex.unlock(held)
+        }
+    }
+}
+
 @Suite("the fenced mutex against a real etcd", .timeLimit(.minutes(2)))
 struct MutexIntegrationTests {
     @Test("many tasks on several sessions contend; a fenced counter stays exact and tokens strictly increase")
@@ -153,61 +171,44 @@ struct MutexIntegrationTests {
 
     @Test("a lock() cancelled at any moment, even while its enqueue is in flight, leaves no key behind")
     func cancelDuringEnqueue() async throws {
-        let namespace = uniqueNamespace()
-        try await TestEnvironment.withClient { client in
-            try await EtcdSession.withSession(client) { holder in
-                let mutex = try EtcdMutex("busy", session: holder, namespace: namespace)
-                let held = try await mutex.lock()
-                try await EtcdSession.withSession(client) { waiter in
-                    let contender = try EtcdMutex("busy", session: waiter, namespace: namespace)
-                    for attempt in 0..<60 {
-                        let waiting = Task { try await contender.lock() }
-                        // Cancel at a spread of moments around the enqueue's round trip (about 1 ms).
-                        try await Task.sleep(for: .microseconds(50 * (attempt % 40)))
-                        waiting.cancel()
-                        if case .success = await waiting.result {
-                            Issue.record("a cancelled waiter acquired a held lock")
-                        }
-                        #expect(try await queueLength(client, mutex) == 1, "attempt \(attempt) left a key")
-                    }
+        try await withHeldLockAndContender { client, mutex, contender in
+            for attempt in 0..<60 {
+                let waiting = Task { try await contender.lock() }
+                // Cancel at a spread of moments around the enqueue's round trip (about 1 ms).
+                try await Task.sleep(for: .microseconds(50 * (attempt % 40)))
+                waiting.cancel()
+                if case .success = await waiting.result {
+                    Issue.record("a cancelled waiter acquired a held lock")
                 }
-                try await mutex.unlock(held)
+                #expect(try await queueLength(client, mutex) == 1, "attempt \(attempt) left a key")
             }
         }
     }
 
     @Test("cancelling a waiter deletes its key; a timed-out waiter leaves none either")
     func cancelAndTimeout() async throws {
-        let namespace = uniqueNamespace()
-        try await TestEnvironment.withClient { client in
-            try await EtcdSession.withSession(client) { holder in
-                let mutex = try EtcdMutex("busy", session: holder, namespace: namespace)
-                let held = try await mutex.lock()
-                try await EtcdSession.withSession(client) { waiter in
-                    let contender = try EtcdMutex("busy", session: waiter, namespace: namespace)
-                    let waiting = Task { try await contender.lock() }
-                    #expect(try await eventually(within: .seconds(5)) { try await queueLength(client, mutex) == 2 })
-                    waiting.cancel()
-                    let result = await waiting.result
-                    guard case .failure(let error) = result else {
-                        Issue.record("a cancelled waiter acquired the lock")
-                        return
-                    }
-                    #expect((error as? LockError)?.code == .cancelled)
-                    #expect(try await queueLength(client, mutex) == 1)
-
-                    let (outcome, waited) = await measure { () -> (any Error)? in
-                        do {
-                            _ = try await contender.lock(timeout: .milliseconds(300))
-                            return nil
-                        } catch { return error }
-                    }
-                    #expect((outcome as? LockError)?.code == .timeout)
-                    #expect(waited >= .milliseconds(300) && waited < .seconds(3))
-                    #expect(try await queueLength(client, mutex) == 1)
-                }
-                try await mutex.unlock(held)
+        try await withHeldLockAndContender { client, mutex, contender in
+            let waiting = Task { try await contender.lock() }
+            let queued = try await eventually(within: .seconds(5)) { try await queueLength(client, mutex) == 2 }
+            #expect(queued)
+            waiting.cancel()
+            let result = await waiting.result
+            guard case .failure(let error) = result else {
+                Issue.record("a cancelled waiter acquired the lock")
+                return
             }
+            #expect((error as? LockError)?.code == .cancelled)
+            #expect(try await queueLength(client, mutex) == 1)
+
+            let (outcome, waited) = await measure { () -> (any Error)? in
+                do {
+                    _ = try await contender.lock(timeout: .milliseconds(300))
+                    return nil
+                } catch { return error }
+            }
+            #expect((outcome as? LockError)?.code == .timeout)
+            #expect(waited >= .milliseconds(300) && waited < .seconds(3))
+            #expect(try await queueLength(client, mutex) == 1)
         }
     }
 

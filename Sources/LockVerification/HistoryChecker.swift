@@ -6,6 +6,22 @@ public enum HistoryChecker {
     /// The most violations listed per check (all are counted).
     static let listedViolations = 10
 
+    /// Runs every check on a run with several locks, one record each (events, register and
+    /// final state of that lock; clean-up, exits and hangs may sit in any one of them), and
+    /// merges the outcomes check by check.
+    public static func check(locks records: [VerificationRecord]) -> [CheckOutcome] {
+        guard records.count > 1 else { return records.first.map(check) ?? [] }
+        let perLock = records.map(check)
+        return perLock[0].indices.map { position in
+            let outcomes = perLock.map { $0[position] }
+            let violations = outcomes.enumerated().flatMap { lock, outcome in outcome.violations.map { "lock \(lock): \($0)" } }
+            return CheckOutcome(
+                name: outcomes[0].name, violations: Array(violations.prefix(listedViolations)),
+                violationCount: outcomes.map(\.violationCount).reduce(0, +),
+                detail: outcomes.enumerated().map { "lock \($0.offset): \($0.element.detail)" }.joined(separator: "; "))
+        }
+    }
+
     /// Runs every check.
     public static func check(_ record: VerificationRecord) -> [CheckOutcome] {
         let index = HistoryIndex(record.events)

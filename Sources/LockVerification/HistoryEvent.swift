@@ -110,27 +110,37 @@ public struct HistoryEvent: Sendable, Hashable {
     public var incarnation: Int
     /// When, in nanoseconds of the system's monotonic clock (comparable across processes).
     public var time: UInt64
+    /// Which of the run's locks (and registers) the step concerns (0 when there is one, and
+    /// for steps that concern no lock in particular).
+    public var lock: Int
     /// What happened.
     public var step: ClientStep
 
-    public init(client: Int, incarnation: Int, time: UInt64, step: ClientStep) {
+    public init(client: Int, incarnation: Int, time: UInt64, lock: Int = 0, step: ClientStep) {
         self.client = client
         self.incarnation = incarnation
         self.time = time
+        self.lock = lock
         self.step = step
     }
 
     /// Parses a line a client printed; `nil` if it is not a history line.
     public init?(client: Int, incarnation: Int, line: String) {
-        let fields = line.split(separator: " ")
-        guard fields.count >= 2, let time = UInt64(fields[0]), let step = ClientStep(fields: Array(fields.dropFirst()))
-        else { return nil }
-        self.init(client: client, incarnation: incarnation, time: time, step: step)
+        var fields = line.split(separator: " ")[...]
+        guard fields.count >= 2, let time = UInt64(fields.removeFirst()) else { return nil }
+        var lock = 0
+        if let first = fields.first, first.hasPrefix("@") {
+            guard let index = Int(first.dropFirst()), index >= 0 else { return nil }
+            lock = index
+            fields.removeFirst()
+        }
+        guard let step = ClientStep(fields: Array(fields)) else { return nil }
+        self.init(client: client, incarnation: incarnation, time: time, lock: lock, step: step)
     }
 
-    /// The line a client prints for `step` now.
-    public static func line(_ step: ClientStep, at time: UInt64 = MonotonicTime.now()) -> String {
-        ([String(time)] + step.fields).joined(separator: " ")
+    /// The line a client prints for `step` on lock `lock` now.
+    public static func line(_ step: ClientStep, lock: Int = 0, at time: UInt64 = MonotonicTime.now()) -> String {
+        ([String(time)] + (lock == 0 ? [] : ["@\(lock)"]) + step.fields).joined(separator: " ")
     }
 }
 

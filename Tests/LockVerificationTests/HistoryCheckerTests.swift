@@ -66,6 +66,22 @@ struct HistoryCheckerTests {
         #expect(RegisterValue(parsing: RegisterValue(count: 3, token: 9, operation: "c0.0.1").text)?.count == 3)
     }
 
+    @Test("several locks: each is checked on its own, and a violation on one fails the merged check")
+    func severalLocks() {
+        let clean = RecordBuilder(holds: 5).record
+        var broken = RecordBuilder(holds: 5)
+        broken.writes[2].holderToken = 99
+        let outcomes = HistoryChecker.check(locks: [clean, broken.record])
+        #expect(outcomes.count == 7)
+        let failedOutcome = outcomes.first { !$0.passed }
+        #expect(failedOutcome?.name == "each write applied while its writer held the lock")
+        #expect(failedOutcome?.violations.first?.hasPrefix("lock 1: ") == true)
+        #expect(HistoryChecker.check(locks: [clean, clean]).allSatisfy { $0.passed })
+        let line = HistoryEvent.line(.acquired(token: 7), lock: 3, at: 5)
+        #expect(HistoryEvent(client: 0, incarnation: 0, line: line)?.lock == 3)
+        #expect(HistoryEvent(client: 0, incarnation: 0, line: "5 @x acquired 7") == nil)
+    }
+
     @Test("a lost update (two writers wrote the same count) fails the register check")
     func lostUpdate() {
         var builder = RecordBuilder(holds: 6)

@@ -2,11 +2,14 @@ import Etcd
 import EtcdLock
 import Foundation
 import LockVerification
+import Synchronization
 
 /// `etcdlock verify-client`: one client process of `etcdlock verify` (not listed in the help).
 ///
 /// Loops until SIGTERM: lock, read the register, work, write the register back with a fenced
-/// write, unlock. It uses plain `lock()`/`unlock()` on purpose: a client paused mid-work still
+/// write, unlock. With `--locks N` there are N locks (`NAME-0` …) and registers (`KEY-0` …);
+/// with `--lockers L`, L tasks share the process's client and session, each picking a lock at
+/// random each turn (so concurrent operations travel together through txn coalescing). It uses plain `lock()`/`unlock()` on purpose: a client paused mid-work still
 /// sends its write when it resumes, and fencing is what must reject it. Prints each step as a
 /// history line (``HistoryEvent/line(_:at:)``) for the coordinator.
 struct VerifyClientCommand: Command {
@@ -14,12 +17,13 @@ struct VerifyClientCommand: Command {
     static let abstract = "one client of etcdlock verify"
     static let usage = """
         Usage: etcdlock verify-client --endpoints URLS --lock NAME --register KEY --client I --incarnation K
-                                      [--ttl S] [--work-ms MS] [--lock-timeout S] [--unfenced]
+                                      [--locks N] [--lockers L] [--ttl S] [--work-ms MS] [--lock-timeout S] [--unfenced]
         """
 
     let connection: ConnectionOptions
-    let lockName: String
-    let register: EtcdKey
+    let lockNames: [String]
+    let registers: [EtcdKey]
+    let lockers: Int
     let operationPrefix: String
     let ttl: Duration
     let maximumWork: Int
@@ -32,8 +36,12 @@ struct VerifyClientCommand: Command {
         guard let lockName = try arguments.option("--lock"), let register = try arguments.option("--register") else {
             throw UsageError(description: "--lock and --register are required")
         }
-        self.lockName = lockName
-        self.register = EtcdKey(register)
+        guard let locks = Int(try arguments.option("--locks") ?? "1"), (1...64).contains(locks),
+            let lockers = Int(try arguments.option("--lockers") ?? "1"), (1...64).contains(lockers)
+        else { throw UsageError(description: "--locks and --lockers must be from 1 to 64") }
+        lockNames = (0..<locks).map { "\(lockName)-\($0)" }
+        registers = (0..<locks).map { EtcdKey("\(register)-\($0)") }
+        self.lockers = lockers
         guard let client = Int(try arguments.option("--client") ?? ""), let incarnation = Int(try arguments.option("--incarnation") ?? "")
         else { throw UsageError(description: "--client and --incarnation must be numbers") }
         operationPrefix = "c\(client).\(incarnation)."
@@ -57,16 +65,16 @@ struct VerifyClientCommand: Command {
         return .success
     }
 
-    private func emit(_ step: ClientStep) {
-        Console.out(HistoryEvent.line(step))
+    private func emit(_ step: ClientStep, lock: Int = 0) {
+        Console.out(HistoryEvent.line(step, lock: lock))
     }
 
     /// Emits `error` as a history step: its code if typed, an untyped-error step otherwise.
-    private func emitFailure(_ error: any Error) {
+    private func emitFailure(_ error: any Error, lock: Int = 0) {
         if let code = typedCode(error) {
-            emit(.error(code: code))
+            emit(.error(code: code), lock: lock)
         } else {
-            emit(.untypedError(message: "\(type(of: error)): \(error)".replacingOccurrences(of: "\n", with: " ")))
+            emit(.untypedError(message: "\(type(of: error)): \(error)".replacingOccurrences(of: "\n", with: " ")), lock: lock)
         }
     }
 
@@ -77,7 +85,7 @@ struct VerifyClientCommand: Command {
     }
 
     private func loop() async {
-        var operations = 0
+        let operations = OperationNumbers()
         do {
             try await EtcdClient.withClient(connection.configuration) { client in
                 while !Task.isCancelled {
@@ -85,9 +93,18 @@ struct VerifyClientCommand: Command {
                         // A lost session (after a pause) is replaced by a new one: a new life, new tokens.
                         try await EtcdSession.withSession(client, ttl: ttl) { session in
                             emit(.session(lease: session.lease.rawValue))
-                            let mutex = try EtcdMutex(lockName, session: session)
-                            while session.isValid, !Task.isCancelled {
-                                try await holdOnce(mutex, client: client, operations: &operations)
+                            let mutexes = try lockNames.map { try EtcdMutex($0, session: session) }
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                for _ in 0..<lockers {
+                                    group.addTask {
+                                        while session.isValid, !Task.isCancelled {
+                                            let lock = Int.random(in: 0..<mutexes.count)
+                                            let operation = operations.next()
+                                            try await holdOnce(mutexes[lock], lock: lock, client: client, operation: operation)
+                                        }
+                                    }
+                                }
+                                try await group.waitForAll()
                             }
                         }
                     } catch {
@@ -105,7 +122,9 @@ struct VerifyClientCommand: Command {
 
     /// One turn: lock, read, work, fenced write, unlock. Typed failures are history steps;
     /// the session's loss ends the turn.
-    private func holdOnce(_ mutex: EtcdMutex, client: EtcdClient, operations: inout Int) async throws {
+    private func holdOnce(_ mutex: EtcdMutex, lock index: Int, client: EtcdClient, operation number: Int) async throws {
+        let register = registers[index]
+        func emit(_ step: ClientStep) { self.emit(step, lock: index) }
         emit(.lockStart)
         let lock: LockGuard
         do {
@@ -122,8 +141,7 @@ struct VerifyClientCommand: Command {
             let count = current.keyValues.first.flatMap { RegisterValue(parsing: $0.valueString)?.count } ?? 0
             emit(.read(token: token, value: count))
             try await Task.sleep(for: .milliseconds(Int.random(in: maximumWork / 5...maximumWork)))  // the work a pause can interrupt
-            operations += 1
-            let operation = operationPrefix + String(operations)
+            let operation = operationPrefix + String(number)
             let value = RegisterValue(count: count + 1, token: token, operation: operation)
             emit(.writeStart(token: token, value: value.count, operation: operation))
             do {
@@ -144,7 +162,7 @@ struct VerifyClientCommand: Command {
             }
         } catch {
             guard typedCode(error) != nil || error is CancellationError else { throw error }
-            if !(error is CancellationError) { emitFailure(error) }
+            if !(error is CancellationError) { emitFailure(error, lock: index) }
         }
         do {
             try await mutex.unlock(lock)
@@ -154,4 +172,10 @@ struct VerifyClientCommand: Command {
             emit(.releaseFailed(token: token, code: code))
         }
     }
+}
+
+/// Numbers the operations of one client process, across its lockers.
+private final class OperationNumbers: Sendable {
+    private let last = Atomic<Int>(0)
+    func next() -> Int { last.wrappingAdd(1, ordering: .relaxed).newValue }
 }

@@ -5,20 +5,21 @@ import LockVerification
 /// Reads what the checker needs from etcd once every client stopped.
 struct FinalStateReader: Sendable {
     let client: EtcdClient
-    let lockPrefix: EtcdKey
-    let register: EtcdKey
     /// The revision before the run's first write.
     let startRevision: Revision
 
-    /// Waits (up to `limit`) for the lock's keys and the clients' leases to disappear, as the
+    /// Waits (up to `limit`) for the locks' keys and the clients' leases to disappear, as the
     /// TTLs of killed clients run out; returns what is still there.
-    func leftovers(leases: Set<Int64>, within limit: Duration) async -> (keys: [String], leases: [Int64]) {
+    func leftovers(lockPrefixes: [EtcdKey], leases: Set<Int64>, within limit: Duration) async -> (keys: [String], leases: [Int64]) {
         let deadline = ContinuousClock.now + limit
         var remainingLeases = leases
         var keys: [String] = []
         while true {
             do {
-                keys = try await client.range(RangeRequest(.prefix(lockPrefix), keysOnly: true)).keyValues.map(\.key.description)
+                keys = []
+                for prefix in lockPrefixes {
+                    keys += try await client.range(RangeRequest(.prefix(prefix), keysOnly: true)).keyValues.map(\.key.description)
+                }
                 if keys.isEmpty {
                     for lease in remainingLeases.sorted() {
                         if try await client.timeToLive(LeaseID(lease), timeout: .seconds(2)).isExpired {
@@ -35,9 +36,9 @@ struct FinalStateReader: Sendable {
         }
     }
 
-    /// The register's final count, and every write of it from etcd's history with the lock's
-    /// holder at that revision (`nil` when the history cannot be read).
-    func registerHistory() async throws -> (finalCount: Int, writes: [RegisterWrite]?) {
+    /// The register's final count, and every write of it from etcd's history with the holder of
+    /// the lock at `lockPrefix` at that revision (`nil` when the history cannot be read).
+    func registerHistory(register: EtcdKey, lockPrefix: EtcdKey) async throws -> (finalCount: Int, writes: [RegisterWrite]?) {
         let final = try await client.range(RangeRequest(.key(register)))
         guard let last = final.keyValues.first else { return (0, []) }
         let finalCount = RegisterValue(parsing: last.valueString)?.count ?? -1

@@ -169,8 +169,8 @@ final class HistoryLog: Sendable {
         var events: [HistoryEvent] = []
         var leases: Set<Int64> = []
         var lastHeard: [Int: (incarnation: Int, at: ContinuousClock.Instant)] = [:]
-        /// Clients between `acquired` and the end of that hold.
-        var holding: Set<Int> = []
+        /// How many locks each client holds (between `acquired` and the end of that hold).
+        var holding: [Int: Int] = [:]
         var strayLines = 0
     }
 
@@ -187,8 +187,9 @@ final class HistoryLog: Sendable {
             state.events.append(event)
             switch event.step {
             case .session(let lease): state.leases.insert(lease)
-            case .acquired: state.holding.insert(client)
-            case .released, .releaseFailed, .stopped: state.holding.remove(client)
+            case .acquired: state.holding[client, default: 0] += 1
+            case .released, .releaseFailed: state.holding[client] = max(0, (state.holding[client] ?? 0) - 1)
+            case .stopped: state.holding[client] = nil
             default: break
             }
             state.lastHeard[client] = (incarnation, .now)
@@ -200,10 +201,10 @@ final class HistoryLog: Sendable {
     /// Every lease a client reported.
     var leases: Set<Int64> { state.withLock { $0.leases } }
     /// A client that holds the lock now, as far as its output says.
-    var holder: Int? { state.withLock { $0.holding.min() } }
+    var holder: Int? { state.withLock { $0.holding.filter { $0.value > 0 }.keys.min() } }
 
-    /// Forgets that `client` holds the lock (its process was replaced).
-    func forgetHold(of client: Int) { _ = state.withLock { $0.holding.remove(client) } }
+    /// Forgets that `client` holds locks (its process was replaced).
+    func forgetHold(of client: Int) { state.withLock { $0.holding[client] = nil } }
 
     /// Lines that were not history lines.
     var strayLines: Int { state.withLock { $0.strayLines } }

@@ -27,6 +27,8 @@ struct VerifyCommand: Command {
           --seed N           fixes the fault schedule (default: random, printed)
           --clients N        client processes (default 4)
           --ttl S            the clients' session TTL (default 2)
+          --locks N          locks (each with its register) the clients pick from at random (default 1)
+          --lockers L        concurrent lockers in each client process, sharing its session (default 1)
           --history FILE     write every client's history there (default: a temporary file, kept on failure)
           --verbose          print each fault as it is injected
           --print-schedule   print the fault schedule for these options and exit
@@ -40,6 +42,8 @@ struct VerifyCommand: Command {
     let duration: Duration
     let seed: UInt64
     let clients: Int
+    let locks: Int
+    let lockersPerClient: Int
     let ttl: Duration
     let ttlText: String
     let historyPath: String?
@@ -69,6 +73,11 @@ struct VerifyCommand: Command {
             throw UsageError(description: "--clients must be from 2 to 16")
         }
         self.clients = clients
+        guard let locks = Int(try arguments.option("--locks") ?? "1"), (1...16).contains(locks),
+            let lockers = Int(try arguments.option("--lockers") ?? "1"), (1...16).contains(lockers)
+        else { throw UsageError(description: "--locks and --lockers must be from 1 to 16") }
+        self.locks = locks
+        lockersPerClient = lockers
         ttlText = try arguments.option("--ttl") ?? "2"
         ttl = try parseSeconds(ttlText, option: "--ttl")
         historyPath = try arguments.option("--history")
@@ -93,9 +102,13 @@ struct VerifyCommand: Command {
         let run = UUID().uuidString.prefix(8).lowercased()
         let lockName = "verify-\(run)"
         let register = EtcdKey("/etcdlock-verify/\(run)/register")
+        let lockNames = (0..<locks).map { "\(lockName)-\($0)" }
+        let registers = (0..<locks).map { EtcdKey("\(register)-\($0)") }
         Console.out(
-            "verify: \(clients) client processes on lock \"\(lockName)\", session TTL \(ttlText)s, "
-                + "\(duration.components.seconds)s of faults, seed \(seed)")
+            "verify: \(clients) client processes"
+                + (lockersPerClient > 1 ? " of \(lockersPerClient) lockers each" : "")
+                + " on \(locks == 1 ? "lock \"\(lockNames[0])\"" : "\(locks) locks \"\(lockName)-*\"")"
+                + ", session TTL \(ttlText)s, \(duration.components.seconds)s of faults, seed \(seed)")
         if unfenced { Console.out("verify: SELF-TEST: clients write without fencing; violations are expected") }
         let memberFaults = schedule.faults.contains { $0.kind.targetsMember }
         Console.out(
@@ -103,7 +116,7 @@ struct VerifyCommand: Command {
                 + (memberFaults ? "etcd members \(connection.endpoints.count) under control" : "client faults only (no --cluster-dir)"))
 
         return try await EtcdClient.withClient(connection.configuration) { client in
-            let startRevision = try await client.range(RangeRequest(.key(register))).header.revision
+            let startRevision = try await client.range(RangeRequest(.key(registers[0]))).header.revision
             let fleet = ClientFleet(clients: clients, hangLimit: .seconds(30)) { index, incarnation, fleet in
                 try startClient(index, incarnation: incarnation, lockName: lockName, register: register, fleet: fleet)
             }
@@ -128,17 +141,25 @@ struct VerifyCommand: Command {
                 await stop(fleet)
             }
             Console.out("verify: clients stopped; waiting for expired sessions to clear, then reading etcd's history")
-            let reader = FinalStateReader(
-                client: client, lockPrefix: try LockInspection.prefix(lockName), register: register,
-                startRevision: startRevision)
-            let leftovers = await reader.leftovers(leases: fleet.log.leases, within: ttl * 2 + .seconds(15))
-            let (finalCount, writes) = try await reader.registerHistory()
+            let reader = FinalStateReader(client: client, startRevision: startRevision)
+            let lockPrefixes = try lockNames.map { try LockInspection.prefix($0) }
+            let leftovers = await reader.leftovers(
+                lockPrefixes: lockPrefixes, leases: fleet.log.leases, within: ttl * 2 + .seconds(15))
             let events = fleet.log.events
-            let record = VerificationRecord(
-                events: events, registerWrites: writes, finalCount: finalCount, leftoverKeys: leftovers.keys,
-                leftoverLeases: leftovers.leases, unexpectedExits: await fleet.unexpectedExits, hangs: await fleet.hangs)
-            let outcomes = HistoryChecker.check(record)
-            await report(outcomes, record: record, tally: tally)
+            var records: [VerificationRecord] = []
+            for lock in 0..<locks {
+                let (finalCount, writes) = try await reader.registerHistory(register: registers[lock], lockPrefix: lockPrefixes[lock])
+                // Clean-up, exits and hangs concern the whole run: they go with the first lock.
+                records.append(
+                    lock == 0
+                        ? VerificationRecord(
+                            events: events.filter { $0.lock == 0 }, registerWrites: writes, finalCount: finalCount,
+                            leftoverKeys: leftovers.keys, leftoverLeases: leftovers.leases,
+                            unexpectedExits: await fleet.unexpectedExits, hangs: await fleet.hangs)
+                        : VerificationRecord(events: events.filter { $0.lock == lock }, registerWrites: writes, finalCount: finalCount))
+            }
+            let outcomes = HistoryChecker.check(locks: records)
+            await report(outcomes, events: events, tally: tally)
             let failed = outcomes.filter { !$0.passed }.count
             try writeHistory(events, failed: failed > 0)
             _ = try? await client.delete(.prefix("/etcdlock-verify/\(run)/"))
@@ -154,7 +175,7 @@ struct VerifyCommand: Command {
         let arguments = [
             executable, "verify-client", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
             "--register", register.description, "--client", String(index), "--incarnation", String(incarnation),
-            "--ttl", ttlText,
+            "--ttl", ttlText, "--locks", String(locks), "--lockers", String(lockersPerClient),
         ] + (unfenced ? ["--unfenced"] : [])
         let log = fleet.log
         return try ChildProcess(command: arguments, environment: [:]) { line in
@@ -189,10 +210,10 @@ struct VerifyCommand: Command {
         }
     }
 
-    private func report(_ outcomes: [CheckOutcome], record: VerificationRecord, tally: FaultTally) async {
+    private func report(_ outcomes: [CheckOutcome], events: [HistoryEvent], tally: FaultTally) async {
         let injected = await tally.injected
         let skipped = await tally.skipped
-        let summary = HistorySummary(record.events)
+        let summary = HistorySummary(events)
         let byKind = FaultKind.allCases.filter { injected[$0] != nil }.map { "\($0.rawValue) \(injected[$0]!)" }
         Console.out("faults injected: \(injected.values.reduce(0, +)) (\(byKind.joined(separator: ", ")))")
         if !skipped.isEmpty {
@@ -223,7 +244,9 @@ struct VerifyCommand: Command {
         guard let path = historyPath ?? (failed ? NSTemporaryDirectory() + "etcdlock-verify-\(seed).history" : nil) else {
             return
         }
-        let text = events.map { "client \($0.client).\($0.incarnation) \($0.time) \($0.step.fields.joined(separator: " "))" }
+        let text = events.map {
+            "client \($0.client).\($0.incarnation) \($0.time) lock \($0.lock) \($0.step.fields.joined(separator: " "))"
+        }
             .joined(separator: "\n")
         try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path))
         Console.out("history: \(events.count) client steps written to \(path)")

@@ -1,4 +1,5 @@
 import Etcd
+import EtcdLock
 import EtcdTestSupport
 import Testing
 
@@ -176,6 +177,39 @@ struct FailoverIntegrationTests {
                         return events
                     }
                     #expect(received == expected)
+                    try await cluster.resume(member: victim)
+                }
+            }
+        }
+    }
+
+    @Test("a session keeps its lease when the member its keepalives go to is frozen")
+    func sessionSurvivesFrozenMember() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            let probe = try EtcdClient(configuration: cluster.configuration())
+            let (_, followers) = try await roles(cluster, probe)
+            await probe.shutdown()
+            let victim = try #require(followers.first)
+            var configuration = cluster.configuration()
+            configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
+                .filter { $0.offset != victim - 1 }.map(\.element)
+            try await EtcdClient.withClient(configuration) { client in
+                try await EtcdSession.withSession(client, ttl: .seconds(3)) { session in
+                    try await cluster.freeze(member: victim)
+                    // The session's loss, if it comes within two TTLs (the period is the subject of
+                    // the test: a keepalive stuck on the frozen member must not outlast the TTL).
+                    let lost = await withTaskGroup(of: SessionLoss?.self) { group in
+                        group.addTask { try? await session.waitUntilLost() }
+                        group.addTask {
+                            try? await Task.sleep(for: .seconds(6))
+                            return nil
+                        }
+                        let first = await group.next() ?? nil
+                        group.cancelAll()
+                        return first
+                    }
+                    #expect(lost == nil, "the session was lost: \(String(describing: lost))")
+                    #expect(session.isValid)
                     try await cluster.resume(member: victim)
                 }
             }

@@ -78,17 +78,30 @@ extension EtcdClient {
             }
             guard attempts < configuration.retry.maximumAttempts, pinned == nil else { throw failure }
             triedEndpoints.insert(endpoint)
-            if triedEndpoints.count >= endpoints.count {
-                let wait = configuration.retry.backoff(beforeRetry: attempts)
-                guard ContinuousClock.now + wait < deadline else { throw failure }
-                do {
-                    try await Task.sleep(for: wait)
-                } catch {
-                    throw EtcdError(code: .cancelled, message: "the call to \(path) was cancelled")
-                }
-            }
+            try await backOff(
+                ifEveryMemberWasTried: triedEndpoints.count >= endpoints.count, attempts: attempts, deadline: deadline,
+                failure: failure, what: "the call to \(path)")
             configuration.logger.log(
                 .debug, "retrying \(path) after: \(failure)", ["attempt": String(attempts + 1)])
+        }
+    }
+
+    /// The pause between attempts of one call or watch: none while some member was not tried
+    /// yet (failing over is immediate), then the retry policy's jittered backoff.
+    ///
+    /// - Throws: `failure` when the pause would end past `deadline`; ``EtcdError`` `.cancelled`
+    ///   when cancelled while pausing.
+    func backOff(
+        ifEveryMemberWasTried triedEverywhere: Bool, attempts: Int, deadline: ContinuousClock.Instant,
+        failure: EtcdError, what: String
+    ) async throws {
+        guard triedEverywhere else { return }
+        let wait = configuration.retry.backoff(beforeRetry: attempts)
+        guard ContinuousClock.now + wait < deadline else { throw failure }
+        do {
+            try await Task.sleep(for: wait)
+        } catch {
+            throw EtcdError(code: .cancelled, message: "\(what) was cancelled")
         }
     }
 

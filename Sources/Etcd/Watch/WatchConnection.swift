@@ -63,16 +63,13 @@ extension EtcdClient {
                     attempts -= 1
                     continue
                 }
-                guard error.code == .unavailable || error.code == .noLeader, attempts < configuration.retry.maximumAttempts
+                guard error.code == .unavailable || error.code == .noLeader, attempts < configuration.retry.maximumAttempts,
+                    ContinuousClock.now < deadline
                 else { throw error }
                 selector.markFailed(endpoint)
-                let wait = configuration.retry.backoff(beforeRetry: attempts)
-                guard ContinuousClock.now + wait < deadline else { throw error }
-                if attempts >= endpoints.count {
-                    do { try await Task.sleep(for: wait) } catch {
-                        throw EtcdError(code: .cancelled, message: "the watch of \(keys) was cancelled")
-                    }
-                }
+                try await backOff(
+                    ifEveryMemberWasTried: attempts >= endpoints.count, attempts: attempts, deadline: deadline,
+                    failure: error, what: "the watch of \(keys)")
             } catch let error as TransportError {
                 handle.cancel()
                 let mapped = mapTransportError(error, path: "/v3/watch", endpoint: endpoint)
@@ -80,13 +77,9 @@ extension EtcdClient {
                     attempts < configuration.retry.maximumAttempts, ContinuousClock.now < deadline
                 else { throw mapped }
                 selector.markFailed(endpoint)
-                if attempts >= endpoints.count {
-                    let wait = configuration.retry.backoff(beforeRetry: attempts)
-                    guard ContinuousClock.now + wait < deadline else { throw mapped }
-                    do { try await Task.sleep(for: wait) } catch {
-                        throw EtcdError(code: .cancelled, message: "the watch of \(keys) was cancelled")
-                    }
-                }
+                try await backOff(
+                    ifEveryMemberWasTried: attempts >= endpoints.count, attempts: attempts, deadline: deadline,
+                    failure: mapped, what: "the watch of \(keys)")
             }
         }
     }

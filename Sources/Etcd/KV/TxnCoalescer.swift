@@ -147,29 +147,28 @@ final class TxnCoalescer: Sendable {
     private static func send(
         _ batch: [Member], send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult
     ) async -> [Result<TxnResult, any Error>] {
-        let deadline = batch.map(\.deadline).min()!
         guard batch.count > 1 else {
-            return [await Result { try await send(batch[0].txn, batch[0].retry, deadline) }]
+            return [await Result { try await send(batch[0].txn, batch[0].retry, batch[0].deadline) }]
         }
+        // Not cancelled with the leading caller's task: the other members were not cancelled,
+        // and must get the outcome they would get alone.
+        return await Task { await sendMerged(batch, send: send) }.value
+    }
+
+    private static func sendMerged(
+        _ batch: [Member], send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult
+    ) async -> [Result<TxnResult, any Error>] {
+        // The earliest member deadline bounds the merged call (no member waits past its own).
+        let deadline = batch.map(\.deadline).min()!
         let merged = Txn(if: batch.flatMap(\.txn.compares), then: batch.flatMap(\.txn.success))
         // Retried after an ambiguous failure only if every member may be applied twice.
         let retry: EtcdClient.RetryRule = batch.allSatisfy { $0.retry == .idempotent } ? .idempotent : .onlyIfNotSent
-        let outcome = await Result { try await send(merged, retry, deadline) }
-        switch outcome {
-        case .failure(let error) where retry == .idempotent || (error as? EtcdError)?.code == .cancelled:
-            return batch.map { _ in .failure(error) }
+        switch await Result(catching: { try await send(merged, retry, deadline) }) {
         case .failure(let error):
-            // Members that may be sent twice get their own retries, as they would alone.
-            return await withTaskGroup(of: (Int, Result<TxnResult, any Error>).self) { group in
-                for (index, member) in batch.enumerated() {
-                    group.addTask {
-                        guard member.retry == .idempotent else { return (index, .failure(error)) }
-                        return (index, await Result { try await send(member.txn, member.retry, member.deadline) })
-                    }
-                }
-                var results = [Result<TxnResult, any Error>](repeating: .failure(error), count: batch.count)
-                for await (index, result) in group { results[index] = result }
-                return results
+            // Members that may be sent twice, and still have time, get their own attempt, as
+            // they would have alone; the others get the merged call's error.
+            return await eachAlone(batch, otherwise: error, send: send) { member in
+                member.retry == .idempotent && ContinuousClock.now < member.deadline
             }
         case .success(let result) where result.succeeded:
             var results: [Result<TxnResult, any Error>] = []
@@ -183,14 +182,23 @@ final class TxnCoalescer: Sendable {
             return results
         case .success:
             // Some compare failed: each alone, with its own else branch.
-            return await withTaskGroup(of: (Int, Result<TxnResult, any Error>).self) { group in
-                for (index, member) in batch.enumerated() {
-                    group.addTask { (index, await Result { try await send(member.txn, member.retry, member.deadline) }) }
-                }
-                var results = [Result<TxnResult, any Error>](repeating: .failure(CancellationError()), count: batch.count)
-                for await (index, result) in group { results[index] = result }
-                return results
+            return await eachAlone(batch, otherwise: CancellationError(), send: send) { _ in true }
+        }
+    }
+
+    /// Sends the members that `qualifies` accepts alone, concurrently; the others get `otherwise`.
+    private static func eachAlone(
+        _ batch: [Member], otherwise failure: any Error,
+        send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult,
+        qualifies: (Member) -> Bool
+    ) async -> [Result<TxnResult, any Error>] {
+        await withTaskGroup(of: (Int, Result<TxnResult, any Error>).self) { group in
+            for (index, member) in batch.enumerated() where qualifies(member) {
+                group.addTask { (index, await Result { try await send(member.txn, member.retry, member.deadline) }) }
             }
+            var results = [Result<TxnResult, any Error>](repeating: .failure(failure), count: batch.count)
+            for await (index, result) in group { results[index] = result }
+            return results
         }
     }
 

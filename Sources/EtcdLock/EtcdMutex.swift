@@ -113,11 +113,18 @@ public struct EtcdMutex: Sendable {
     /// Releases the lock: deletes its key if it is still the one this guard created.
     ///
     /// If etcd cannot be reached the guard stays held (call again); if the answer is lost, the
-    /// key is read back to learn whether the release landed.
+    /// key is read back to learn whether the release landed. The release completes even when
+    /// the calling task is cancelled (within the client's request timeout): a release abandoned
+    /// midway would leave the lock held until the session ended.
     ///
     /// - Throws: ``LockError`` `.notHeld` when the guard was already released or the lock had
     ///   been lost before (its key was gone or replaced); ``EtcdError`` when etcd cannot be reached.
     public func unlock(_ lock: LockGuard) async throws {
+        let mutex = self
+        try await Task { try await mutex.release(lock) }.value
+    }
+
+    private func release(_ lock: LockGuard) async throws {
         guard !lock.isReleased else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
@@ -178,19 +185,19 @@ public struct EtcdMutex: Sendable {
                 return try await group.next() ?? .lost
             }
         } catch {
-            try? await unlockEvenIfCancelled(lock)
+            try? await unlock(lock)
             throw error
         }
         switch outcome {
         case .finished(let value):
             do {
-                try await unlockEvenIfCancelled(lock)
+                try await unlock(lock)
             } catch let error as LockError where error.code == .notHeld {
                 throw LockError(code: .ownershipLost, message: "\(name) was lost before the body finished", underlying: error.underlying)
             }
             return value
         case .lost:
-            try? await unlockEvenIfCancelled(lock)
+            try? await unlock(lock)
             session.observer.ownershipLost(name: name, token: lock.token)
             throw LockError(code: .ownershipLost, message: "\(name) was lost while held (token \(lock.token))")
         }
@@ -255,11 +262,6 @@ public struct EtcdMutex: Sendable {
         return head.keyValues.first.map {
             LockHolder(key: $0.key, token: FencingToken($0.createRevision), owner: $0.valueString, lease: $0.lease)
         }
-    }
-
-    private func unlockEvenIfCancelled(_ lock: LockGuard) async throws {
-        let mutex = self
-        try await Task { try await mutex.unlock(lock) }.value
     }
 }
 

@@ -185,6 +185,24 @@ struct MutexIntegrationTests {
         }
     }
 
+    @Test("unlock from a cancelled task still releases the lock")
+    func unlockWhenCancelled() async throws {
+        let namespace = uniqueNamespace()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { session in
+                let mutex = try EtcdMutex("cancelled-unlock", session: session, namespace: namespace)
+                let held = try await mutex.lock()
+                let outcome = await Task {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    try await mutex.unlock(held)
+                }.result
+                if case .failure(let error) = outcome { Issue.record("unlock failed: \(error)") }
+                #expect(try await queueLength(client, mutex) == 0)
+                #expect(held.isReleased)
+            }
+        }
+    }
+
     @Test("cancelling a waiter deletes its key; a timed-out waiter leaves none either")
     func cancelAndTimeout() async throws {
         try await withHeldLockAndContender { client, mutex, contender in

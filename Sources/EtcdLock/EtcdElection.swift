@@ -97,10 +97,15 @@ public struct EtcdElection: Sendable {
     }
 
     /// Gives up leadership (or a campaign key left behind), letting the next campaigner lead.
+    /// Completes even when the calling task is cancelled (within the request timeout).
     ///
     /// - Throws: ``LockError`` `.notHeld` when leadership had already been lost; ``EtcdError`` otherwise.
     public func resign(_ leadership: Leadership) async throws {
-        guard try await queue.release(revision: leadership.token.revision) else {
+        // Completes even when the caller is cancelled: an abandoned resignation would leave
+        // this session leading until it ended.
+        let queue = self.queue
+        let released = try await Task { try await queue.release(revision: leadership.token.revision) }.value
+        guard released else {
             throw LockError(code: .notHeld, message: "leadership of \(name) had already been lost")
         }
     }

@@ -24,7 +24,7 @@ struct CLITests {
     func help() async throws {
         let help = try await CLIRunner.run(["--help"])
         #expect(help.status == 0)
-        for command in ["lock", "elect", "observe", "inspect", "demo", "bench"] {
+        for command in ["lock", "elect", "observe", "inspect", "demo", "bench", "verify"] {
             #expect(help.output.contains("  \(command) "), "help lacks \(command)")
         }
         #expect(help.output.contains("75 lock not acquired"))

@@ -24,10 +24,15 @@ public final class EtcdCluster: Sendable {
     }
 
     /// Starts a cluster; fails (never skips) when etcd cannot be installed or started.
+    ///
+    /// The members are also stopped when the test process ends without stopping them (a crash,
+    /// a kill): the script watches this process.
     public static func start(members: Int, auth: Bool = false) async throws -> EtcdCluster {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("etcdlock-test-\(UUID().uuidString.prefix(8))").path
-        var arguments = ["up", "--members", String(members), "--dir", directory]
+        var arguments = [
+            "up", "--members", String(members), "--dir", directory, "--owner", String(ProcessInfo.processInfo.processIdentifier),
+        ]
         if auth { arguments.append("--auth") }
         let outcome = try await ScriptRunner.run("etcd-cluster", arguments)
         guard outcome.status == 0,

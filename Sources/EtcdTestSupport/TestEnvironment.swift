@@ -36,21 +36,25 @@ public enum TestEnvironment {
     }
 }
 
-/// Starts the fallback cluster once per test process and stops it at exit.
+/// Starts the fallback cluster once per test process (concurrent first callers share one start)
+/// and stops it at exit; the cluster script also stops it if the process dies without exiting.
 private actor StartOnce {
-    private var cluster: EtcdCluster?
+    private var starting: Task<EtcdCluster, any Error>?
 
     func endpoints() async throws -> [String] {
-        if let cluster { return cluster.endpoints }
-        let cluster = try await EtcdCluster.start(members: 1)
-        self.cluster = cluster
-        fallbackClusterDirectory = cluster.directory
-        atexit {
-            if let directory = fallbackClusterDirectory {
-                ScriptRunner.runBlocking("etcd-cluster", ["down", "--dir", directory])
+        if let starting { return try await starting.value.endpoints }
+        let start = Task { () throws -> EtcdCluster in
+            let cluster = try await EtcdCluster.start(members: 1)
+            fallbackClusterDirectory = cluster.directory
+            atexit {
+                if let directory = fallbackClusterDirectory {
+                    ScriptRunner.runBlocking("etcd-cluster", ["down", "--dir", directory])
+                }
             }
+            return cluster
         }
-        return cluster.endpoints
+        starting = start
+        return try await start.value.endpoints
     }
 }
 

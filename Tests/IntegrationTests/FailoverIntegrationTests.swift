@@ -14,6 +14,21 @@ private func roles(_ cluster: EtcdCluster, _ client: EtcdClient) async throws ->
     return (leader, followers)
 }
 
+/// A follower (1-based) and a configuration whose first endpoint is that follower's, so the
+/// client uses it when the test kills or freezes it.
+private func followerFirst(
+    _ cluster: EtcdCluster, requestTimeout: Duration = .seconds(5)
+) async throws -> (victim: Int, configuration: EtcdClient.Configuration) {
+    let probe = try EtcdClient(configuration: cluster.configuration())
+    let (_, followers) = try await roles(cluster, probe)
+    await probe.shutdown()
+    let victim = try #require(followers.first)
+    var configuration = cluster.configuration(requestTimeout: requestTimeout)
+    configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
+        .filter { $0.offset != victim - 1 }.map(\.element)
+    return (victim, configuration)
+}
+
 /// Creates `key` once; safe to retry after an ambiguous failure. Returns the key's create revision.
 private func createOnce(_ client: EtcdClient, _ key: EtcdKey, within limit: Duration) async throws -> Revision {
     let end = ContinuousClock.now + limit
@@ -59,14 +74,7 @@ struct FailoverIntegrationTests {
     @Test("calls keep succeeding when the follower they use is killed")
     func followerKilled() async throws {
         try await EtcdCluster.withCluster(members: 3) { cluster in
-            let probe = try EtcdClient(configuration: cluster.configuration())
-            let (_, followers) = try await roles(cluster, probe)
-            await probe.shutdown()
-            let victim = try #require(followers.first)
-            var configuration = cluster.configuration()
-            // The victim first, so the client is using it when it dies.
-            configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
-                .filter { $0.offset != victim - 1 }.map(\.element)
+            let (victim, configuration) = try await followerFirst(cluster)
             try await EtcdClient.withClient(configuration) { client in
                 _ = try await client.put("/failover/a", value: [1])
                 try await cluster.kill(member: victim)
@@ -186,13 +194,7 @@ struct FailoverIntegrationTests {
     @Test("a session keeps its lease when the member its keepalives go to is frozen")
     func sessionSurvivesFrozenMember() async throws {
         try await EtcdCluster.withCluster(members: 3) { cluster in
-            let probe = try EtcdClient(configuration: cluster.configuration())
-            let (_, followers) = try await roles(cluster, probe)
-            await probe.shutdown()
-            let victim = try #require(followers.first)
-            var configuration = cluster.configuration()
-            configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
-                .filter { $0.offset != victim - 1 }.map(\.element)
+            let (victim, configuration) = try await followerFirst(cluster)
             try await EtcdClient.withClient(configuration) { client in
                 try await EtcdSession.withSession(client, ttl: .seconds(3)) { session in
                     try await cluster.freeze(member: victim)
@@ -219,13 +221,7 @@ struct FailoverIntegrationTests {
     @Test("a member frozen with SIGSTOP costs one deadline, then calls move on")
     func frozenMember() async throws {
         try await EtcdCluster.withCluster(members: 3) { cluster in
-            let probe = try EtcdClient(configuration: cluster.configuration())
-            let (_, followers) = try await roles(cluster, probe)
-            await probe.shutdown()
-            let victim = try #require(followers.first)
-            var configuration = cluster.configuration(requestTimeout: .seconds(1))
-            configuration.endpoints = [cluster.endpoints[victim - 1]] + cluster.endpoints.enumerated()
-                .filter { $0.offset != victim - 1 }.map(\.element)
+            let (victim, configuration) = try await followerFirst(cluster, requestTimeout: .seconds(1))
             try await EtcdClient.withClient(configuration) { client in
                 _ = try await client.put("/frozen/warm", value: [1])
                 try await cluster.freeze(member: victim)

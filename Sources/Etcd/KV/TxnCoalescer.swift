@@ -46,6 +46,9 @@ final class TxnCoalescer: Sendable {
     private let maximumInFlight: Int
     private let maximumOperations: Int
 
+    /// How many txns wait for a turn (for tests and diagnostics).
+    var waitingCount: Int { state.withLock { $0.waiting.count } }
+
     init(maximumInFlight: Int, maximumOperations: Int) {
         self.maximumInFlight = max(1, maximumInFlight)
         self.maximumOperations = max(2, maximumOperations)

@@ -1,0 +1,162 @@
+import Synchronization
+import Testing
+
+@testable import Etcd
+
+/// Stands in for the gateway call under the coalescer (the coalescer's own logic, not etcd's, is
+/// under test here; the integration suite runs it against etcd): records each txn sent and
+/// holds it until the test lets it answer. A txn "succeeds" unless it compares a key named in
+/// `failing`.
+private final class HeldSends: Sendable {
+    private struct State {
+        var sent: [Txn] = []
+        var held: [CheckedContinuation<Void, Never>] = []
+        var heldWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let state = Mutex(State())
+    let failing: Set<EtcdKey>
+
+    init(failing: Set<EtcdKey> = []) { self.failing = failing }
+
+    var sent: [Txn] { state.withLock { $0.sent } }
+
+    func send(_ txn: Txn) async -> TxnResult {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.sent.append(txn)
+                state.held.append(continuation)
+                let ready = state.heldWaiters.filter { $0.count <= state.held.count }.map(\.continuation)
+                state.heldWaiters.removeAll { $0.count <= state.held.count }
+                return ready
+            }
+            for waiter in ready { waiter.resume() }
+        }
+        let succeeded = !txn.compares.contains { failing.contains($0.keys.key) }
+        let header = ResponseHeader(clusterID: 1, memberID: 1, revision: Revision(Int64(txn.success.count)), raftTerm: 1)
+        let responses = (succeeded ? txn.success : txn.failure).map { _ in
+            Txn.Response.txn(TxnResult(header: header, succeeded: true, responses: []))
+        }
+        return TxnResult(header: header, succeeded: succeeded, responses: responses)
+    }
+
+    /// Waits until `count` sends are held (an event, not a timer).
+    func waitUntilHeld(_ count: Int) async {
+        await withCheckedContinuation { continuation in
+            let now = state.withLock { state -> Bool in
+                if state.held.count >= count { return true }
+                state.heldWaiters.append((count, continuation))
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    /// Lets every held send answer.
+    func release() {
+        let held = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            defer { state.held = [] }
+            return state.held
+        }
+        for continuation in held { continuation.resume() }
+    }
+}
+
+/// Waits until `condition` holds, yielding between looks; fails after 5 seconds.
+private func waitUntil(_ condition: () -> Bool) async throws {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !condition() {
+        guard ContinuousClock.now < deadline else { throw CancellationError() }
+        await Task.yield()
+    }
+}
+
+private func create(_ key: EtcdKey) -> Txn {
+    Txn(if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: [1])], else: [.range(RangeRequest(.key(key)))])
+}
+
+@Suite("txn coalescer")
+struct TxnCoalescerTests {
+    @Test("an idle coalescer sends at once, alone and unchanged")
+    func idleSendsAtOnce() async throws {
+        let coalescer = TxnCoalescer(maximumInFlight: 2, maximumOperations: 128)
+        let sends = HeldSends()
+        async let result = coalescer.submit(create("/a"), group: "a", retry: .onlyIfNotSent, deadline: .now + .seconds(5)) {
+            txn, _, _ in await sends.send(txn)
+        }
+        await sends.waitUntilHeld(1)
+        #expect(sends.sent == [create("/a")])
+        sends.release()
+        #expect(try await result.succeeded)
+    }
+
+    @Test("txns submitted while the in-flight limit is reached leave together; one group never merges")
+    func waitingTxnsMerge() async throws {
+        let coalescer = TxnCoalescer(maximumInFlight: 1, maximumOperations: 128)
+        let sends = HeldSends()
+        let submit = { @Sendable (key: EtcdKey, group: String) async throws -> TxnResult in
+            try await coalescer.submit(create(key), group: group, retry: .onlyIfNotSent, deadline: .now + .seconds(5)) {
+                txn, _, _ in await sends.send(txn)
+            }
+        }
+        try await withThrowingTaskGroup(of: TxnResult.self) { group in
+            group.addTask { try await submit("/first", "first") }
+            await sends.waitUntilHeld(1)
+            for key in ["/b", "/c", "/d"] { group.addTask { try await submit(EtcdKey(key), key) } }
+            group.addTask { try await submit("/b2", "/b") }  // the same group as "/b"
+            // The four wait (the first holds the only slot); none is sent yet.
+            try await waitUntil { coalescer.waitingCount == 4 }
+            #expect(sends.sent.count == 1)
+            sends.release()
+            await sends.waitUntilHeld(1)
+            let merged = sends.sent[1]
+            #expect(merged.compares.count == 3 && merged.success.count == 3 && merged.failure.isEmpty)
+            sends.release()
+            await sends.waitUntilHeld(1)
+            // Whichever of "/b" and "/b2" queued second goes alone, after the merged txn.
+            let alone = sends.sent[2].compares.map(\.keys.key)
+            #expect(alone == ["/b"] || alone == ["/b2"])
+            #expect(Set(merged.compares.map(\.keys.key) + alone) == ["/b", "/b2", "/c", "/d"])
+            sends.release()
+            var results: [TxnResult] = []
+            for try await result in group { results.append(result) }
+            #expect(results.count == 5 && results.allSatisfy { $0.succeeded && $0.responses.count == 1 })
+        }
+    }
+
+    @Test("a merged txn whose compare fails is sent again member by member")
+    func fallback() async throws {
+        let coalescer = TxnCoalescer(maximumInFlight: 1, maximumOperations: 128)
+        let sends = HeldSends(failing: ["/c"])
+        let submit = { @Sendable (key: EtcdKey) async throws -> TxnResult in
+            try await coalescer.submit(create(key), group: key.description, retry: .onlyIfNotSent, deadline: .now + .seconds(5)) {
+                txn, _, _ in await sends.send(txn)
+            }
+        }
+        try await withThrowingTaskGroup(of: (EtcdKey, TxnResult).self) { group in
+            group.addTask { ("/first", try await submit("/first")) }
+            await sends.waitUntilHeld(1)
+            for key in ["/b", "/c", "/d"] { group.addTask { (EtcdKey(key), try await submit(EtcdKey(key))) } }
+            try await waitUntil { coalescer.waitingCount == 3 }
+            sends.release()
+            await sends.waitUntilHeld(1)  // the merged txn
+            sends.release()
+            await sends.waitUntilHeld(3)  // each alone
+            #expect(sends.sent.suffix(3).map(\.compares.count) == [1, 1, 1])
+            sends.release()
+            var outcomes: [EtcdKey: Bool] = [:]
+            for try await (key, result) in group { outcomes[key] = result.succeeded }
+            #expect(outcomes == ["/first": true, "/b": true, "/c": false, "/d": true])
+        }
+    }
+
+    @Test("txns that are not single-key writes, or too large, are never merged")
+    func notCoalescible() {
+        #expect(TxnCoalescer.footprint(of: Txn(then: [.delete(.prefix("/p/"))])) == nil)
+        #expect(TxnCoalescer.footprint(of: Txn(then: [.txn(Txn())])) == nil)
+        #expect(TxnCoalescer.footprint(of: Txn(then: [.put("/k", value: [1]), .put("/k", value: [2])])) == nil)
+        let ranged = TxnCoalescer.footprint(of: Txn(if: [Txn.Compare(.prefix("/q/"), .createRevision(.zero), .equal)], then: [.put("/q/a", value: [])]))
+        #expect(ranged?.comparedRanges == [.prefix("/q/")])
+        #expect(KeyRange.prefix("/q/").contains("/q/a") && !KeyRange.prefix("/q/").contains("/r"))
+    }
+}

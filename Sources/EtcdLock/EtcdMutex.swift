@@ -49,7 +49,17 @@ public struct EtcdMutex: Sendable {
         let started = ContinuousClock.now
         let deadline = timeout.map { started + $0 }
         do {
-            try await session.localLocks.acquire(queue.key.description)
+            // Other tasks of this session queue here first; the timeout covers that wait too.
+            if let deadline {
+                guard try await session.localLocks.acquire(queue.key.description, until: deadline) else {
+                    session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
+                    throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+                }
+            } else {
+                try await session.localLocks.acquire(queue.key.description)
+            }
+        } catch let error as LockError {
+            throw error
         } catch {
             throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled")
         }

@@ -51,6 +51,43 @@ final class LocalLockTable: Sendable {
         }
     }
 
+    /// Takes `name` like ``acquire(_:)``, giving up at `deadline`.
+    ///
+    /// - Returns: `false` when the deadline passed first (nothing is held then).
+    /// - Throws: `CancellationError` when the task is cancelled first.
+    func acquire(_ name: String, until deadline: ContinuousClock.Instant) async throws -> Bool {
+        if tryAcquire(name) { return true }
+        enum Outcome: Sendable { case acquired, deadlinePassed, cancelled }
+        let (first, holds) = await withTaskGroup(of: Outcome.self) { group -> (Outcome, Bool) in
+            group.addTask {
+                do {
+                    try await self.acquire(name)
+                    return .acquired
+                } catch {
+                    return .cancelled
+                }
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    return .deadlinePassed
+                } catch {
+                    return .cancelled
+                }
+            }
+            let first = await group.next() ?? .cancelled
+            group.cancelAll()
+            // The other child may have taken the name just as the first one finished.
+            var holds = first == .acquired
+            for await other in group where other == .acquired { holds = true }
+            return (first, holds)
+        }
+        if first == .acquired { return true }
+        if holds { release(name) }
+        if first == .deadlinePassed { return false }
+        throw CancellationError()
+    }
+
     /// Takes `name` only if nobody in this process holds it.
     func tryAcquire(_ name: String) -> Bool {
         queues.withLock { queues in

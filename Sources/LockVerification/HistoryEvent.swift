@@ -113,14 +113,17 @@ public struct HistoryEvent: Sendable, Hashable {
     /// Which of the run's locks (and registers) the step concerns (0 when there is one, and
     /// for steps that concern no lock in particular).
     public var lock: Int
+    /// Which of the process's concurrent lockers took the step (0 when there is one).
+    public var locker: Int
     /// What happened.
     public var step: ClientStep
 
-    public init(client: Int, incarnation: Int, time: UInt64, lock: Int = 0, step: ClientStep) {
+    public init(client: Int, incarnation: Int, time: UInt64, lock: Int = 0, locker: Int = 0, step: ClientStep) {
         self.client = client
         self.incarnation = incarnation
         self.time = time
         self.lock = lock
+        self.locker = locker
         self.step = step
     }
 
@@ -129,18 +132,27 @@ public struct HistoryEvent: Sendable, Hashable {
         var fields = line.split(separator: " ")[...]
         guard fields.count >= 2, let time = UInt64(fields.removeFirst()) else { return nil }
         var lock = 0
+        var locker = 0
         if let first = fields.first, first.hasPrefix("@") {
-            guard let index = Int(first.dropFirst()), index >= 0 else { return nil }
+            let parts = first.dropFirst().split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count <= 2, let index = Int(parts[0]), index >= 0 else { return nil }
             lock = index
+            if parts.count == 2 {
+                guard let number = Int(parts[1]), number >= 0 else { return nil }
+                locker = number
+            }
             fields.removeFirst()
         }
         guard let step = ClientStep(fields: Array(fields)) else { return nil }
-        self.init(client: client, incarnation: incarnation, time: time, lock: lock, step: step)
+        self.init(client: client, incarnation: incarnation, time: time, lock: lock, locker: locker, step: step)
     }
 
-    /// The line a client prints for `step` on lock `lock` now.
-    public static func line(_ step: ClientStep, lock: Int = 0, at time: UInt64 = MonotonicTime.now()) -> String {
-        ([String(time)] + (lock == 0 ? [] : ["@\(lock)"]) + step.fields).joined(separator: " ")
+    /// The line a client's locker prints for `step` on lock `lock` now.
+    public static func line(_ step: ClientStep, lock: Int = 0, locker: Int = 0, at time: UInt64 = MonotonicTime.now())
+        -> String
+    {
+        let place = lock == 0 && locker == 0 ? [] : ["@\(lock)" + (locker == 0 ? "" : ":\(locker)")]
+        return ([String(time)] + place + step.fields).joined(separator: " ")
     }
 }
 

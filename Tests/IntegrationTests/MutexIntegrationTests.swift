@@ -185,6 +185,29 @@ struct MutexIntegrationTests {
         }
     }
 
+    @Test("lock(timeout:) also bounds the wait behind other tasks of the same session")
+    func timeoutCoversLocalQueue() async throws {
+        let namespace = uniqueNamespace()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { session in
+                let mutex = try EtcdMutex("shared", session: session, namespace: namespace)
+                let held = try await mutex.lock()
+                let (outcome, waited) = await measure { () -> (any Error)? in
+                    do {
+                        _ = try await mutex.lock(timeout: .milliseconds(300))
+                        return nil
+                    } catch { return error }
+                }
+                #expect((outcome as? LockError)?.code == .timeout)
+                #expect(waited >= .milliseconds(300) && waited < .seconds(3))
+                try await mutex.unlock(held)
+                // Nothing stayed queued locally: the next lock is granted at once.
+                try await mutex.unlock(try await mutex.lock(timeout: .seconds(5)))
+                #expect(try await queueLength(client, mutex) == 0)
+            }
+        }
+    }
+
     @Test("unlock from a cancelled task still releases the lock")
     func unlockWhenCancelled() async throws {
         let namespace = uniqueNamespace()

@@ -65,16 +65,17 @@ struct VerifyClientCommand: Command {
         return .success
     }
 
-    private func emit(_ step: ClientStep, lock: Int = 0) {
-        Console.out(HistoryEvent.line(step, lock: lock))
+    private func emit(_ step: ClientStep, lock: Int = 0, locker: Int = 0) {
+        Console.out(HistoryEvent.line(step, lock: lock, locker: locker))
     }
 
     /// Emits `error` as a history step: its code if typed, an untyped-error step otherwise.
-    private func emitFailure(_ error: any Error, lock: Int = 0) {
+    private func emitFailure(_ error: any Error, lock: Int = 0, locker: Int = 0) {
         if let code = typedCode(error) {
-            emit(.error(code: code), lock: lock)
+            emit(.error(code: code), lock: lock, locker: locker)
         } else {
-            emit(.untypedError(message: "\(type(of: error)): \(error)".replacingOccurrences(of: "\n", with: " ")), lock: lock)
+            let message = "\(type(of: error)): \(error)".replacingOccurrences(of: "\n", with: " ")
+            emit(.untypedError(message: message), lock: lock, locker: locker)
         }
     }
 
@@ -95,12 +96,13 @@ struct VerifyClientCommand: Command {
                             emit(.session(lease: session.lease.rawValue))
                             let mutexes = try lockNames.map { try EtcdMutex($0, session: session) }
                             try await withThrowingTaskGroup(of: Void.self) { group in
-                                for _ in 0..<lockers {
+                                for locker in 0..<lockers {
                                     group.addTask {
                                         while session.isValid, !Task.isCancelled {
                                             let lock = Int.random(in: 0..<mutexes.count)
                                             let operation = operations.next()
-                                            try await holdOnce(mutexes[lock], lock: lock, client: client, operation: operation)
+                                            try await holdOnce(
+                                                mutexes[lock], lock: lock, locker: locker, client: client, operation: operation)
                                         }
                                     }
                                 }
@@ -122,9 +124,11 @@ struct VerifyClientCommand: Command {
 
     /// One turn: lock, read, work, fenced write, unlock. Typed failures are history steps;
     /// the session's loss ends the turn.
-    private func holdOnce(_ mutex: EtcdMutex, lock index: Int, client: EtcdClient, operation number: Int) async throws {
+    private func holdOnce(
+        _ mutex: EtcdMutex, lock index: Int, locker: Int, client: EtcdClient, operation number: Int
+    ) async throws {
         let register = registers[index]
-        func emit(_ step: ClientStep) { self.emit(step, lock: index) }
+        func emit(_ step: ClientStep) { self.emit(step, lock: index, locker: locker) }
         emit(.lockStart)
         let lock: LockGuard
         do {
@@ -162,7 +166,7 @@ struct VerifyClientCommand: Command {
             }
         } catch {
             guard typedCode(error) != nil || error is CancellationError else { throw error }
-            if !(error is CancellationError) { emitFailure(error, lock: index) }
+            if !(error is CancellationError) { emitFailure(error, lock: index, locker: locker) }
         }
         do {
             try await mutex.unlock(lock)

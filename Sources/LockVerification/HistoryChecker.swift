@@ -168,10 +168,56 @@ public enum HistoryChecker {
 
     /// Every failure a client saw was a typed error; no client crashed or hung past a deadline.
     static func clientsBehaved(_ record: VerificationRecord, _ index: HistoryIndex) -> CheckOutcome {
-        let violations = index.untyped.map { "untyped error: \($0)" } + record.unexpectedExits + record.hangs
+        let slow = slowOperations(record)
+        let violations = index.untyped.map { "untyped error: \($0)" } + record.unexpectedExits + record.hangs + slow
         return outcome(
             "client errors are typed; no crash, no hang", violations,
-            "\(index.typedErrors) typed errors, \(record.unexpectedExits.count) crashes, \(record.hangs.count) hangs")
+            "\(index.typedErrors) typed errors, \(record.unexpectedExits.count) crashes, \(record.hangs.count) hangs, "
+                + "\(slow.count) operations past their deadline")
+    }
+
+    /// Operations that outlasted their limit although their client was not paused meanwhile.
+    static func slowOperations(_ record: VerificationRecord) -> [String] {
+        guard let limits = record.limits else { return [] }
+        struct Locker: Hashable {
+            var client: Int
+            var incarnation: Int
+            var locker: Int
+        }
+        var lockStarted: [Locker: UInt64] = [:]
+        var writeStarted: [String: UInt64] = [:]
+        var violations: [String] = []
+        func check(_ event: HistoryEvent, since start: UInt64, limit: UInt64, what: String) {
+            let span = start...max(start, event.time)
+            guard event.time - start > limit,
+                !(record.pauses[event.client] ?? []).contains(where: { $0.overlaps(span) })
+            else { return }
+            let seconds = String(format2: Double(event.time - start) / 1e9)
+            violations.append(
+                "client \(event.client).\(event.incarnation): \(what) took \(seconds) s "
+                    + "(limit \(String(format2: Double(limit) / 1e9)) s) with no pause")
+        }
+        for event in record.events {
+            let locker = Locker(client: event.client, incarnation: event.incarnation, locker: event.locker)
+            switch event.step {
+            case .lockStart:
+                lockStarted[locker] = event.time
+            case .acquired, .lockFailed:
+                if let start = lockStarted.removeValue(forKey: locker) {
+                    check(event, since: start, limit: limits.lock, what: "lock()")
+                }
+            case .writeStart(_, _, let operation):
+                writeStarted[operation] = event.time
+            case .writeAccepted(_, let operation), .writeRejected(_, let operation), .writeFailed(_, let operation, _),
+                .writeUnknown(_, let operation, _):
+                if let start = writeStarted.removeValue(forKey: operation) {
+                    check(event, since: start, limit: limits.write, what: "the fenced write \(operation)")
+                }
+            default:
+                break
+            }
+        }
+        return violations
     }
 }
 

@@ -33,11 +33,19 @@ public struct VerificationRecord: Sendable {
     public var unexpectedExits: [String]
     /// Client processes that stayed silent past every deadline while running (one line each).
     public var hangs: [String]
+    /// When the nemesis paused each client slot (monotonic nanoseconds): operations that span a
+    /// pause may outlast their deadlines.
+    public var pauses: [Int: [ClosedRange<UInt64>]]
+    /// The longest a `lock()` and a fenced write may take, when checked.
+    public var limits: OperationLimits?
 
     public init(
         events: [HistoryEvent], registerWrites: [RegisterWrite]?, finalCount: Int, leftoverKeys: [String] = [],
-        leftoverLeases: [Int64] = [], unexpectedExits: [String] = [], hangs: [String] = []
+        leftoverLeases: [Int64] = [], unexpectedExits: [String] = [], hangs: [String] = [],
+        pauses: [Int: [ClosedRange<UInt64>]] = [:], limits: OperationLimits? = nil
     ) {
+        self.pauses = pauses
+        self.limits = limits
         self.events = events
         self.registerWrites = registerWrites
         self.finalCount = finalCount
@@ -61,4 +69,21 @@ public struct CheckOutcome: Sendable, Hashable {
 
     /// Whether the check passed.
     public var passed: Bool { violationCount == 0 }
+}
+
+/// How long client operations may take: their deadlines plus slack for a loaded machine.
+public struct OperationLimits: Sendable, Hashable {
+    /// A `lock(timeout:)` call, withdrawal included, in nanoseconds.
+    public var lock: UInt64
+    /// A fenced write, in nanoseconds.
+    public var write: UInt64
+
+    public init(lock: Duration, write: Duration) {
+        self.lock = Self.nanoseconds(lock)
+        self.write = Self.nanoseconds(write)
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        UInt64(duration.components.seconds) * 1_000_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000)
+    }
 }

@@ -80,6 +80,8 @@ struct HistoryCheckerTests {
         let line = HistoryEvent.line(.acquired(token: 7), lock: 3, at: 5)
         #expect(HistoryEvent(client: 0, incarnation: 0, line: line)?.lock == 3)
         #expect(HistoryEvent(client: 0, incarnation: 0, line: "5 @x acquired 7") == nil)
+        let withLocker = HistoryEvent(client: 0, incarnation: 0, line: HistoryEvent.line(.lockStart, lock: 2, locker: 4, at: 9))
+        #expect(withLocker?.lock == 2 && withLocker?.locker == 4)
     }
 
     @Test("a lost update (two writers wrote the same count) fails the register check")
@@ -132,6 +134,23 @@ struct HistoryCheckerTests {
         let index = builder.events.firstIndex { $0.step == .acquired(token: 13) }!
         builder.events[index].time = 1_500
         #expect(failed(builder.record) == ["accepted critical sections do not overlap"])
+    }
+
+    @Test("an operation past its deadline fails the client check, unless its client was paused meanwhile")
+    func slowOperation() {
+        var builder = RecordBuilder(holds: 2)
+        builder.step(0, .lockStart)
+        builder.time += 20_000_000_000
+        builder.step(0, .lockFailed(code: "timeout"))
+        var record = builder.record
+        record.limits = OperationLimits(lock: .seconds(16), write: .seconds(8))
+        #expect(failed(record) == ["client errors are typed; no crash, no hang"])
+        record.pauses = [0: [(builder.time - 10_000_000_000)...(builder.time - 5_000_000_000)]]
+        #expect(failed(record).isEmpty)
+        record.pauses = [1: [(builder.time - 10_000_000_000)...(builder.time - 5_000_000_000)]]
+        #expect(failed(record) == ["client errors are typed; no crash, no hang"])
+        record.limits = nil
+        #expect(failed(record).isEmpty)
     }
 
     @Test("leftovers, untyped errors, crashes and hangs each fail; unreadable history fails")

@@ -34,6 +34,9 @@ actor ClientFleet {
     /// Every client's history, recorded as the lines arrive.
     nonisolated let log = HistoryLog()
     private(set) var unexpectedExits: [String] = []
+    /// When each client slot was paused (monotonic nanoseconds), for the deadline checks.
+    private(set) var pauses: [Int: [ClosedRange<UInt64>]] = [:]
+    private var pausedSince: [Int: UInt64] = [:]
     private(set) var hangs: [String] = []
     private(set) var isStopping = false
 
@@ -103,8 +106,14 @@ actor ClientFleet {
     func pause(_ index: Int) -> Bool {
         guard !isStopping, let process = slots[index].process, !slots[index].paused else { return false }
         slots[index].paused = true
+        pausedSince[index] = MonotonicTime.now()
         process.send(SIGSTOP)
         return true
+    }
+
+    private func notePauseEnded(_ index: Int) {
+        guard let start = pausedSince.removeValue(forKey: index) else { return }
+        pauses[index, default: []].append(start...MonotonicTime.now())
     }
 
     /// SIGCONTs client `index` after ``pause(_:)``.
@@ -113,6 +122,7 @@ actor ClientFleet {
         slots[index].paused = false
         slots[index].since = .now
         slots[index].process?.send(SIGCONT)
+        notePauseEnded(index)
     }
 
     /// SIGKILLs client `index`, to be restarted after `restartAfter`; `false` if it is not running.
@@ -144,6 +154,7 @@ actor ClientFleet {
         for index in slots.indices {
             slots[index].paused = false
             slots[index].process?.send(SIGCONT)
+            notePauseEnded(index)
             slots[index].process?.send(SIGTERM)
         }
     }

@@ -147,16 +147,20 @@ struct VerifyCommand: Command {
                 lockPrefixes: lockPrefixes, leases: fleet.log.leases, within: ttl * 2 + .seconds(15))
             let events = fleet.log.events
             var records: [VerificationRecord] = []
+            let pauses = await fleet.pauses
             for lock in 0..<locks {
                 let (finalCount, writes) = try await reader.registerHistory(register: registers[lock], lockPrefix: lockPrefixes[lock])
                 // Clean-up, exits and hangs concern the whole run: they go with the first lock.
-                records.append(
-                    lock == 0
-                        ? VerificationRecord(
-                            events: events.filter { $0.lock == 0 }, registerWrites: writes, finalCount: finalCount,
-                            leftoverKeys: leftovers.keys, leftoverLeases: leftovers.leases,
-                            unexpectedExits: await fleet.unexpectedExits, hangs: await fleet.hangs)
-                        : VerificationRecord(events: events.filter { $0.lock == lock }, registerWrites: writes, finalCount: finalCount))
+                var record = VerificationRecord(
+                    events: events.filter { $0.lock == lock }, registerWrites: writes, finalCount: finalCount,
+                    pauses: pauses, limits: Self.operationLimits)
+                if lock == 0 {
+                    record.leftoverKeys = leftovers.keys
+                    record.leftoverLeases = leftovers.leases
+                    record.unexpectedExits = await fleet.unexpectedExits
+                    record.hangs = await fleet.hangs
+                }
+                records.append(record)
             }
             let outcomes = HistoryChecker.check(locks: records)
             await report(outcomes, events: events, tally: tally)
@@ -168,6 +172,15 @@ struct VerifyCommand: Command {
         }
     }
 
+    /// The clients' `lock()` timeout.
+    static let lockTimeout = Duration.seconds(8)
+
+    /// How long a client operation may take: a `lock()` its timeout plus a withdrawal (one
+    /// request timeout), a fenced write one request timeout; each with 3 s of slack for a loaded
+    /// machine. Operations that span a pause of their client are exempt.
+    static let operationLimits = OperationLimits(
+        lock: lockTimeout + .seconds(5) + .seconds(3), write: .seconds(5) + .seconds(3))
+
     private func startClient(
         _ index: Int, incarnation: Int, lockName: String, register: EtcdKey, fleet: ClientFleet
     ) throws -> ChildProcess {
@@ -176,6 +189,7 @@ struct VerifyCommand: Command {
             executable, "verify-client", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
             "--register", register.description, "--client", String(index), "--incarnation", String(incarnation),
             "--ttl", ttlText, "--locks", String(locks), "--lockers", String(lockersPerClient),
+            "--lock-timeout", String(Self.lockTimeout.components.seconds),
         ] + (unfenced ? ["--unfenced"] : [])
         let log = fleet.log
         return try ChildProcess(command: arguments, environment: [:]) { line in

@@ -168,13 +168,10 @@ struct VerifyClientCommand: Command {
             guard typedCode(error) != nil || error is CancellationError else { throw error }
             if !(error is CancellationError) { emitFailure(error, lock: index, locker: locker) }
         }
-        do {
-            try await mutex.unlock(lock)
-            emit(.released(token: token))
-        } catch {
-            guard let code = typedCode(error) else { throw error }
-            emit(.releaseFailed(token: token, code: code))
+        let released = try await mutex.unlockUntilDone(lock) { error in
+            emit(.releaseFailed(token: token, code: typedCode(error) ?? "untyped"))
         }
+        if released { emit(.released(token: token)) }
     }
 }
 

@@ -134,6 +134,38 @@ public struct EtcdMutex: Sendable {
         try await Task { try await mutex.release(lock) }.value
     }
 
+    /// Releases the lock like ``unlock(_:)``, trying again while etcd cannot be reached, until
+    /// the release lands, the lock turns out lost, or the session ends.
+    ///
+    /// A failed ``unlock(_:)`` keeps the guard held — its key may still be in etcd — and with it
+    /// this session's turn on the lock: the next ``lock(timeout:)`` of the session waits behind
+    /// it. Call this when there is nothing better to do than to insist; ``withLock(timeout:reentrant:_:)``
+    /// releases this way. It completes even when the calling task is cancelled; a session that
+    /// cannot reach etcd is lost within its TTL, which bounds the retries.
+    ///
+    /// - Parameter onFailure: told about each failed attempt.
+    /// - Returns: `true` when the release landed; `false` when the lock had been lost before, or
+    ///   the session ended first (its lease then removes the key).
+    public func unlockUntilDone(_ lock: LockGuard, onFailure: @escaping @Sendable (any Error) -> Void = { _ in }) async -> Bool {
+        let mutex = self
+        return await Task {
+            while true {
+                do {
+                    try await mutex.release(lock)
+                    return true
+                } catch let error as LockError where error.code == .notHeld {
+                    onFailure(error)
+                    return false
+                } catch {
+                    onFailure(error)
+                    guard mutex.session.isValid else { return false }
+                    // etcd is unreachable or electing a leader: try again soon.
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }.value
+    }
+
     private func release(_ lock: LockGuard) async throws {
         guard !lock.isReleased else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
@@ -195,19 +227,17 @@ public struct EtcdMutex: Sendable {
                 return try await group.next() ?? .lost
             }
         } catch {
-            try? await unlock(lock)
+            _ = await unlockUntilDone(lock)
             throw error
         }
         switch outcome {
         case .finished(let value):
-            do {
-                try await unlock(lock)
-            } catch let error as LockError where error.code == .notHeld {
-                throw LockError(code: .ownershipLost, message: "\(name) was lost before the body finished", underlying: error.underlying)
+            guard await unlockUntilDone(lock) else {
+                throw LockError(code: .ownershipLost, message: "\(name) was lost before the body finished")
             }
             return value
         case .lost:
-            try? await unlock(lock)
+            _ = await unlockUntilDone(lock)
             session.observer.ownershipLost(name: name, token: lock.token)
             throw LockError(code: .ownershipLost, message: "\(name) was lost while held (token \(lock.token))")
         }

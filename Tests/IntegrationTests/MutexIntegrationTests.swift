@@ -208,6 +208,27 @@ struct MutexIntegrationTests {
         }
     }
 
+    @Test("unlockUntilDone releases a held lock, reports a lost one, and leaves the session's turn free")
+    func unlockUntilDone() async throws {
+        let namespace = uniqueNamespace()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { session in
+                let mutex = try EtcdMutex("insist", session: session, namespace: namespace)
+                let held = try await mutex.lock()
+                #expect(await mutex.unlockUntilDone(held))
+                #expect(try await queueLength(client, mutex) == 0)
+                let second = try await mutex.lock(timeout: .seconds(5))
+                // Someone deletes the key (an administrator's force-release): the lock is lost.
+                _ = try await client.delete(.key(second.key))
+                let failures = Recorder<String>()
+                #expect(await mutex.unlockUntilDone(second) { failures.append("\($0)") } == false)
+                #expect(failures.all.count == 1)
+                // The session's turn is free again.
+                try await mutex.unlock(try await mutex.lock(timeout: .seconds(5)))
+            }
+        }
+    }
+
     @Test("unlock from a cancelled task still releases the lock")
     func unlockWhenCancelled() async throws {
         let namespace = uniqueNamespace()

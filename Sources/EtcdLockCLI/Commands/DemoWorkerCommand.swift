@@ -76,7 +76,7 @@ struct DemoWorkerCommand: Command {
                             // The outcome of this increment is unknown; the verdict compares etcd with acks.
                             Console.out("error \(lock.token) \(error.code) applied=\(error.mayHaveBeenApplied)")
                         }
-                        _ = try await mutex.unlockUntilDone(lock)
+                        _ = await mutex.unlockUntilDone(lock)
                     }
                 }
             }

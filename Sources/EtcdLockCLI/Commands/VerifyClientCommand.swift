@@ -168,8 +168,9 @@ struct VerifyClientCommand: Command {
             guard typedCode(error) != nil || error is CancellationError else { throw error }
             if !(error is CancellationError) { emitFailure(error, lock: index, locker: locker) }
         }
-        let released = try await mutex.unlockUntilDone(lock) { error in
-            emit(.releaseFailed(token: token, code: typedCode(error) ?? "untyped"))
+        let command = self
+        let released = await mutex.unlockUntilDone(lock) { error in
+            command.emit(.releaseFailed(token: token, code: command.typedCode(error) ?? "untyped"), lock: index, locker: locker)
         }
         if released { emit(.released(token: token)) }
     }

@@ -81,6 +81,7 @@ struct DemoCommand: Command {
         var staleRejected = 0
         var memberKilled = clusterDirectory == nil
         var resumption: Task<Void, Never>?
+        var failedWorkers = 0
         let deadline = ContinuousClock.now + .seconds(240)
 
         var iterator = lines.makeAsyncIterator()
@@ -123,6 +124,10 @@ struct DemoCommand: Command {
                 Console.out("worker \(line.worker): \(line.text)")
             case "done":
                 done += 1
+            case "exited":
+                Console.out("worker \(line.worker) exited with status \(token) before finishing")
+                failedWorkers += 1
+                done += 1
             default:
                 break
             }
@@ -135,7 +140,7 @@ struct DemoCommand: Command {
         resumption?.cancel()
         await resumption?.value
         for process in processes { process.send(SIGCONT) }
-        let finishedAll = done == workers
+        let finishedAll = done == workers && failedWorkers == 0
         if !finishedAll {
             Console.out("demo: workers did not finish before the deadline; stopping them")
             for process in processes { process.send(SIGKILL) }
@@ -169,9 +174,16 @@ struct DemoCommand: Command {
             "--counter", counter.description, "--resource", resource, "--increments", String(increments),
             "--ttl", ttlText, "--work-ms", "150",
         ]
-        return try ChildProcess(command: arguments, environment: [:]) { text in
+        let child = try ChildProcess(command: arguments, environment: [:]) { text in
             sink.yield(Line(worker: index, text: text))
         }
+        // A worker that exits without saying "done" (it failed) must not leave the demo waiting.
+        // (The task ends with the child: every worker is waited for, or killed, before the demo ends.)
+        Task {
+            let status = await child.wait() ?? -1
+            if status != 0 { sink.yield(Line(worker: index, text: "exited \(status)")) }
+        }
+        return child
     }
 
     private func killMember(_ index: Int, _ directory: String) async throws {

@@ -54,6 +54,14 @@ struct DemoWorkerCommand: Command {
                             lock = try await mutex.lock(timeout: .seconds(30))
                         } catch let error as LockError where error.code == .sessionLost {
                             return
+                        } catch let error as LockError where error.code == .timeout || error.code == .ownershipLost {
+                            Console.out("error - \(error.code) applied=false")
+                            continue
+                        } catch let error as EtcdError {
+                            // etcd unreachable for a moment (a member was just killed): try again.
+                            Console.out("error - \(error.code) applied=false")
+                            try await Task.sleep(for: .milliseconds(200))
+                            continue
                         }
                         Console.out("holding \(lock.token)")
                         try await Task.sleep(for: work)  // the work a pause can interrupt

@@ -173,14 +173,19 @@ struct MutexIntegrationTests {
     func cancelDuringEnqueue() async throws {
         try await withHeldLockAndContender { client, mutex, contender in
             for attempt in 0..<60 {
+                let sentBefore = client.requestsSent
                 let waiting = Task { try await contender.lock() }
-                // Cancel at a spread of moments around the enqueue's round trip (about 1 ms).
-                try await Task.sleep(for: .microseconds(50 * (attempt % 40)))
+                // Cancel once the enqueue request has left (the client counted it), after a spread
+                // of scheduler turns: moments across its round trip, not a timer.
+                let end = ContinuousClock.now + .seconds(5)
+                while client.requestsSent == sentBefore, ContinuousClock.now < end { await Task.yield() }
+                for _ in 0..<(attempt % 20) { await Task.yield() }
                 waiting.cancel()
                 if case .success = await waiting.result {
                     Issue.record("a cancelled waiter acquired a held lock")
                 }
-                #expect(try await queueLength(client, mutex) == 1, "attempt \(attempt) left a key")
+                let length = try await queueLength(client, mutex)
+                #expect(length == 1, "attempt \(attempt) left a key")
             }
         }
     }

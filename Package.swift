@@ -20,7 +20,10 @@ let package = Package(
         .target(name: "Etcd", swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
         // posix_spawn children reaped by polling, shared by the CLI and the test support.
-        .target(name: "ChildProcesses", swiftSettings: strictSettings),
+        .target(name: "ChildProcesses", dependencies: ["CProcessGuard"], swiftSettings: strictSettings),
+        // The guard process that runs `etcdlock lock`'s command in a process group of its own
+        // (C: the code between fork and exec may only make async-signal-safe calls).
+        .target(name: "CProcessGuard"),
         // The fault-injection verifier's schedule, history format and checker (no I/O).
         .target(name: "LockVerification", swiftSettings: strictSettings),
         .executableTarget(

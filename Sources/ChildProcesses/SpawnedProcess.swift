@@ -72,10 +72,22 @@ public final class SpawnedProcess: Sendable {
                 posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             }
         }
+        // The child starts with no blocked signals and default dispositions, whatever the
+        // spawning thread had (Dispatch threads block most signals; ignored ones survive exec).
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        var allSignals = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&allSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &allSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var child: pid_t = 0
         let status = withCStrings(argv) { argvPointers in
             withCStrings(variables) { environmentPointers in
-                posix_spawn(&child, program, &actions, nil, argvPointers, environmentPointers)
+                posix_spawn(&child, program, &actions, &attributes, argvPointers, environmentPointers)
             }
         }
         if pipeDescriptors[1] >= 0 { close(pipeDescriptors[1]) }
@@ -89,6 +101,11 @@ public final class SpawnedProcess: Sendable {
             let reader = Thread { Self.readLines(from: descriptor, handler) }
             reader.start()
         }
+    }
+
+    /// Takes over reaping `pid`, a child this process started some other way.
+    init(adopting pid: pid_t) {
+        self.pid = pid
     }
 
     /// Reads `descriptor` to its end, handing each line to `handler`, then closes it.

@@ -110,6 +110,17 @@ public struct EtcdElection: Sendable {
         }
     }
 
+    /// Waits until `leadership` is lost and says how: the session is lost, or the leader's key was
+    /// deleted or replaced (an administrator's force-release). Call it to stop leading work in
+    /// time; fence that work with ``Leadership/token`` all the same.
+    ///
+    /// If etcd cannot be reached to watch the key, only the session's loss is awaited.
+    ///
+    /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
+    public func waitUntilLost(_ leadership: Leadership) async throws -> LockLoss {
+        try await queue.waitUntilLost(revision: leadership.token.revision)
+    }
+
     /// The current leader, or `nil` when nobody campaigns.
     ///
     /// - Throws: ``EtcdError`` when etcd cannot be reached.

@@ -24,7 +24,8 @@ public struct EtcdMutex: Sendable {
     /// A mutex named `name` in `namespace`, held through `session`.
     ///
     /// - Throws: ``LockError`` `.invalidName` for an empty name, one over 512 bytes, or one with
-    ///   control characters. Any other text is fine: names are escaped, never interpreted.
+    ///   control characters or U+FFFD (the trace of invalid UTF-8). Any other text is fine: names
+    ///   are escaped, never interpreted.
     public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
         self.name = name
         self.session = session
@@ -271,26 +272,7 @@ public struct EtcdMutex: Sendable {
     ///
     /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
     public func waitUntilLost(_ lock: LockGuard) async throws -> LockLoss {
-        let session = self.session
-        return try await withThrowingTaskGroup(of: LockLoss.self) { group in
-            group.addTask { .sessionLost(try await session.waitUntilLost()) }
-            group.addTask {
-                do {
-                    let watch = try await session.client.watch(.key(lock.key), options: WatchOptions(excluding: [.put]))
-                    let current = try await session.client.range(RangeRequest(.key(lock.key)))
-                    if current.keyValues.first?.createRevision != lock.token.revision { return .keyDeleted }
-                    for try await _ in watch { return .keyDeleted }
-                } catch let error as EtcdError where error.code != .cancelled {
-                    // etcd unreachable: the session's keepalive decides whether the lock is lost.
-                    _ = error
-                }
-                try await sleepUntilCancelled()
-                return .keyDeleted
-            }
-            defer { group.cancelAll() }
-            guard let loss = try await group.next() else { throw CancellationError() }
-            return loss
-        }
+        try await queue.waitUntilLost(revision: lock.token.revision)
     }
 
     /// The current holder, or `nil` when the lock is free.

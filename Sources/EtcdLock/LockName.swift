@@ -26,7 +26,11 @@ enum LockName {
         return escaped
     }
 
-    /// Rejects empty, oversized, and control-character names.
+    /// Rejects empty, oversized, and control-character names, and names holding U+FFFD.
+    ///
+    /// U+FFFD is what invalid UTF-8 becomes when decoded into a `String` (a command-line argument,
+    /// a file name): two different byte strings would then name one lock. Callers with raw
+    /// bytes must validate them as UTF-8 themselves.
     static func validate(_ name: String, kind: String) throws {
         if name.isEmpty { throw LockError(code: .invalidName, message: "the \(kind) name is empty") }
         if name.utf8.count > maximumBytes {
@@ -36,6 +40,11 @@ enum LockName {
         }
         if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             throw LockError(code: .invalidName, message: "the \(kind) name contains control characters")
+        }
+        if name.unicodeScalars.contains("\u{FFFD}") {
+            throw LockError(
+                code: .invalidName,
+                message: "the \(kind) name contains U+FFFD, the mark of bytes that were not valid UTF-8")
         }
     }
 

@@ -100,45 +100,68 @@ struct LockQueue: Sendable {
     /// - Throws: ``LockError`` `.sessionLost` / `.ownershipLost` when the key or session goes away,
     ///   `.timeout` at `deadline`, `.cancelled`; ``EtcdError`` for etcd failures.
     func waitForTurn(revision: Revision, deadline: ContinuousClock.Instant?) async throws {
+        var pause = Duration.milliseconds(50)
         while true {
             try checkNotCancelled()
             try session.checkValid()
             try checkDeadline(deadline)
-            var aheadRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .descending))
-            aheadRange.maxCreateRevision = Revision(revision.rawValue - 1)
-            let snapshot = try await client.txn(
-                Txn(then: [.range(aheadRange), .range(RangeRequest(.key(key)))]), retry: .idempotent)
-            guard snapshot.responses.count == 2, case .range(let ahead) = snapshot.responses[0],
-                case .range(let mine) = snapshot.responses[1]
-            else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
-            guard mine.keyValues.first?.createRevision == revision else { throw keyGone() }
-            guard let predecessor = ahead.keyValues.first else { return }
-
-            // Listen from now on, then look again: a deletion between the read and the watch is
-            // caught by the second look (watching from a past revision would cost up to 100 ms).
-            let watch = try await client.watch(
-                [.key(predecessor.key), .key(key)], options: WatchOptions(excluding: [.put]),
-                timeout: remaining(until: deadline))
-            defer { watch.cancel() }
-            let again = try await client.txn(
-                Txn(then: [.range(RangeRequest(.key(predecessor.key))), .range(RangeRequest(.key(key)))]),
-                retry: .idempotent)
-            guard again.responses.count == 2, case .range(let stillAhead) = again.responses[0],
-                case .range(let stillMine) = again.responses[1]
-            else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
-            guard stillMine.keyValues.first?.createRevision == revision else { throw keyGone() }
-            guard stillAhead.keyValues.first?.createRevision == predecessor.createRevision else { continue }
-
-            switch try await waitForDeletion(on: watch, deadline: deadline) {
-            case .deleted(let deletedKey) where deletedKey == key:
-                throw keyGone()
-            case .deleted, .watchEnded:
-                continue
-            case .sessionLost(let reason):
-                throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting: \(reason)")
-            case .deadlinePassed:
-                throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+            do {
+                if try await isHeadAfterWaiting(revision: revision, deadline: deadline) { return }
+                pause = .milliseconds(50)
+            } catch let error as EtcdError where Self.isOutage(error) && !Task.isCancelled {
+                // etcd unreachable for a moment (a restart, an election, a paused member): keep
+                // the place in line and look again. The session's keepalive decides whether the
+                // key outlives the outage; the checks above end the wait when it does not.
+                let wake = min(ContinuousClock.now + pause, deadline ?? .now + pause, session.validUntil)
+                try? await Task.sleep(until: wake, clock: .continuous)
+                pause = min(pause * 2, .seconds(1))
             }
+        }
+    }
+
+    /// Errors of reads that pass when etcd comes back: unreachable members, no leader, a call
+    /// cut off by its own deadline.
+    static func isOutage(_ error: EtcdError) -> Bool {
+        [.unavailable, .noLeader, .timeout].contains(error.code)
+    }
+
+    /// One round of waiting: returns `true` when nobody is ahead of this session's key, `false`
+    /// when something changed ahead and the queue must be read again.
+    private func isHeadAfterWaiting(revision: Revision, deadline: ContinuousClock.Instant?) async throws -> Bool {
+        var aheadRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .descending))
+        aheadRange.maxCreateRevision = Revision(revision.rawValue - 1)
+        let snapshot = try await client.txn(
+            Txn(then: [.range(aheadRange), .range(RangeRequest(.key(key)))]), retry: .idempotent)
+        guard snapshot.responses.count == 2, case .range(let ahead) = snapshot.responses[0],
+            case .range(let mine) = snapshot.responses[1]
+        else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
+        guard mine.keyValues.first?.createRevision == revision else { throw keyGone() }
+        guard let predecessor = ahead.keyValues.first else { return true }
+
+        // Listen from now on, then look again: a deletion between the read and the watch is
+        // caught by the second look (watching from a past revision would cost up to 100 ms).
+        let watch = try await client.watch(
+            [.key(predecessor.key), .key(key)], options: WatchOptions(excluding: [.put]),
+            timeout: remaining(until: deadline))
+        defer { watch.cancel() }
+        let again = try await client.txn(
+            Txn(then: [.range(RangeRequest(.key(predecessor.key))), .range(RangeRequest(.key(key)))]),
+            retry: .idempotent)
+        guard again.responses.count == 2, case .range(let stillAhead) = again.responses[0],
+            case .range(let stillMine) = again.responses[1]
+        else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
+        guard stillMine.keyValues.first?.createRevision == revision else { throw keyGone() }
+        guard stillAhead.keyValues.first?.createRevision == predecessor.createRevision else { return false }
+
+        switch try await waitForDeletion(on: watch, deadline: deadline) {
+        case .deleted(let deletedKey) where deletedKey == key:
+            throw keyGone()
+        case .deleted, .watchEnded:
+            return false
+        case .sessionLost(let reason):
+            throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting: \(reason)")
+        case .deadlinePassed:
+            throw LockError(code: .timeout, message: "\(name) was not acquired in time")
         }
     }
 
@@ -176,6 +199,35 @@ struct LockQueue: Sendable {
         }
         try checkNotCancelled()
         return outcome
+    }
+
+    /// Waits until this session's key created at `revision` is gone (deleted or replaced) or the
+    /// session is lost, and says which. If etcd cannot be reached to watch the key, only the
+    /// session's loss is awaited (its keepalive decides whether the key still stands).
+    ///
+    /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
+    func waitUntilLost(revision: Revision) async throws -> LockLoss {
+        let session = self.session
+        let key = self.key
+        return try await withThrowingTaskGroup(of: LockLoss.self) { group in
+            group.addTask { .sessionLost(try await session.waitUntilLost()) }
+            group.addTask {
+                do {
+                    let watch = try await session.client.watch(.key(key), options: WatchOptions(excluding: [.put]))
+                    let current = try await session.client.range(RangeRequest(.key(key)))
+                    if current.keyValues.first?.createRevision != revision { return .keyDeleted }
+                    for try await _ in watch { return .keyDeleted }
+                } catch let error as EtcdError where error.code != .cancelled {
+                    // etcd unreachable: the session's keepalive decides whether the key is lost.
+                    _ = error
+                }
+                try await sleepUntilCancelled()
+                return .keyDeleted
+            }
+            defer { group.cancelAll() }
+            guard let loss = try await group.next() else { throw CancellationError() }
+            return loss
+        }
     }
 
     /// Deletes this session's key if it is still the one created at `revision`.

@@ -26,25 +26,21 @@ struct ConnectionOptions: Sendable {
         """
 
     init(parsing arguments: inout Arguments) throws {
-        let text = try arguments.option("--endpoints") ?? ProcessInfo.processInfo.environment["ETCD_ENDPOINTS"]
-        endpoints = (text?.isEmpty == false ? text! : "http://127.0.0.1:2379")
-            .split(separator: ",").map { String($0) }
+        if let given = try arguments.option("--endpoints") {
+            endpoints = given.split(separator: ",", omittingEmptySubsequences: false).map { String($0) }
+            if given.isEmpty || endpoints.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw UsageError(description: "--endpoints needs comma-separated URLs, not \"\(given)\"")
+            }
+        } else if let variable = ProcessInfo.processInfo.environment["ETCD_ENDPOINTS"], !variable.isEmpty {
+            endpoints = variable.split(separator: ",").map { String($0) }
+        } else {
+            endpoints = ["http://127.0.0.1:2379"]
+        }
         timeout = .seconds(5)
     }
 
     /// A client configuration for these options.
     var configuration: EtcdClient.Configuration {
         EtcdClient.Configuration(endpoints: endpoints, requestTimeout: timeout)
-    }
-}
-
-/// Writes to standard output and standard error; only the CLI writes.
-enum Console {
-    static func out(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
-    }
-
-    static func error(_ line: String) {
-        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }

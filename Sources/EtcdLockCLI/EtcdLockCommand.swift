@@ -30,14 +30,14 @@ enum EtcdLockCommand {
             Run 'etcdlock <command> --help' for a command's options.
 
             Exit status: 0 success, 1 failure, 64 usage error, 69 etcd unavailable,
-            75 lock not acquired (--try or --timeout).
+            75 lock not acquired (--try or --timeout), 128 + N stopped by signal N.
             """
         return text
     }
 
     /// Runs the command line and returns the process exit status.
-    static func main(_ arguments: [String]) async -> Int32 {
-        guard let name = arguments.first, name != "--help", name != "-h", name != "help" else {
+    static func main(_ arguments: [CommandLineArgument]) async -> Int32 {
+        guard let name = arguments.first?.shown, name != "--help", name != "-h", name != "help" else {
             Console.out(help)
             return arguments.isEmpty ? ExitStatus.usage.code : ExitStatus.success.code
         }
@@ -57,7 +57,8 @@ enum EtcdLockCommand {
             return try await instance.run().code
         } catch let error as UsageError {
             Console.error("etcdlock \(name): \(error)")
-            Console.error(command.usage)
+            Console.error(String(command.usage.prefix { $0 != "\n" }))
+            Console.error("Run 'etcdlock \(name) --help' for the options.")
             return ExitStatus.usage.code
         } catch {
             Console.error("etcdlock \(name): \(error)")
@@ -77,8 +78,8 @@ enum EtcdLockCommand {
         }
         if let error = error as? EtcdError {
             switch error.code {
-            case .unavailable, .noLeader, .timeout, .invalidEndpoint: return .unavailable
-            case .invalidArgument: return .usage
+            case .unavailable, .noLeader, .timeout: return .unavailable
+            case .invalidArgument, .invalidEndpoint: return .usage
             default: return .failure
             }
         }

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import ChildProcesses
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -8,31 +9,95 @@ import Glibc
 import Darwin
 #endif
 
-/// SIGINT and SIGTERM as an async stream, for commands that run until told to stop.
-enum TerminationSignals {
-    /// Starts catching SIGINT and SIGTERM (instead of dying) and yields each one received.
-    static func stream() -> AsyncStream<Int32> {
-        AsyncStream { continuation in
-            let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment a command starts (instead of dying), for
+/// commands that must clean up before they exit: withdraw a waiter key, stop a supervised
+/// command, resign.
+///
+/// Any number of tasks can wait for the first signal; a signal that arrived before a task asked
+/// is not missed.
+final class TerminationSignals: Sendable {
+    /// The signals that ask a command to stop.
+    static let stopping: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    private let inbox = SignalInbox()
+    private let sources: OwnedSignalSources
+
+    /// Starts catching the ``stopping`` signals.
+    init() {
+        let inbox = self.inbox
+        sources = OwnedSignalSources(
+            Self.stopping.map { number -> any DispatchSourceSignal in
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler { continuation.yield(number) }
+                source.setEventHandler { inbox.deliver(number) }
                 source.resume()
                 return source
+            })
+    }
+
+    /// The first signal received, if any.
+    var first: Int32? { inbox.first }
+
+    /// How many signals were received so far.
+    var count: Int { inbox.count }
+
+    /// Waits until `count` signals have been received in all (the first one by default) and
+    /// returns the latest of them; `nil` when the waiting task is cancelled first.
+    func wait(forCount count: Int = 1) async -> Int32? { await inbox.wait(forCount: count) }
+}
+
+/// The signals received so far, and the tasks waiting for them.
+private final class SignalInbox: Sendable {
+    private struct State {
+        var received: [Int32] = []
+        var waiters: [UUID: (count: Int, continuation: CheckedContinuation<Int32?, Never>)] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    var first: Int32? { state.withLock { $0.received.first } }
+
+    var count: Int { state.withLock { $0.received.count } }
+
+    func deliver(_ number: Int32) {
+        let ready = state.withLock { state -> [CheckedContinuation<Int32?, Never>] in
+            state.received.append(number)
+            let count = state.received.count
+            let due = state.waiters.filter { $0.value.count <= count }
+            for id in due.keys { state.waiters[id] = nil }
+            return due.values.map(\.continuation)
+        }
+        for continuation in ready { continuation.resume(returning: number) }
+    }
+
+    func wait(forCount count: Int) async -> Int32? {
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
+                // Checked under the lock the cancellation handler takes: a task cancelled before
+                // it got here must not register a waiter that nothing would resume.
+                let outcome = state.withLock { state -> Int32?? in
+                    if state.received.count >= count { return .some(state.received[count - 1]) }
+                    if Task.isCancelled { return .some(nil) }
+                    state.waiters[id] = (count, continuation)
+                    return .none
+                }
+                if let outcome { continuation.resume(returning: outcome) }
             }
-            let owned = OwnedSignalSources(sources)
-            continuation.onTermination = { _ in owned.cancel() }
+        } onCancel: {
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+            waiter?.continuation.resume(returning: nil)
         }
     }
 }
 
-/// Keeps signal sources alive until the stream ends.
-private final class OwnedSignalSources: @unchecked Sendable {
-    // @unchecked Sendable: the array is immutable after init, and DispatchSource.cancel() is
-    // documented as safe to call from any thread.
-    private let sources: [any DispatchSourceSignal]
+/// Keeps signal sources alive as long as their owner.
+private final class OwnedSignalSources: Sendable {
+    // Sendable: the array is immutable after init, and DispatchSource's methods are documented
+    // as safe to call from any thread.
+    nonisolated(unsafe) private let sources: [any DispatchSourceSignal]
     init(_ sources: [any DispatchSourceSignal]) { self.sources = sources }
-    func cancel() { for source in sources { source.cancel() } }
+    deinit { for source in sources { source.cancel() } }
 }
 
 /// A child process of the CLI: a command run under a lock, a demo worker, a script.

@@ -9,8 +9,10 @@ import Darwin
 
 /// Runs the built `etcdlock` binary, as a user would (CLI tests check its output and status).
 public enum CLIRunner {
-    /// The `etcdlock` binary next to the test bundle (both live in SwiftPM's bin directory).
+    /// The `etcdlock` binary next to the test bundle (both live in SwiftPM's bin directory), or
+    /// `ETCDLOCK_BINARY` when set (to check that a test fails against an older build).
     public static var binary: String {
+        if let chosen = ProcessInfo.processInfo.environment["ETCDLOCK_BINARY"], !chosen.isEmpty { return chosen }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("etcdlock").path
         if FileManager.default.isExecutableFile(atPath: beside) { return beside }
@@ -39,6 +41,13 @@ public enum CLIRunner {
         return Outcome(status: outcome.status, output: outcome.output, errors: outcome.errors)
     }
 
+    /// Runs `script` with `/bin/sh -c`, `$0` being the `etcdlock` binary: for arguments a `String`
+    /// cannot carry, such as bytes that are not valid UTF-8 (`"$(printf 'x\377')"`).
+    public static func runShell(_ script: String, environment: [String: String] = [:]) async throws -> Outcome {
+        let outcome = try await ScriptRunner.runProgram("/bin/sh", ["-c", script, binary], environment: environment)
+        return Outcome(status: outcome.status, output: outcome.output, errors: outcome.errors)
+    }
+
     /// Starts `etcdlock arguments…` in the background; its output goes to files read on demand.
     public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> RunningCommand {
         try RunningCommand(binary, arguments, environment: environment)
@@ -60,6 +69,9 @@ public final class RunningCommand: Sendable {
 
     /// Everything it printed so far (stdout and stderr interleaved).
     public var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// Its exit status, or `nil` while it runs.
+    public var exitStatus: Int32? { process.exitStatus }
 
     /// Sends `signal` to it.
     public func send(_ signal: Int32) { process.send(signal) }

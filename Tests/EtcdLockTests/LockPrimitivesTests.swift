@@ -21,7 +21,12 @@ struct LockPrimitivesTests {
         #expect(try LockName.prefix(namespace: "team a", kind: "lock", name: "x") == EtcdKey("/etcdlock/team%20a/lock/x/"))
     }
 
-    @Test("invalid names are rejected with invalid_name", arguments: ["", String(repeating: "n", count: 513), "new\nline", "nul\u{0}"])
+    @Test(
+        "invalid names are rejected with invalid_name (U+FFFD too: the trace of repaired, invalid UTF-8)",
+        arguments: [
+            "", String(repeating: "n", count: 513), "new\nline", "nul\u{0}", "x\u{FFFD}",
+            String(decoding: [0x78, 0xFF] as [UInt8], as: UTF8.self),
+        ])
     func invalidNames(name: String) {
         #expect { try LockName.segment(name, kind: "lock") } throws: { ($0 as? LockError)?.code == .invalidName }
     }

@@ -1,7 +1,7 @@
 import Etcd
 import EtcdLock
 
-/// `etcdlock elect NAME VALUE`: campaigns, says when it leads, holds until SIGINT/SIGTERM.
+/// `etcdlock elect NAME VALUE`: campaigns, says when it leads, holds until told to stop.
 struct ElectCommand: Command {
     static let name = "elect"
     static let abstract = "campaign for leadership and hold it until interrupted"
@@ -9,69 +9,94 @@ struct ElectCommand: Command {
         Usage: etcdlock elect NAME VALUE [options]
 
         Campaigns in election NAME with VALUE, prints "leader NAME VALUE token N" once leading,
-        holds leadership until SIGINT or SIGTERM, then resigns and exits 0. Exits 1 if leadership
-        is lost meanwhile.
+        and leads until SIGINT, SIGTERM or SIGHUP: then it resigns, prints "resigned NAME" and
+        exits 0. If leadership is lost meanwhile (the session expired, the key was deleted) it
+        exits 1. A signal while still campaigning withdraws the campaign and exits 128 + the
+        signal. Standard input is not read.
 
         \(ConnectionOptions.help)
           --ttl SECONDS      session TTL (default 10)
+          --timeout SECONDS  give up campaigning after this long (exit 75)
           --namespace NS     election namespace (default "default")
+
+        Exit status: 0 resigned on a signal; 1 leadership lost; 64 usage; 69 etcd unavailable;
+        75 not elected within --timeout; 128 + N stopped by signal N before leading.
         """
 
     let electionName: String
     let value: String
     let connection: ConnectionOptions
     let ttl: Duration
+    let timeout: Duration?
     let namespace: String
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
-        ttl = try parseSeconds(try arguments.option("--ttl") ?? "10", option: "--ttl")
+        ttl = try parseSeconds(try arguments.option("--ttl") ?? "10", option: "--ttl", maximum: 365 * 24 * 3600)
+        timeout = try arguments.option("--timeout").map { try parseSeconds($0, option: "--timeout") }
         namespace = try arguments.option("--namespace") ?? "default"
         electionName = try arguments.positional("the election NAME")
         value = try arguments.positional("the VALUE to publish")
     }
 
+    private enum Event: Sendable {
+        case elected(Result<EtcdElection.Leadership, any Error>)
+        case lost(LockLoss)
+        case signal(Int32)
+    }
+
     func run() async throws -> ExitStatus {
-        let signals = TerminationSignals.stream()
+        let signals = TerminationSignals()
         return try await EtcdClient.withClient(connection.configuration) { client in
             try await EtcdSession.withSession(client, ttl: ttl) { session in
                 let election = try EtcdElection(electionName, session: session, namespace: namespace)
-                let leadership = await withTaskGroup(of: EtcdElection.Leadership?.self) { group in
-                    group.addTask { try? await election.campaign(value: value.utf8) }
-                    group.addTask {
-                        for await _ in signals { return nil }
-                        return nil
+                let campaign = await first(of: [
+                    { .elected(await Result(catching: { try await election.campaign(value: value.utf8, timeout: timeout) })) },
+                    { await signals.wait().map { .signal($0) } },
+                ])
+                let leadership: EtcdElection.Leadership
+                switch campaign {
+                case .elected(let result):
+                    do {
+                        leadership = try result.get()
+                    } catch let error as LockError where error.code == .timeout {
+                        Console.error("etcdlock: not elected leader of \(electionName) within the timeout")
+                        return .temporaryFailure
                     }
-                    let first = await group.next() ?? nil
-                    group.cancelAll()
-                    return first
-                }
-                guard let leadership else {
-                    Console.error("etcdlock: stopped before leading \(electionName)")
-                    return .failure
+                case .signal(let number):
+                    // The cancelled campaign withdrew its key; the session's lease is revoked on the way out.
+                    Console.error("etcdlock: \(signalName(number)) before leading \(electionName); withdrew")
+                    return ExitStatus(code: 128 + number)
+                case .lost, nil:
+                    throw LockError(code: .cancelled, message: "campaigning in \(electionName) was cancelled")
                 }
                 Console.out("leader \(electionName) \(value) token \(leadership.token)")
-                let lost = await withTaskGroup(of: Bool.self) { group in
-                    group.addTask {
-                        _ = try? await session.waitUntilLost()
-                        return !Task.isCancelled
-                    }
-                    group.addTask {
-                        for await _ in signals { return false }
-                        return false
-                    }
-                    let first = await group.next() ?? false
-                    group.cancelAll()
-                    return first
-                }
-                if lost {
-                    Console.error("etcdlock: leadership of \(electionName) was lost")
+                let end = await first(of: [
+                    { (try? await election.waitUntilLost(leadership)).map { .lost($0) } },
+                    { await signals.wait().map { .signal($0) } },
+                ])
+                if case .lost(let loss) = end {
+                    Console.error("etcdlock: leadership of \(electionName) was lost: \(loss)")
                     return .failure
                 }
                 try await election.resign(leadership)
                 Console.out("resigned \(electionName)")
                 return .success
             }
+        }
+    }
+
+    /// The first non-`nil` result among `operations` run concurrently; the others are cancelled.
+    private func first(of operations: [@Sendable () async -> Event?]) async -> Event? {
+        await withTaskGroup(of: Event?.self, returning: Event?.self) { group in
+            for operation in operations { group.addTask { await operation() } }
+            for await event in group {
+                if let event {
+                    group.cancelAll()
+                    return event
+                }
+            }
+            return nil
         }
     }
 }

@@ -8,26 +8,44 @@ import Glibc
 import Darwin
 #endif
 
-/// `etcdlock lock NAME -- COMMAND`: runs a command while holding a lock.
+/// `etcdlock lock NAME -- COMMAND`: runs a command while holding a lock, as its supervisor.
 struct LockCommand: Command {
     static let name = "lock"
     static let abstract = "run a command while holding a lock"
     static let usage = """
         Usage: etcdlock lock NAME [options] -- COMMAND [ARGS...]
 
-        Runs COMMAND while holding the lock NAME, with its fencing token in the environment as
-        ETCDLOCK_FENCING_TOKEN (and the lock key as ETCDLOCK_LOCK_KEY). If the lock is lost while
-        COMMAND runs, COMMAND gets SIGTERM, then SIGKILL after --kill-after, and etcdlock exits 1.
-        Otherwise it releases the lock and exits with COMMAND's status.
+        Waits for the lock NAME, then runs COMMAND while holding it, with the fencing token in
+        its environment as ETCDLOCK_FENCING_TOKEN (the lock key as ETCDLOCK_LOCK_KEY, the lease
+        as ETCDLOCK_LEASE). COMMAND and everything it starts run only while the lock is held.
+
+        How COMMAND runs:
+          - in a process group of its own, with an empty signal mask and default signal
+            dispositions, standard input, output and error inherited, no other descriptors;
+            when standard input is the terminal etcdlock runs in the foreground of, COMMAND's
+            group gets the terminal (Ctrl-C goes straight to it) until it exits;
+          - when COMMAND exits, any of its descendants still in the group get SIGTERM (SIGKILL
+            after --kill-after) before the lock is released;
+          - if the lock is lost (session expired, key deleted), the group gets SIGTERM, then
+            SIGKILL after --kill-after, and etcdlock exits 1 without waiting on etcd;
+          - on SIGINT, SIGTERM or SIGHUP, etcdlock sends that signal to the group, SIGKILL after
+            --kill-after, releases the lock and exits 128 + the signal (130, 143, 129);
+          - if etcdlock itself dies, even by SIGKILL, a guard process kills the whole group at
+            once (descendants that leave the group with setsid escape this).
+        While waiting, SIGINT, SIGTERM or SIGHUP withdraws the waiter's key and revokes its
+        lease before etcdlock exits 128 + the signal; an etcd that is unreachable for a while
+        is waited out until --timeout or the session's TTL runs out.
 
         \(ConnectionOptions.help)
           --ttl SECONDS      session TTL: how soon others take over after a crash (default 10)
-          --timeout SECONDS  give up waiting after this long (exit 75)
+          --timeout SECONDS  give up waiting after this long (exit 75); not with --try
           --try              do not wait: exit 75 at once if someone holds the lock
           --namespace NS     lock namespace (default "default")
-          --kill-after SECONDS  grace between SIGTERM and SIGKILL when the lock is lost (default 5)
+          --kill-after SECONDS  grace between SIGTERM and SIGKILL when stopping COMMAND (default 5)
 
-        Exit status: COMMAND's status; 1 lock lost; 64 usage; 69 etcd unavailable; 75 not acquired.
+        Exit status: COMMAND's status (128 + N when signal N ended it); 1 lock lost; 64 usage;
+        69 etcd unavailable; 75 not acquired; 127 COMMAND not found, 126 not executable;
+        128 + N when etcdlock was stopped by signal N.
         """
 
     let lockName: String
@@ -37,112 +55,103 @@ struct LockCommand: Command {
     let tryOnly: Bool
     let namespace: String
     let killAfter: Duration
-    let command: [String]
+    let command: [CommandLineArgument]
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
-        ttl = try parseSeconds(try arguments.option("--ttl") ?? "10", option: "--ttl")
+        ttl = try parseSeconds(try arguments.option("--ttl") ?? "10", option: "--ttl", maximum: 365 * 24 * 3600)
         timeout = try arguments.option("--timeout").map { try parseSeconds($0, option: "--timeout") }
         tryOnly = arguments.flag("--try")
         namespace = try arguments.option("--namespace") ?? "default"
-        killAfter = try parseSeconds(try arguments.option("--kill-after") ?? "5", option: "--kill-after")
+        killAfter = try parseSeconds(try arguments.option("--kill-after") ?? "5", option: "--kill-after", maximum: 24 * 3600)
         lockName = try arguments.positional("the lock NAME")
         command = arguments.trailing
         if command.isEmpty { throw UsageError(description: "missing -- COMMAND [ARGS...]") }
+        if tryOnly && timeout != nil { throw UsageError(description: "--try and --timeout exclude each other") }
     }
 
     func run() async throws -> ExitStatus {
-        try await EtcdClient.withClient(connection.configuration) { client in
+        // Caught from the start: a waiter stopped by a signal must withdraw its key.
+        let signals = TerminationSignals()
+        guard let executable = ExecutableSearch.find(command[0].bytes) else {
+            Console.error("etcdlock: \(command[0].shown): command not found")
+            return ExitStatus(code: 127)
+        }
+        return try await EtcdClient.withClient(connection.configuration) { client in
             try await EtcdSession.withSession(client, ttl: ttl) { session in
                 let mutex = try EtcdMutex(lockName, session: session, namespace: namespace)
-                let lock: LockGuard
-                if tryOnly {
-                    switch try await mutex.tryLock() {
-                    case .acquired(let acquired):
-                        lock = acquired
-                    case .heldByOther(let holder):
-                        Console.error("etcdlock: \(lockName) is held by \(holder.owner) (token \(holder.token))")
-                        return .temporaryFailure
-                    }
-                } else {
-                    do {
-                        lock = try await mutex.lock(timeout: timeout)
-                    } catch let error as LockError where error.code == .timeout {
-                        Console.error("etcdlock: \(lockName) was not acquired within the timeout")
-                        return .temporaryFailure
-                    }
-                }
-                return try await runHolding(lock, mutex: mutex, session: session)
-            }
-        }
-    }
-
-    private func runHolding(_ lock: LockGuard, mutex: EtcdMutex, session: EtcdSession) async throws -> ExitStatus {
-        let child = try ChildProcess(
-            command: command,
-            environment: [
-                "ETCDLOCK_FENCING_TOKEN": lock.token.description, "ETCDLOCK_LOCK_KEY": lock.key.description,
-                "ETCDLOCK_LEASE": session.lease.hexString,
-            ])
-        enum Event: Sendable { case exited(Int32), lost(String), signal(Int32) }
-        let signals = TerminationSignals.stream()
-        let event = await withTaskGroup(of: Event.self) { group in
-            group.addTask {
-                guard let status = await child.wait() else { return .lost("cancelled") }
-                return .exited(status)
-            }
-            group.addTask {
-                // The session's loss or a deleted lock key (force-release), whichever comes first.
-                let loss = try? await mutex.waitUntilLost(lock)
-                return .lost(loss.map { "\($0)" } ?? "cancelled")
-            }
-            group.addTask {
-                for await number in signals { return .signal(number) }
-                // The stream ends only when this task is cancelled, after another child won.
-                return .signal(SIGTERM)
-            }
-            let first = await group.next() ?? .lost("cancelled")
-            group.cancelAll()
-            return first
-        }
-        switch event {
-        case .exited(let status):
-            try await mutex.unlock(lock)
-            return ExitStatus(code: status)
-        case .signal(let number):
-            child.send(number)
-            let status = await stop(child)
-            try? await mutex.unlock(lock)
-            return ExitStatus(code: status)
-        case .lost(let reason):
-            Console.error("etcdlock: lost \(lockName) (token \(lock.token)): \(reason); stopping the command")
-            child.send(SIGTERM)
-            _ = await stop(child)
-            try? await mutex.unlock(lock)
-            return .failure
-        }
-    }
-
-    /// Waits for the child, sending SIGKILL if it outlives the grace period.
-    private func stop(_ child: ChildProcess) async -> Int32 {
-        await withTaskGroup(of: Int32?.self) { group in
-            group.addTask { await child.wait() }
-            group.addTask {
-                do {
-                    try await Task.sleep(for: killAfter)
-                } catch {
-                    return nil
-                }
-                child.send(SIGKILL)
-                return nil
-            }
-            for await result in group {
-                if let status = result {
-                    group.cancelAll()
+                switch try await acquire(mutex, signals: signals) {
+                case .acquired(let lock):
+                    let supervisor = CommandSupervisor(
+                        executable: executable, command: command, killAfter: killAfter, lockName: lockName)
+                    return try await supervisor.run(holding: lock, mutex: mutex, session: session, signals: signals)
+                case .notAcquired(let status):
                     return status
                 }
             }
-            return 128 + SIGKILL
         }
+    }
+
+    private enum Acquisition: Sendable {
+        case acquired(LockGuard)
+        case notAcquired(ExitStatus)
+    }
+
+    private enum AcquireEvent: Sendable {
+        case finished(Result<Acquisition, any Error>)
+        case signal(Int32)
+    }
+
+    /// Takes the lock (or finds it held, with `--try`), unless a stopping signal comes first: then
+    /// the attempt is cancelled, which withdraws its key, and the signal's exit status is returned.
+    private func acquire(_ mutex: EtcdMutex, signals: TerminationSignals) async throws -> Acquisition {
+        let (first, late) = await withTaskGroup(of: AcquireEvent?.self) { group in
+            group.addTask { .finished(await Result(catching: { try await attempt(mutex) })) }
+            group.addTask { await signals.wait().map { .signal($0) } }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            // The other task's outcome too: an acquisition that completed as the signal came in
+            // must be released, not forgotten.
+            var late: AcquireEvent?
+            for await event in group where event != nil { late = event }
+            return (first, late)
+        }
+        switch first {
+        case .finished(let result)?:
+            return try result.get()
+        case .signal(let number)?:
+            // An acquisition that completed as the signal came in is released with the session's
+            // lease, which is revoked on the way out.
+            _ = late
+            Console.error("etcdlock: \(signalName(number)) while waiting for \(lockName); withdrew")
+            return .notAcquired(ExitStatus(code: 128 + number))
+        case nil:
+            throw LockError(code: .cancelled, message: "waiting for \(lockName) was cancelled")
+        }
+    }
+
+    private func attempt(_ mutex: EtcdMutex) async throws -> Acquisition {
+        if tryOnly {
+            switch try await mutex.tryLock() {
+            case .acquired(let lock):
+                return .acquired(lock)
+            case .heldByOther(let holder):
+                Console.error("etcdlock: \(lockName) is held by \(holder.owner) (token \(holder.token))")
+                return .notAcquired(.temporaryFailure)
+            }
+        }
+        do {
+            return .acquired(try await mutex.lock(timeout: timeout))
+        } catch let error as LockError where error.code == .timeout {
+            Console.error("etcdlock: \(lockName) was not acquired within the timeout")
+            return .notAcquired(.temporaryFailure)
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    /// The outcome of `body`, thrown errors included.
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

@@ -9,7 +9,9 @@ struct ObserveCommand: Command {
         Usage: etcdlock observe NAME [options]
 
         Prints the current leader of election NAME, then one line per change:
-        "leader VALUE token N" or "no leader". Runs until SIGINT/SIGTERM or --count changes.
+        "leader VALUE token N" or "no leader". Runs until SIGINT, SIGTERM or SIGHUP (exit 0) or
+        --count lines. While etcd cannot be reached it keeps trying (one message on standard
+        error), and on reconnecting prints the leader again only if it changed meanwhile.
 
         \(ConnectionOptions.help)
           --namespace NS     election namespace (default "default")
@@ -35,32 +37,64 @@ struct ObserveCommand: Command {
     }
 
     func run() async throws -> ExitStatus {
-        let signals = TerminationSignals.stream()
+        let signals = TerminationSignals()
         return try await EtcdClient.withClient(connection.configuration) { client in
             try await EtcdSession.withSession(client) { session in
                 let election = try EtcdElection(electionName, session: session, namespace: namespace)
-                let changes = try await election.observe()
-                return try await withThrowingTaskGroup(of: ExitStatus.self) { group in
-                    group.addTask {
-                        var printed = 0
-                        for try await leader in changes {
-                            Console.out(line(for: leader))
-                            printed += 1
-                            if let count, printed >= count { return .success }
-                        }
-                        return .success
+                return try await withThrowingTaskGroup(of: ExitStatus?.self) { group in
+                    group.addTask { try await follow(election) }
+                    group.addTask { await signals.wait().map { _ in .success } }
+                    var status: ExitStatus?
+                    for try await result in group where result != nil {
+                        status = result
+                        group.cancelAll()
                     }
-                    group.addTask {
-                        for await _ in signals { return .success }
-                        return .success
-                    }
-                    let first = try await group.next() ?? .success
-                    group.cancelAll()
-                    changes.cancel()
-                    return first
+                    return status ?? .success
                 }
             }
         }
+    }
+
+    /// Prints leader changes until `--count` lines; rides out etcd being unreachable by
+    /// observing again, printing a leader only when it differs from the last one printed.
+    private func follow(_ election: EtcdElection) async throws -> ExitStatus? {
+        var printed = 0
+        var last: EtcdElection.Leader??
+        var pause = Duration.milliseconds(100)
+        var reportedOutage = false
+        while !Task.isCancelled {
+            do {
+                let changes = try await election.observe()
+                defer { changes.cancel() }
+                for try await leader in changes {
+                    pause = .milliseconds(100)
+                    reportedOutage = false
+                    if let last, last?.key == leader?.key, last?.token == leader?.token, last?.value == leader?.value {
+                        continue
+                    }
+                    last = .some(leader)
+                    Console.out(line(for: leader))
+                    printed += 1
+                    if let count, printed >= count { return .success }
+                }
+                return nil  // the stream ends only when cancelled
+            } catch let error as EtcdError where Self.isOutage(error) && !Task.isCancelled {
+                if !reportedOutage {
+                    Console.error("etcdlock: etcd is unreachable (\(error)); still observing \(electionName)")
+                    reportedOutage = true
+                }
+                do { try await Task.sleep(for: pause) } catch { return nil }
+                pause = min(pause * 2, .seconds(2))
+            } catch where Task.isCancelled {
+                return nil
+            }
+        }
+        return nil
+    }
+
+    /// Errors that pass when etcd comes back (a restart, an election, a member's pause).
+    static func isOutage(_ error: EtcdError) -> Bool {
+        [.unavailable, .noLeader, .timeout].contains(error.code)
     }
 
     private func line(for leader: EtcdElection.Leader?) -> String {
@@ -83,7 +117,7 @@ func jsonString(_ text: String) -> String {
         case "\r": escaped += "\\r"
         case "\t": escaped += "\\t"
         default:
-            if scalar.value < 0x20 {
+            if Console.isUnsafe(scalar) {
                 let hex = String(scalar.value, radix: 16)
                 escaped += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             } else {

@@ -52,12 +52,10 @@ struct VerifyClientCommand: Command {
     }
 
     func run() async throws -> ExitStatus {
-        let signals = TerminationSignals.stream()
+        let signals = TerminationSignals()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await loop() }
-            group.addTask {
-                for await _ in signals { return }
-            }
+            group.addTask { _ = await signals.wait() }
             await group.next()
             group.cancelAll()
         }

@@ -1,0 +1,38 @@
+#ifndef CPROCESSGUARD_H
+#define CPROCESSGUARD_H
+
+#include <sys/types.h>
+
+/// Starts a guard process that leads a new process group and, once released through
+/// `cpg_release`, runs `path` with `argv` and `envp` as its own child in that group.
+///
+/// The guard ignores the signals a supervisor sends to stop the group (INT, TERM, HUP, QUIT,
+/// USR1, USR2, PIPE, TSTP, TTIN, TTOU), so they reach the command; the command starts with an
+/// empty signal mask, default dispositions and no open descriptors above 2. The guard exits with
+/// the command's status (128 + N when signal N ended it; 125 when it was never released or could
+/// not start the command). When the supervisor's end of the control pipe closes (the supervisor
+/// exited or was killed, SIGKILL included), the guard kills the whole group with SIGKILL.
+///
+/// Returns 0 and fills `guard_pid` (also the group's ID) and `control_fd` (close-on-exec), or
+/// an errno value.
+int cpg_spawn(const char *path, char *const argv[], char *const envp[], pid_t *guard_pid, int *control_fd);
+
+/// Lets the guard start the command. With `take_terminal` non-zero, and when standard input is
+/// a terminal whose foreground group is the caller's, the group becomes the terminal's
+/// foreground group first (so the command can read it and gets the terminal's signals).
+/// Returns 1 when the terminal was handed over, 0 when not, -1 with errno on failure.
+int cpg_release(int control_fd, pid_t group, int take_terminal);
+
+/// Makes the caller's process group the terminal's foreground group again (after
+/// `cpg_release` handed it over), with SIGTTOU blocked meanwhile.
+void cpg_reclaim_terminal(void);
+
+/// Makes this process the reaper of its orphaned descendants (Linux: PR_SET_CHILD_SUBREAPER),
+/// so a command's children that outlive it become this process's zombies, reaped at once,
+/// rather than lingering until init reaps them. Returns 0, or -1 where unsupported.
+int cpg_become_subreaper(void);
+
+/// Reaps every exited child in process group `group` without waiting; returns how many.
+int cpg_reap_group(pid_t group);
+
+#endif

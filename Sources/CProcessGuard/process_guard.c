@@ -1,0 +1,218 @@
+// The guard process behind `etcdlock lock -- COMMAND` (see CProcessGuard.h).
+//
+// Written in C because the code between fork() and execve() in a multithreaded process may only
+// call async-signal-safe functions: no allocation, no locks, no Swift runtime. Everything after
+// fork() here is a plain system call.
+#include "CProcessGuard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#endif
+
+// Signals the supervisor sends the group to stop or notify the command: the guard must outlive
+// them to report the command's status and to kill the group if the supervisor dies.
+static const int guard_ignores[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+                                    SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
+
+static int child_exited_write = -1;
+
+static void on_child_exit(int number) {
+    (void)number;
+    int saved = errno;
+    (void)!write(child_exited_write, "c", 1);
+    errno = saved;
+}
+
+static void set_disposition(int number, void (*handler)(int)) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = handler;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = handler == on_child_exit ? SA_RESTART | SA_NOCLDSTOP : 0;
+    sigaction(number, &action, NULL);
+}
+
+#if defined(__linux__)
+// The kernel's own sigaction layout (x86_64, aarch64), for the signals the C library keeps to
+// itself (32 and 33 in glibc: thread cancellation and set*id) and refuses to change. A parent
+// that ignored them would otherwise pass that on: an ignored cancellation signal breaks
+// pthread_cancel in the command.
+struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    unsigned long mask;
+};
+#endif
+
+static void reset_all_dispositions(void) {
+    for (int number = 1; number < NSIG; number++) {
+        if (number == SIGKILL || number == SIGSTOP) continue;
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = SIG_DFL;
+        sigemptyset(&action.sa_mask);
+        if (sigaction(number, &action, NULL) == 0) continue;
+#if defined(__linux__)
+        struct kernel_sigaction raw = {SIG_DFL, 0, NULL, 0};
+        syscall(SYS_rt_sigaction, number, &raw, NULL, sizeof raw.mask);
+#endif
+    }
+}
+
+static void set_mask(int how, int all) {
+    sigset_t set;
+    if (all) sigfillset(&set); else sigemptyset(&set);
+    sigprocmask(how, &set, NULL);
+}
+
+// Closes every descriptor from `lowest` up, except those in `keep` (sorted ascending).
+static void close_descriptors(int lowest, const int *keep, int keep_count, int limit) {
+    int from = lowest;
+    for (int index = 0; index <= keep_count; index++) {
+        int to = index < keep_count ? keep[index] - 1 : -1;  // -1: to the end
+        if (to != -1 && to < from) { from = keep[index] + 1; continue; }
+        int done = 0;
+#if defined(__linux__) && defined(SYS_close_range)
+        done = syscall(SYS_close_range, (unsigned)from, to == -1 ? ~0U : (unsigned)to, 0) == 0;
+#endif
+        if (!done) {
+            int last = to == -1 ? limit : to;
+            for (int fd = from; fd <= last; fd++) close(fd);
+        }
+        if (index < keep_count) from = keep[index] + 1;
+    }
+}
+
+static void exit_like(int status) {
+    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
+    _exit(125);
+}
+
+static void run_guard(int control, const char *path, char *const argv[], char *const envp[], int limit) {
+    setpgid(0, 0);
+    set_mask(SIG_SETMASK, 1);
+    reset_all_dispositions();
+    for (unsigned index = 0; index < sizeof guard_ignores / sizeof guard_ignores[0]; index++) {
+        set_disposition(guard_ignores[index], SIG_IGN);
+    }
+    int wake[2];
+    if (pipe(wake) != 0) _exit(125);
+    for (int index = 0; index < 2; index++) fcntl(wake[index], F_SETFL, O_NONBLOCK);
+    child_exited_write = wake[1];
+    set_disposition(SIGCHLD, on_child_exit);
+    int keep[3] = {control, wake[0], wake[1]};
+    for (int i = 0; i < 3; i++)  // sort three numbers
+        for (int j = i + 1; j < 3; j++)
+            if (keep[j] < keep[i]) { int t = keep[i]; keep[i] = keep[j]; keep[j] = t; }
+    close_descriptors(3, keep, 3, limit);
+
+    // Wait for the supervisor's go (it may hand the terminal to this group first).
+    char byte;
+    ssize_t got;
+    do { got = read(control, &byte, 1); } while (got < 0 && errno == EINTR);
+    if (got != 1) _exit(125);
+
+    pid_t command = fork();
+    if (command < 0) _exit(125);
+    if (command == 0) {
+        // Signals stay blocked until the dispositions are back to default, so a signal sent to
+        // the group meanwhile is delivered to the command rather than ignored.
+        reset_all_dispositions();
+        close_descriptors(3, NULL, 0, limit);
+        set_mask(SIG_SETMASK, 0);
+        execve(path, argv, envp);
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    set_mask(SIG_SETMASK, 0);
+    for (;;) {
+        int status;
+        pid_t reaped = waitpid(command, &status, WNOHANG);
+        if (reaped == command) exit_like(status);
+        if (reaped < 0 && errno != EINTR) _exit(125);
+        struct pollfd watched[2] = {{control, POLLIN, 0}, {wake[0], POLLIN, 0}};
+        if (poll(watched, 2, -1) < 0) continue;
+        if (watched[1].revents) {
+            char drained[64];
+            while (read(wake[0], drained, sizeof drained) > 0) {}
+        }
+        if (watched[0].revents) {
+            got = read(control, &byte, 1);
+            if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) {
+                // The supervisor is gone: nothing may outlive its lock.
+                kill(0, SIGKILL);
+                _exit(128 + SIGKILL);
+            }
+        }
+    }
+}
+
+int cpg_spawn(const char *path, char *const argv[], char *const envp[], pid_t *guard_pid, int *control_fd) {
+    int control[2];
+    if (pipe(control) != 0) return errno;
+    for (int index = 0; index < 2; index++) fcntl(control[index], F_SETFD, FD_CLOEXEC);
+    long open_max = sysconf(_SC_OPEN_MAX);
+    int limit = open_max <= 0 || open_max > 65536 ? 65536 : (int)open_max;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int saved = errno;
+        close(control[0]);
+        close(control[1]);
+        return saved;
+    }
+    if (pid == 0) {
+        close(control[1]);
+        run_guard(control[0], path, argv, envp, limit);
+        _exit(125);
+    }
+    close(control[0]);
+    setpgid(pid, pid);  // also done by the guard: whichever runs first, the group exists after
+    *guard_pid = pid;
+    *control_fd = control[1];
+    return 0;
+}
+
+int cpg_release(int control_fd, pid_t group, int take_terminal) {
+    int handed = 0;
+    if (take_terminal && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) {
+        handed = tcsetpgrp(STDIN_FILENO, group) == 0;
+    }
+    ssize_t written;
+    do { written = write(control_fd, "g", 1); } while (written < 0 && errno == EINTR);
+    return written == 1 ? handed : -1;
+}
+
+void cpg_reclaim_terminal(void) {
+    sigset_t block, previous;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTTOU);
+    pthread_sigmask(SIG_BLOCK, &block, &previous);
+    tcsetpgrp(STDIN_FILENO, getpgrp());
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+}
+
+int cpg_become_subreaper(void) {
+#if defined(__linux__) && defined(PR_SET_CHILD_SUBREAPER)
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -1;
+#else
+    return -1;
+#endif
+}
+
+int cpg_reap_group(pid_t group) {
+    int count = 0;
+    int status;
+    while (waitpid(-group, &status, WNOHANG) > 0) count++;
+    return count;
+}

@@ -6,25 +6,32 @@ import Testing
 /// Stands in for the gateway call under the coalescer (the coalescer's own logic, not etcd's, is
 /// under test here; the integration suite runs it against etcd): records each txn sent and
 /// holds it until the test lets it answer. A txn "succeeds" unless it compares a key named in
-/// `failing`.
+/// `failing`; `throwing` may turn a send into an error instead.
 private final class HeldSends: Sendable {
     private struct State {
         var sent: [Txn] = []
+        var deadlines: [ContinuousClock.Instant] = []
         var held: [CheckedContinuation<Void, Never>] = []
         var heldWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
     private let state = Mutex(State())
     let failing: Set<EtcdKey>
+    let throwing: @Sendable (Txn) -> EtcdError?
 
-    init(failing: Set<EtcdKey> = []) { self.failing = failing }
+    init(failing: Set<EtcdKey> = [], throwing: @escaping @Sendable (Txn) -> EtcdError? = { _ in nil }) {
+        self.failing = failing
+        self.throwing = throwing
+    }
 
     var sent: [Txn] { state.withLock { $0.sent } }
+    var deadlines: [ContinuousClock.Instant] { state.withLock { $0.deadlines } }
 
-    func send(_ txn: Txn) async -> TxnResult {
+    func send(_ txn: Txn, deadline: ContinuousClock.Instant = .now) async throws -> TxnResult {
         await withCheckedContinuation { continuation in
             let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 state.sent.append(txn)
+                state.deadlines.append(deadline)
                 state.held.append(continuation)
                 let ready = state.heldWaiters.filter { $0.count <= state.held.count }.map(\.continuation)
                 state.heldWaiters.removeAll { $0.count <= state.held.count }
@@ -32,6 +39,7 @@ private final class HeldSends: Sendable {
             }
             for waiter in ready { waiter.resume() }
         }
+        if let error = throwing(txn) { throw error }
         let succeeded = !txn.compares.contains { failing.contains($0.keys.key) }
         let header = ResponseHeader(clusterID: 1, memberID: 1, revision: Revision(Int64(txn.success.count)), raftTerm: 1)
         let responses = (succeeded ? txn.success : txn.failure).map { _ in
@@ -82,7 +90,7 @@ struct TxnCoalescerTests {
         let coalescer = TxnCoalescer(maximumInFlight: 2, maximumOperations: 128)
         let sends = HeldSends()
         async let result = coalescer.submit(create("/a"), group: "a", retry: .onlyIfNotSent, deadline: .now + .seconds(5)) {
-            txn, _, _ in await sends.send(txn)
+            txn, _, _ in try await sends.send(txn)
         }
         await sends.waitUntilHeld(1)
         #expect(sends.sent == [create("/a")])
@@ -96,7 +104,7 @@ struct TxnCoalescerTests {
         let sends = HeldSends()
         let submit = { @Sendable (key: EtcdKey, group: String) async throws -> TxnResult in
             try await coalescer.submit(create(key), group: group, retry: .onlyIfNotSent, deadline: .now + .seconds(5)) {
-                txn, _, _ in await sends.send(txn)
+                txn, _, _ in try await sends.send(txn)
             }
         }
         try await withThrowingTaskGroup(of: TxnResult.self) { group in
@@ -130,7 +138,7 @@ struct TxnCoalescerTests {
         let sends = HeldSends(failing: ["/c"])
         let submit = { @Sendable (key: EtcdKey) async throws -> TxnResult in
             try await coalescer.submit(create(key), group: key.description, retry: .onlyIfNotSent, deadline: .now + .seconds(5)) {
-                txn, _, _ in await sends.send(txn)
+                txn, _, _ in try await sends.send(txn)
             }
         }
         try await withThrowingTaskGroup(of: (EtcdKey, TxnResult).self) { group in
@@ -148,6 +156,89 @@ struct TxnCoalescerTests {
             for try await (key, result) in group { outcomes[key] = result.succeeded }
             #expect(outcomes == ["/first": true, "/b": true, "/c": false, "/d": true])
         }
+    }
+
+    /// Runs "/first" alone (held), then "/b", "/c", "/d" merged behind it, and returns each key's
+    /// outcome once every send was let through.
+    private func mergeBehindFirst(
+        _ sends: HeldSends, retry: EtcdClient.RetryRule, deadlines: [EtcdKey: ContinuousClock.Instant] = [:],
+        beforeRelease: @Sendable () async throws -> Void = {}
+    ) async throws -> [EtcdKey: Result<TxnResult, any Error>] {
+        let coalescer = TxnCoalescer(maximumInFlight: 1, maximumOperations: 128)
+        let submit = { @Sendable (key: EtcdKey) async -> Result<TxnResult, any Error> in
+            await Result {
+                try await coalescer.submit(
+                    create(key), group: key.description, retry: retry, deadline: deadlines[key] ?? .now + .seconds(5)
+                ) { txn, _, deadline in try await sends.send(txn, deadline: deadline) }
+            }
+        }
+        return try await withThrowingTaskGroup(of: (EtcdKey, Result<TxnResult, any Error>).self) { group in
+            group.addTask { ("/first", await submit("/first")) }
+            await sends.waitUntilHeld(1)
+            for key in ["/b", "/c", "/d"] { group.addTask { (EtcdKey(key), await submit(EtcdKey(key))) } }
+            try await waitUntil { coalescer.waitingCount == 3 }
+            try await beforeRelease()
+            // Let every send through as it comes: the merged one, then any sent alone.
+            var outcomes: [EtcdKey: Result<TxnResult, any Error>] = [:]
+            let releaser = Task {
+                while !Task.isCancelled {
+                    sends.release()
+                    await Task.yield()
+                }
+            }
+            for try await (key, result) in group { outcomes[key] = result }
+            releaser.cancel()
+            return outcomes
+        }
+    }
+
+    @Test("a merged txn refused for good (one member's lease is gone) is resent member by member: the others succeed")
+    func definiteMergedRefusal() async throws {
+        let sends = HeldSends { txn in
+            let keys = txn.compares.map(\.keys.key)
+            guard keys.count > 1 || keys == ["/c"] else { return nil }
+            return EtcdError(code: .leaseNotFound, message: "etcdserver: requested lease not found")
+        }
+        let outcomes = try await mergeBehindFirst(sends, retry: .onlyIfNotSent)
+        #expect((try? outcomes["/b"]?.get())?.succeeded == true)
+        #expect((try? outcomes["/d"]?.get())?.succeeded == true)
+        #expect(throws: EtcdError.self) { try outcomes["/c"]?.get() }
+        #expect(sends.sent.suffix(3).allSatisfy { $0.compares.count == 1 })
+    }
+
+    @Test("after a merged txn's ambiguous failure, a member's clean failure alone still says it may have been applied")
+    func ambiguityIsSticky() async throws {
+        let sends = HeldSends { txn in
+            let keys = txn.compares.map(\.keys.key)
+            if keys.count > 1 { return EtcdError(code: .timeout, message: "request timed out", mayHaveBeenApplied: true) }
+            if keys == ["/c"] { return EtcdError(code: .noLeader, message: "etcdserver: no leader") }
+            return nil
+        }
+        let outcomes = try await mergeBehindFirst(sends, retry: .idempotent)
+        #expect((try? outcomes["/b"]?.get())?.succeeded == true)
+        guard case .failure(let error as EtcdError)? = outcomes["/c"] else {
+            Issue.record("/c did not fail with an EtcdError: \(String(describing: outcomes["/c"]))")
+            return
+        }
+        #expect(error.code == .noLeader)
+        #expect(error.mayHaveBeenApplied, "the merged attempt may have created /c")
+    }
+
+    @Test("a member whose deadline passed while it waited is answered at once and does not cut the others' deadline")
+    func expiredMemberLeavesTheBatch() async throws {
+        let sends = HeldSends()
+        let soon = ContinuousClock.now + .milliseconds(50)
+        let later = ContinuousClock.now + .seconds(30)
+        let outcomes = try await mergeBehindFirst(
+            sends, retry: .onlyIfNotSent, deadlines: ["/b": soon, "/c": later, "/d": later],
+            beforeRelease: { try await Task.sleep(until: soon + .milliseconds(20), clock: .continuous) })
+        guard case .failure(let error as EtcdError)? = outcomes["/b"] else {
+            Issue.record("/b was sent after its deadline: \(String(describing: outcomes["/b"]))")
+            return
+        }
+        #expect(error.code == .timeout && !error.mayHaveBeenApplied)
+        #expect(sends.sent.count == 2 && sends.sent[1].compares.count == 2)
+        #expect(sends.deadlines[1] == later)
     }
 
     @Test("txns that are not single-key writes, or too large, are never merged")

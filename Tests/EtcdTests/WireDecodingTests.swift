@@ -148,6 +148,8 @@ struct WireDecodingTests {
             (14, "etcdserver: request timed out", EtcdError.Code.timeout, true),
             (14, "etcdserver: request timed out, possibly due to previous leader failure", .timeout, true),
             (14, "etcdserver: server stopped", .unavailable, true),
+            (14, "transport is closing", .unavailable, true),
+            (14, "etcdserver: leader changed", .unavailable, true),
             (4, "context deadline exceeded", .timeout, true),
             (1, "context canceled", .server, true),
             (2, "something etcd does not classify", .server, true),
@@ -161,6 +163,14 @@ struct WireDecodingTests {
         let error = WireErrorMapping.error(httpStatus: 503, body: GoldenJSON.bytes(body))
         #expect(error.code == code)
         #expect(error.mayHaveBeenApplied == ambiguous)
+    }
+
+    @Test("a non-200 answer that is not etcd's own error (a proxy's page, a bodiless 503) may have been applied")
+    func foreignErrorAnswers() {
+        let page = WireErrorMapping.error(httpStatus: 502, body: GoldenJSON.bytes("<html>Bad Gateway</html>"))
+        #expect(page.code == .invalidResponse && page.mayHaveBeenApplied)
+        let bodiless = WireErrorMapping.error(httpStatus: 503, body: [])
+        #expect(bodiless.code == .unavailable && bodiless.mayHaveBeenApplied)
     }
 
     @Test("a non-JSON error body becomes invalid_response with the status, not a crash")

@@ -29,6 +29,13 @@ extension EtcdClient {
 
     /// Sends `body` to `path` until it succeeds, fails for good, or the deadline passes.
     /// Returns only 200 responses.
+    ///
+    /// A request that may be sent again (`retry: .idempotent`) gets ``Configuration/memberResponseTimeout``
+    /// per member to start answering, and moves on to the next member after a hung member, a
+    /// broken connection or an answer that is not etcd's (a proxy's 502, an HTML page). The error
+    /// finally thrown says `mayHaveBeenApplied` when *any* attempt may have reached etcd, not just
+    /// the last one: an enqueue whose first attempt reached a leader that then died, followed by
+    /// clean refusals, may still land.
     func send(
         _ path: String, body: [UInt8], retry: RetryRule, timeout: Duration?, endpoint pinned: Int? = nil,
         authenticated: Bool = true, requiresLeader: Bool = true
@@ -37,19 +44,39 @@ extension EtcdClient {
         var attempts = 0
         var triedEndpoints: Set<Int> = []
         var hasRefreshedToken = false
+        var mayHaveBeenApplied = false
+        func settled(_ error: EtcdError) -> EtcdError {
+            var error = error
+            error.mayHaveBeenApplied = error.mayHaveBeenApplied || mayHaveBeenApplied
+            return error
+        }
         while true {
-            if Task.isCancelled { throw EtcdError(code: .cancelled, message: "the call to \(path) was cancelled") }
+            if Task.isCancelled {
+                throw settled(EtcdError(code: .cancelled, message: "the call to \(path) was cancelled"))
+            }
             let endpoint = pinned ?? selector.pick()
-            let token = authenticated ? try await authToken(deadline: deadline) : nil
+            let token: String?
+            do {
+                token = authenticated ? try await authToken(deadline: deadline) : nil
+            } catch let error as EtcdError {
+                throw settled(error)
+            }
             attempts += 1
             requestCounter.add(1, ordering: .relaxed)
+            // Only a request that may be sent again can give up on a silent member early.
+            let mayMoveOn = retry == .idempotent && pinned == nil && endpoints.count > 1
+            let responseStart = mayMoveOn ? min(deadline, .now + configuration.memberResponseTimeout) : nil
             let failure: EtcdError
             do {
                 let response = try await transport.send(
                     HTTPRequest(path: path, body: body, authorization: token, requiresLeader: requiresLeader),
-                    to: endpoint, deadline: deadline)
-                if response.head.status == 200 { return response }
-                let error = WireErrorMapping.error(httpStatus: response.head.status, body: response.body)
+                    to: endpoint, deadline: deadline, responseStartDeadline: responseStart)
+                if response.head.status == 200, response.body.first == UInt8(ascii: "{") { return response }
+                let error = response.head.status == 200
+                    ? EtcdError(
+                        code: .invalidResponse, message: "\(path) at \(endpoints[endpoint]) answered 200 without a JSON object",
+                        mayHaveBeenApplied: true)
+                    : WireErrorMapping.error(httpStatus: response.head.status, body: response.body)
                 if error.code == .unauthenticated, token != nil, !hasRefreshedToken {
                     // The token expired or the member restarted; etcd rejected the call without applying it.
                     hasRefreshedToken = true
@@ -58,29 +85,36 @@ extension EtcdClient {
                     continue
                 }
                 // A refusal (no leader, unavailable) is safe to send again, elsewhere; an answer
-                // that leaves the outcome open (etcd's own "request timed out") only if idempotent.
-                let transient = error.code == .noLeader || error.code == .unavailable || error.code == .timeout
-                guard transient, !error.mayHaveBeenApplied || retry == .idempotent else { throw error }
+                // that leaves the outcome open (etcd's own "request timed out", a proxy's error
+                // page) only if idempotent.
+                let transient = [.noLeader, .unavailable, .timeout, .invalidResponse].contains(error.code)
+                guard transient, !error.mayHaveBeenApplied || retry == .idempotent else { throw settled(error) }
                 selector.markFailed(endpoint)
                 failure = error
             } catch let error as TransportError {
                 failure = mapTransportError(error, path: path, endpoint: endpoint)
                 switch error.kind {
                 case .cancelled, .shutDown:
-                    throw failure
+                    throw settled(failure)
                 case .timedOut:
                     selector.markFailed(endpoint)
-                    throw failure
+                    // The member did not start answering in time: another may, within the deadline.
+                    guard mayMoveOn, ContinuousClock.now < deadline else { throw settled(failure) }
                 case .connectFailed, .connectionClosed, .malformedResponse:
                     selector.markFailed(endpoint)
-                    if error.requestMayHaveBeenSent && retry != .idempotent { throw failure }
+                    if error.requestMayHaveBeenSent && retry != .idempotent { throw settled(failure) }
                 }
             }
-            guard attempts < configuration.retry.maximumAttempts, pinned == nil else { throw failure }
+            mayHaveBeenApplied = mayHaveBeenApplied || failure.mayHaveBeenApplied
+            guard attempts < configuration.retry.maximumAttempts, pinned == nil else { throw settled(failure) }
             triedEndpoints.insert(endpoint)
-            try await backOff(
-                ifEveryMemberWasTried: triedEndpoints.count >= endpoints.count, attempts: attempts, deadline: deadline,
-                failure: failure, what: "the call to \(path)")
+            do {
+                try await backOff(
+                    ifEveryMemberWasTried: triedEndpoints.count >= endpoints.count, attempts: attempts, deadline: deadline,
+                    failure: failure, what: "the call to \(path)")
+            } catch let error as EtcdError {
+                throw settled(error)
+            }
             configuration.logger.log(
                 .debug, "retrying \(path) after: \(failure)", ["attempt": String(attempts + 1)])
         }

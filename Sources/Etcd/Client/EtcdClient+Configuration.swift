@@ -15,6 +15,12 @@ extension EtcdClient {
         public var maximumConnectionsPerEndpoint: Int
         /// How long a member that failed is avoided before it is tried first again (default 2 s).
         public var endpointCooldown: Duration
+        /// How long a member may take to *start* answering a call that is safe to send again
+        /// before the call moves on to the next member (default 750 ms). A paused or partitioned
+        /// member accepts connections and never answers; without this bound it would cost a
+        /// call's whole deadline. Applies to reads and idempotent writes only: a write that must
+        /// not be sent twice waits for its answer until the call's deadline.
+        public var memberResponseTimeout: Duration
         /// Where the client logs; disabled by default.
         public var logger: EtcdLogger
         /// How long watch streams on a member may stay silent before the client checks that the
@@ -36,6 +42,7 @@ extension EtcdClient {
             retry: RetryPolicy = RetryPolicy(),
             maximumConnectionsPerEndpoint: Int = 64,
             endpointCooldown: Duration = .seconds(2),
+            memberResponseTimeout: Duration = .milliseconds(750),
             logger: EtcdLogger = .disabled,
             memberProbeInterval: Duration? = .seconds(3),
             memberProbeTimeout: Duration = .seconds(2),
@@ -50,6 +57,7 @@ extension EtcdClient {
             self.retry = retry
             self.maximumConnectionsPerEndpoint = maximumConnectionsPerEndpoint
             self.endpointCooldown = endpointCooldown
+            self.memberResponseTimeout = memberResponseTimeout
             self.logger = logger
         }
 

@@ -161,17 +161,46 @@ final class TxnCoalescer: Sendable {
     private static func sendMerged(
         _ batch: [Member], send: @escaping @Sendable (Txn, EtcdClient.RetryRule, ContinuousClock.Instant) async throws -> TxnResult
     ) async -> [Result<TxnResult, any Error>] {
+        // A member whose deadline passed while it waited is answered at once, unsent, rather than
+        // shrinking the merged call's deadline to nothing.
+        let now = ContinuousClock.now
+        let expired = batch.indices.filter { batch[$0].deadline <= now + .milliseconds(5) }
+        if !expired.isEmpty {
+            let live = batch.indices.filter { !expired.contains($0) }
+            var results = [Result<TxnResult, any Error>](
+                repeating: .failure(
+                    EtcdError(code: .timeout, message: "the txn's deadline passed before it could be sent")),
+                count: batch.count)
+            guard !live.isEmpty else { return results }
+            let liveResults = live.count == 1
+                ? [await Result(catching: { try await send(batch[live[0]].txn, batch[live[0]].retry, batch[live[0]].deadline) })]
+                : await sendMerged(live.map { batch[$0] }, send: send)
+            for (index, result) in zip(live, liveResults) { results[index] = result }
+            return results
+        }
         // The earliest member deadline bounds the merged call (no member waits past its own).
         let deadline = batch.map(\.deadline).min()!
         let merged = Txn(if: batch.flatMap(\.txn.compares), then: batch.flatMap(\.txn.success))
         // Retried after an ambiguous failure only if every member may be applied twice.
         let retry: EtcdClient.RetryRule = batch.allSatisfy { $0.retry == .idempotent } ? .idempotent : .onlyIfNotSent
         switch await Result(catching: { try await send(merged, retry, deadline) }) {
-        case .failure(let error):
-            // Members that may be sent twice, and still have time, get their own attempt, as
-            // they would have alone; the others get the merged call's error.
+        case .failure(let error as EtcdError) where !error.mayHaveBeenApplied:
+            // Definitely not applied (one member's lease was gone, no leader …): the error may
+            // concern one member only, so every member gets its own attempt, as it would alone.
             return await eachAlone(batch, otherwise: error, send: send) { member in
+                ContinuousClock.now < member.deadline
+            }
+        case .failure(let error):
+            // Possibly applied: members that may be sent twice, and still have time, get their own
+            // attempt; whatever that attempt says, the merged one may have landed them, so their
+            // failures stay marked as possibly applied. The others get the merged call's error.
+            let results = await eachAlone(batch, otherwise: error, send: send) { member in
                 member.retry == .idempotent && ContinuousClock.now < member.deadline
+            }
+            return results.map { result in
+                guard case .failure(var failure as EtcdError) = result else { return result }
+                failure.mayHaveBeenApplied = true
+                return .failure(failure)
             }
         case .success(let result) where result.succeeded:
             var results: [Result<TxnResult, any Error>] = []

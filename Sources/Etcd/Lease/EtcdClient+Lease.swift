@@ -7,6 +7,9 @@ extension EtcdClient {
     /// - Parameters:
     ///   - ttlSeconds: the time to live, at least 1; etcd raises small values to its minimum (about 2 s).
     ///   - id: a lease ID to use instead of one etcd picks.
+    /// A grant whose answer was lost is sent again (to another member) when etcd picks the ID:
+    /// the unseen lease, if any, holds no keys and expires after its TTL.
+    ///
     /// - Throws: ``EtcdError`` `.invalidArgument` (TTL not positive), `.unavailable`, `.timeout`, `.cancelled`.
     public func grantLease(ttlSeconds: Int64, id: LeaseID? = nil, timeout: Duration? = nil) async throws
         -> LeaseGrant
@@ -15,8 +18,12 @@ extension EtcdClient {
             throw EtcdError(code: .invalidArgument, message: "a lease TTL must be at least 1 second, not \(ttlSeconds)")
         }
         let request = WireLeaseGrantRequest(TTL: WireInt64(ttlSeconds), ID: id.map { WireInt64($0.rawValue) })
+        // Sent again after an unknown outcome only when etcd picks the ID: a grant that landed
+        // unseen leaves a lease nobody uses, which holds no keys and expires after its TTL. With a
+        // chosen ID a second grant would fail with "lease already exists".
         let response = try await call(
-            "/v3/lease/grant", request, as: WireLeaseGrantResponse.self, retry: .onlyIfNotSent, timeout: timeout)
+            "/v3/lease/grant", request, as: WireLeaseGrantResponse.self, retry: id == nil ? .idempotent : .onlyIfNotSent,
+            timeout: timeout)
         if let error = response.error, !error.isEmpty {
             throw EtcdError(code: .server, message: error)
         }

@@ -14,6 +14,8 @@ struct ExchangeRequest: Sendable {
     let endpoint: Int
     let bytes: [UInt8]
     let deadline: ContinuousClock.Instant
+    /// When the response must have begun (its head arrived), if sooner than `deadline`.
+    let responseStartDeadline: ContinuousClock.Instant?
     let responder: ExchangeResponder
     let cancellation: CancellationFlag
 }
@@ -48,6 +50,13 @@ final class Exchange {
 
     /// Whether the deadline still applies (streams stop counting once a message arrived).
     var isDeadlineActive: Bool { !isFinished && !(isStream && hasDeliveredLine) }
+
+    /// The instant at which the exchange fails if still unanswered: the response-start deadline
+    /// until the head arrives, then the whole deadline.
+    var effectiveDeadline: ContinuousClock.Instant {
+        guard head == nil, let start = request.responseStartDeadline else { return request.deadline }
+        return min(start, request.deadline)
+    }
 
     /// Handles one piece of parsed response.
     func receive(_ output: HTTPResponseParser.Output) throws {

@@ -5,10 +5,14 @@
 protocol HTTPTransport: Sendable {
     /// Sends one request and returns the whole response.
     ///
-    /// Throws ``TransportError`` when no complete response arrived before `deadline`
-    /// or the caller cancelled.
-    func send(_ request: HTTPRequest, to endpoint: Int, deadline: ContinuousClock.Instant) async throws
-        -> HTTPResponse
+    /// Throws ``TransportError`` `.timedOut` when no complete response arrived before `deadline`,
+    /// or when the response had not begun by `responseStartDeadline` (a member that accepts
+    /// connections but does not answer: paused, partitioned, overloaded); `.cancelled` when the
+    /// caller cancelled.
+    func send(
+        _ request: HTTPRequest, to endpoint: Int, deadline: ContinuousClock.Instant,
+        responseStartDeadline: ContinuousClock.Instant?
+    ) async throws -> HTTPResponse
 
     /// Opens a streaming request on a connection of its own.
     ///

@@ -8,7 +8,8 @@ extension IOLoop {
     func millisecondsUntilNextDeadline() -> Int32 {
         var nearest: ContinuousClock.Instant?
         for exchange in exchanges.values where exchange.isDeadlineActive {
-            if nearest == nil || exchange.request.deadline < nearest! { nearest = exchange.request.deadline }
+            let deadline = exchange.effectiveDeadline
+            if nearest == nil || deadline < nearest! { nearest = deadline }
         }
         if let liveness {
             for pool in pools where pool.streamCount > 0 && !pool.isProbing {
@@ -29,7 +30,7 @@ extension IOLoop {
         let now = ContinuousClock.now
         startDueProbes(now: now)
         var expired: [Exchange] = []
-        for exchange in exchanges.values where exchange.isDeadlineActive && exchange.request.deadline <= now {
+        for exchange in exchanges.values where exchange.isDeadlineActive && exchange.effectiveDeadline <= now {
             expired.append(exchange)
         }
         for exchange in expired {
@@ -51,7 +52,8 @@ extension IOLoop {
             let probe = Exchange(
                 ExchangeRequest(
                     id: makeExchangeID(), endpoint: index, bytes: request.serialized(host: pool.hostHeader),
-                    deadline: now + liveness.timeout, responder: .probe, cancellation: CancellationFlag()))
+                    deadline: now + liveness.timeout, responseStartDeadline: nil, responder: .probe,
+                    cancellation: CancellationFlag()))
             probe.onProbeOutcome = { [unowned self] answered in
                 pool.isProbing = false
                 pool.lastHeard = .now

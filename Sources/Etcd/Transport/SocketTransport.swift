@@ -15,9 +15,10 @@ final class SocketTransport: HTTPTransport {
         loop.requestShutdown()
     }
 
-    func send(_ request: HTTPRequest, to endpoint: Int, deadline: ContinuousClock.Instant) async throws
-        -> HTTPResponse
-    {
+    func send(
+        _ request: HTTPRequest, to endpoint: Int, deadline: ContinuousClock.Instant,
+        responseStartDeadline: ContinuousClock.Instant?
+    ) async throws -> HTTPResponse {
         let id = loop.makeExchangeID()
         let cancellation = CancellationFlag()
         let bytes = request.serialized(host: loop.hostHeaders[endpoint])
@@ -26,7 +27,8 @@ final class SocketTransport: HTTPTransport {
                 loop.submit(
                     ExchangeRequest(
                         id: id, endpoint: endpoint, bytes: bytes, deadline: deadline,
-                        responder: .unary(continuation), cancellation: cancellation))
+                        responseStartDeadline: responseStartDeadline, responder: .unary(continuation),
+                        cancellation: cancellation))
             }
         } onCancel: {
             cancellation.raise()
@@ -46,7 +48,8 @@ final class SocketTransport: HTTPTransport {
         loop.submit(
             ExchangeRequest(
                 id: id, endpoint: endpoint, bytes: request.serialized(host: loop.hostHeaders[endpoint]),
-                deadline: deadline, responder: .stream(continuation), cancellation: cancellation))
+                deadline: deadline, responseStartDeadline: nil, responder: .stream(continuation),
+                cancellation: cancellation))
         return StreamHandle(parts: stream) {
             cancellation.raise()
             loop.cancel(id)

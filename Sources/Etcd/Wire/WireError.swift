@@ -26,7 +26,10 @@ enum WireErrorMapping {
     private static func mayHaveBeenApplied(grpcStatus: Int?, message: String) -> Bool {
         switch grpcStatus {
         case 1, 2, 4, 13: true  // Canceled, Unknown, DeadlineExceeded, Internal
-        case 14: message.contains("timed out") || message.contains("server stopped")
+        // Unavailable: "no leader" and "unhealthy cluster" are refusals before proposing; anything
+        // else ("timed out", "server stopped", "transport is closing", "leader changed") may
+        // follow a proposal.
+        case 14: !(message.contains("no leader") || message.contains("unhealthy cluster"))
         case nil: true
         default: false
         }
@@ -39,7 +42,9 @@ enum WireErrorMapping {
         }
         let text = String(decoding: body.prefix(200), as: UTF8.self)
         let code: EtcdError.Code = httpStatus == 503 ? .unavailable : .invalidResponse
-        return EtcdError(code: code, message: "HTTP \(httpStatus) from etcd: \(text)")
+        // Not etcd's own error (a proxy's page, a bodiless 503): nothing says the request was
+        // refused before etcd saw it.
+        return EtcdError(code: code, message: "HTTP \(httpStatus) from etcd: \(text)", mayHaveBeenApplied: true)
     }
 
     /// The typed error for a watch that etcd cancelled with `reason` (e.g. a bad token).

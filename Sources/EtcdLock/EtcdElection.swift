@@ -38,6 +38,14 @@ public struct EtcdElection: Sendable {
         public let key: EtcdKey
         /// Strictly greater than every earlier leader's: fence the leader's writes with it.
         public let token: FencingToken
+        let state: GuardState
+
+        public static func == (lhs: Leadership, rhs: Leadership) -> Bool { lhs.key == rhs.key && lhs.token == rhs.token }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(key)
+            hasher.combine(token)
+        }
     }
 
     /// A leader as observers see it.
@@ -57,30 +65,45 @@ public struct EtcdElection: Sendable {
 
     /// Campaigns with `value` and returns once this session leads.
     ///
-    /// When waiting ends without leadership (timeout, cancellation, a lost session), the
-    /// campaign's key is deleted before the call returns.
+    /// Campaigns of one session in one election take turns (they would share one key): a second
+    /// campaign waits until the first one's leadership is resigned or lost. When waiting ends
+    /// without leadership (timeout, cancellation, a lost session), the campaign's key is deleted
+    /// before the call returns, or, when etcd cannot be reached, in the background until the
+    /// deletion lands or the session ends.
     ///
     /// - Throws: ``LockError`` `.timeout`, `.cancelled`, `.sessionLost`, `.ownershipLost`;
     ///   ``EtcdError`` when etcd cannot be reached.
     public func campaign(value: some Sequence<UInt8>, timeout: Duration? = nil) async throws -> Leadership {
         let deadline = timeout.map { ContinuousClock.now + $0 }
-        try session.checkValid()
         let proposal = Array(value)
-        let position = try await queue.enqueue(value: proposal)
-        if !position.isHead {
-            do {
-                try await queue.waitForTurn(revision: position.revision, deadline: deadline)
-            } catch {
-                try? await queue.withdraw(revision: position.revision)
-                throw queue.normalized(error)
+        try await queue.takeLocalTurn(until: deadline)
+        do {
+            try session.checkValid()
+            let position = try await queue.enqueue(value: proposal)
+            if !position.isHead {
+                do {
+                    try await queue.waitForTurn(revision: position.revision, deadline: deadline)
+                } catch {
+                    await queue.withdraw(revision: position.revision)
+                    throw queue.normalized(error)
+                }
             }
+            // A key found from an earlier campaign of this session keeps its old value: publish ours.
+            let leadership = Leadership(key: queue.key, token: FencingToken(position.revision), state: GuardState())
+            if let head = position.head, head.createRevision == position.revision, head.value != proposal {
+                do {
+                    try await proclaim(proposal, as: leadership)
+                } catch {
+                    // Not reported as leading: the key must not stay behind as a leader nobody knows of.
+                    await queue.withdraw(revision: position.revision)
+                    throw error
+                }
+            }
+            return leadership
+        } catch {
+            queue.releaseLocalTurn()
+            throw error
         }
-        // A key found from an earlier campaign of this session keeps its old value: publish ours.
-        let leadership = Leadership(key: queue.key, token: FencingToken(position.revision))
-        if let head = position.head, head.createRevision == position.revision, head.value != proposal {
-            try await proclaim(proposal, as: leadership)
-        }
-        return leadership
     }
 
     /// Publishes a new value, only while `leadership` is still current.
@@ -96,15 +119,24 @@ public struct EtcdElection: Sendable {
         }
     }
 
-    /// Gives up leadership (or a campaign key left behind), letting the next campaigner lead.
-    /// Completes even when the calling task is cancelled (within the request timeout).
+    /// Gives up leadership, letting the next campaigner lead (and this session campaign again).
+    /// Completes even when the calling task is cancelled (within the request timeout). If the
+    /// answer is lost, the key is read back to learn whether the resignation landed.
     ///
-    /// - Throws: ``LockError`` `.notHeld` when leadership had already been lost; ``EtcdError`` otherwise.
+    /// - Throws: ``LockError`` `.notHeld` when leadership had already been resigned or lost;
+    ///   ``EtcdError`` when etcd cannot be reached (leadership is then kept: call again).
     public func resign(_ leadership: Leadership) async throws {
+        guard !leadership.state.isReleased else {
+            throw LockError(code: .notHeld, message: "leadership of \(name) was already resigned")
+        }
         // Completes even when the caller is cancelled: an abandoned resignation would leave
         // this session leading until it ended.
         let queue = self.queue
-        let released = try await Task { try await queue.release(revision: leadership.token.revision) }.value
+        let released = try await Task { try await queue.releaseReadingBack(revision: leadership.token.revision) }.value
+        guard leadership.state.markReleased() else {
+            throw LockError(code: .notHeld, message: "leadership of \(name) was already resigned")
+        }
+        queue.releaseLocalTurn()
         guard released else {
             throw LockError(code: .notHeld, message: "leadership of \(name) had already been lost")
         }
@@ -134,15 +166,21 @@ public struct EtcdElection: Sendable {
     /// - Throws: ``EtcdError`` when etcd cannot be reached.
     public func observe() async throws -> LeaderChanges {
         let watch = try await session.client.watch(.prefix(prefix))
-        let initial = try await leader()
-        return LeaderChanges(client: session.client, prefix: prefix, watch: watch, initial: initial)
+        let (initial, revision) = try await Self.readLeaderWithRevision(session.client, prefix: prefix)
+        return LeaderChanges(client: session.client, prefix: prefix, watch: watch, initial: initial, initialRevision: revision)
     }
 
     static func readLeader(_ client: EtcdClient, prefix: EtcdKey) async throws -> Leader? {
+        try await readLeaderWithRevision(client, prefix: prefix).leader
+    }
+
+    /// The leader and the revision it was read at.
+    static func readLeaderWithRevision(_ client: EtcdClient, prefix: EtcdKey) async throws -> (leader: Leader?, revision: Revision) {
         let head = try await client.range(RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending)))
-        return head.keyValues.first.map {
+        let leader = head.keyValues.first.map {
             Leader(key: $0.key, value: $0.value, token: FencingToken($0.createRevision), modRevision: $0.modRevision)
         }
+        return (leader, head.header.revision)
     }
 }
 
@@ -154,6 +192,8 @@ public struct LeaderChanges: AsyncSequence, Sendable {
     let prefix: EtcdKey
     let watch: EtcdWatch
     let initial: EtcdElection.Leader?
+    /// The revision `initial` was read at: earlier events are already reflected in it.
+    let initialRevision: Revision
 
     /// Stops observing.
     public func cancel() { watch.cancel() }
@@ -180,6 +220,9 @@ public struct LeaderChanges: AsyncSequence, Sendable {
                 return .some(changes.initial)
             }
             while let event = try await events.next() {
+                // Events between the watch's creation and the first read are already in `initial`:
+                // re-reading the head at their (older) revisions would report stale leaders.
+                if event.revision <= changes.initialRevision { continue }
                 // Only the head of the queue matters; read it as of this event's revision, so each
                 // change is reported once and in order.
                 let head = try await changes.client.range(

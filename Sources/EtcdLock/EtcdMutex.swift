@@ -51,18 +51,10 @@ public struct EtcdMutex: Sendable {
         let deadline = timeout.map { started + $0 }
         do {
             // Other tasks of this session queue here first; the timeout covers that wait too.
-            if let deadline {
-                guard try await session.localLocks.acquire(queue.key.description, until: deadline) else {
-                    session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
-                    throw LockError(code: .timeout, message: "\(name) was not acquired in time")
-                }
-            } else {
-                try await session.localLocks.acquire(queue.key.description)
-            }
-        } catch let error as LockError {
+            try await queue.takeLocalTurn(until: deadline)
+        } catch let error as LockError where error.code == .timeout {
+            session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
             throw error
-        } catch {
-            throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled")
         }
         do {
             try session.checkValid()
@@ -73,7 +65,7 @@ public struct EtcdMutex: Sendable {
                 do {
                     try await queue.waitForTurn(revision: position.revision, deadline: deadline)
                 } catch {
-                    try? await queue.withdraw(revision: position.revision)
+                    await queue.withdraw(revision: position.revision)
                     let reported = queue.normalized(error)
                     if let lockError = reported as? LockError, lockError.code == .timeout {
                         session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
@@ -81,6 +73,8 @@ public struct EtcdMutex: Sendable {
                     throw reported
                 }
             }
+            // A session that expired meanwhile (a long pause) must not hand out a guard.
+            try session.checkValid()
             let token = FencingToken(position.revision)
             session.observer.acquired(name: name, token: token, waited: ContinuousClock.now - started)
             return LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState())
@@ -108,7 +102,7 @@ public struct EtcdMutex: Sendable {
                 session.observer.acquired(name: name, token: token, waited: .zero)
                 return .acquired(LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState()))
             }
-            try await queue.withdraw(revision: position.revision)
+            await queue.withdraw(revision: position.revision)
             session.localLocks.release(queue.key.description)
             let head = position.head
             return .heldByOther(
@@ -145,8 +139,10 @@ public struct EtcdMutex: Sendable {
     /// cannot reach etcd is lost within its TTL, which bounds the retries.
     ///
     /// - Parameter onFailure: told about each failed attempt.
-    /// - Returns: `true` when the release landed; `false` when the lock had been lost before, or
-    ///   the session ended first (its lease then removes the key).
+    /// - Returns: `true` when the release landed; `false` when the lock had been lost before, the
+    ///   session ended first (its lease then removes the key), or etcd refused the release for good
+    ///   (permission denied, …). The guard then counts as released: other tasks of the session
+    ///   can lock again.
     public func unlockUntilDone(_ lock: LockGuard, onFailure: @escaping @Sendable (any Error) -> Void = { _ in }) async -> Bool {
         let mutex = self
         return await Task {
@@ -159,7 +155,14 @@ public struct EtcdMutex: Sendable {
                     return false
                 } catch {
                     onFailure(error)
-                    guard mutex.session.isValid else { return false }
+                    let isPermanent = [.permissionDenied, .invalidArgument, .authenticationFailed, .clientShutdown]
+                        .contains((error as? EtcdError)?.code)
+                    guard mutex.session.isValid, !isPermanent else {
+                        // The key goes with the session's lease (or stays for good, refused):
+                        // other tasks of the session must not wait for this guard any more.
+                        mutex.abandon(lock)
+                        return false
+                    }
                     // etcd is unreachable or electing a leader: try again soon.
                     try? await Task.sleep(for: .milliseconds(100))
                 }
@@ -167,22 +170,19 @@ public struct EtcdMutex: Sendable {
         }.value
     }
 
+    /// Gives up on releasing `lock`: marks it released and frees the session's local turn.
+    private func abandon(_ lock: LockGuard) {
+        if lock.state.markReleased() { session.localLocks.release(queue.key.description) }
+    }
+
     private func release(_ lock: LockGuard) async throws {
+        guard lock.key == queue.key else {
+            throw LockError(code: .notHeld, message: "the guard of \(lock.name) (\(lock.key)) does not belong to \(name)")
+        }
         guard !lock.isReleased else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
-        var released: Bool
-        do {
-            released = try await queue.release(revision: lock.token.revision)
-        } catch let error as EtcdError where error.mayHaveBeenApplied {
-            // The answer was lost: see whether our key is still there.
-            let current = try await session.client.range(RangeRequest(.key(queue.key)))
-            if current.keyValues.first?.createRevision == lock.token.revision {
-                released = try await queue.release(revision: lock.token.revision)
-            } else {
-                released = true
-            }
-        }
+        let released = try await queue.releaseReadingBack(revision: lock.token.revision)
         guard lock.state.markReleased() else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }

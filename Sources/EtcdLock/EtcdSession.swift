@@ -31,6 +31,8 @@ public final class EtcdSession: Sendable {
     public let owner: String
     let observer: any LockObserver
     let localLocks = LocalLockTable()
+    /// Waiter keys whose withdrawal failed, retried in the background.
+    let pendingWithdrawals = PendingWithdrawals()
 
     private struct State {
         var validUntil: ContinuousClock.Instant
@@ -85,6 +87,7 @@ public final class EtcdSession: Sendable {
             observer: observer, validUntil: sent + granted - driftMargin(for: granted))
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await session.keepAlive() }
+            group.addTask { await session.pendingWithdrawals.run(client: client, localLocks: session.localLocks) }
             do {
                 let result = try await body(session)
                 group.cancelAll()
@@ -151,6 +154,8 @@ public final class EtcdSession: Sendable {
             return Array(state.waiters.values)
         }
         guard let waiters else { return }
+        // Tasks of this session waiting for a local turn would wait for nothing.
+        localLocks.close()
         if reason != .closed { observer.sessionLost(lease: lease, reason: reason) }
         for waiter in waiters { waiter.resume(returning: reason) }
     }
@@ -188,7 +193,11 @@ public final class EtcdSession: Sendable {
             } catch let error as EtcdError where error.code == .leaseNotFound {
                 markLost(.leaseExpired)
                 return
-            } catch let error as EtcdError where error.code == .cancelled || error.code == .clientShutdown {
+            } catch let error as EtcdError where error.code == .clientShutdown {
+                // Nothing can renew the lease any more: say so now rather than at the deadline.
+                markLost(.keepAliveDeadlinePassed)
+                return
+            } catch let error as EtcdError where error.code == .cancelled {
                 return
             } catch {
                 failures += 1
@@ -204,9 +213,11 @@ public final class EtcdSession: Sendable {
 
     /// Revokes the lease (bounded, and not cancelled with the caller) and marks the session closed.
     private func close() async {
-        let wasLost = loss != nil && loss != .closed
+        // Revoked unless etcd already said the lease is gone: a session lost to its local deadline
+        // may still have a live lease in etcd, holding keys until its TTL ends.
+        let isGone = loss == .leaseExpired
         markLost(.closed)
-        guard !wasLost else { return }
+        guard !isGone else { return }
         let client = self.client
         let lease = self.lease
         // Cleanup that must survive the caller's cancellation, with a deadline of its own.

@@ -10,17 +10,36 @@ final class LocalLockTable: Sendable {
     }
 
     private let queues = Mutex<[String: Queue]>([:])
+    private let closed = Mutex(false)
+
+    /// Thrown to local waiters once the session is lost: nothing of it can be acquired any more.
+    struct Closed: Error {}
+
+    /// Fails every waiter and every later ``acquire(_:)`` with ``Closed`` (the session was lost).
+    func close() {
+        let waiters = queues.withLock { queues -> [CheckedContinuation<Void, any Error>] in
+            closed.withLock { $0 = true }
+            var waiters: [CheckedContinuation<Void, any Error>] = []
+            for (name, queue) in queues {
+                waiters += queue.waiters.map(\.continuation)
+                queues[name]?.waiters = []
+            }
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: Closed()) }
+    }
 
     /// Takes `name` for this process, waiting behind earlier takers; throws `CancellationError`
-    /// when the task is cancelled while waiting.
+    /// when the task is cancelled while waiting, ``Closed`` once the session is lost.
     func acquire(_ name: String) async throws {
         let id = UUID()
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // Decided under the lock the cancellation handler also takes: a task cancelled before
                 // it got here must not register a waiter nobody would ever remove.
-                let outcome = queues.withLock { queues -> Result<Bool, CancellationError> in
+                let outcome = queues.withLock { queues -> Result<Bool, any Error> in
                     if Task.isCancelled { return .failure(CancellationError()) }
+                    if closed.withLock({ $0 }) { return .failure(Closed()) }
                     var queue = queues[name, default: Queue()]
                     defer { queues[name] = queue }
                     if !queue.isHeld {
@@ -54,15 +73,18 @@ final class LocalLockTable: Sendable {
     /// Takes `name` like ``acquire(_:)``, giving up at `deadline`.
     ///
     /// - Returns: `false` when the deadline passed first (nothing is held then).
-    /// - Throws: `CancellationError` when the task is cancelled first.
+    /// - Throws: `CancellationError` when the task is cancelled first; ``Closed`` once the session is lost.
     func acquire(_ name: String, until deadline: ContinuousClock.Instant) async throws -> Bool {
+        if closed.withLock({ $0 }) { throw Closed() }
         if tryAcquire(name) { return true }
-        enum Outcome: Sendable { case acquired, deadlinePassed, cancelled }
+        enum Outcome: Sendable { case acquired, deadlinePassed, cancelled, closed }
         let (first, holds) = await withTaskGroup(of: Outcome.self) { group -> (Outcome, Bool) in
             group.addTask {
                 do {
                     try await self.acquire(name)
                     return .acquired
+                } catch is Closed {
+                    return .closed
                 } catch {
                     return .cancelled
                 }
@@ -85,6 +107,7 @@ final class LocalLockTable: Sendable {
         if first == .acquired { return true }
         if holds { release(name) }
         if first == .deadlinePassed { return false }
+        if first == .closed { throw Closed() }
         throw CancellationError()
     }
 

@@ -23,6 +23,33 @@ struct LockQueue: Sendable {
 
     var client: EtcdClient { session.client }
 
+    /// Takes this session's local turn on the key: tasks of one session share the key, so they
+    /// queue in the process first. Release it with ``releaseLocalTurn()``.
+    ///
+    /// - Throws: ``LockError`` `.timeout` at `deadline`, `.sessionLost`, `.cancelled`.
+    func takeLocalTurn(until deadline: ContinuousClock.Instant?) async throws {
+        do {
+            if let deadline {
+                guard try await session.localLocks.acquire(key.description, until: deadline) else {
+                    throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+                }
+            } else {
+                try await session.localLocks.acquire(key.description)
+            }
+        } catch let error as LockError {
+            throw error
+        } catch is LocalLockTable.Closed {
+            throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting for \(name)")
+        } catch {
+            throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled")
+        }
+    }
+
+    /// Hands this session's local turn on the key to its next task, or frees it.
+    func releaseLocalTurn() {
+        session.localLocks.release(key.description)
+    }
+
     /// Where a key stands after ``enqueue(value:)``.
     struct Position: Sendable {
         /// The create revision of this session's key: its place in line and its fencing token.
@@ -65,11 +92,11 @@ struct LockQueue: Sendable {
             session.markLost(.leaseExpired)
             throw LockError(code: .sessionLost, message: "session \(session.lease) is lost", underlying: error)
         } catch let error as EtcdError where error.mayHaveBeenApplied {
-            // Cut off after the request left (a deadline, a broken connection): the key may exist,
+            // Cut off after the request may have reached etcd (on any attempt): the key may exist,
             // and nobody would ever delete it (a phantom waiter, later a phantom holder). Delete
             // it: the key is this session's own, and the local lock table keeps other tasks of the
             // session off it.
-            try? await withdrawIfPresent()
+            await withdraw(revision: nil)
             throw normalized(error)
         }
         if result.succeeded {
@@ -230,28 +257,29 @@ struct LockQueue: Sendable {
         }
     }
 
-    /// Deletes this session's key if it is still the one created at `revision`.
+    /// Deletes this session's waiting key: only if it is still the one created at `revision`
+    /// when that is known, whatever its revision after an enqueue whose outcome is unknown.
     ///
-    /// Runs in a task of its own with its own deadline, so it completes even when the caller was
-    /// cancelled: a key left behind would block every later locker until the lease ended.
-    func withdraw(revision: Revision) async throws {
+    /// Runs in a task of its own with a deadline of its own, so it completes even when the caller
+    /// was cancelled. If it fails (etcd unreachable, an unknown outcome), the session keeps
+    /// retrying it in the background until it lands or the session ends: a key left behind
+    /// would block every later locker until the lease ended.
+    ///
+    /// - Returns: whether the withdrawal landed now (`false`: it goes on in the background).
+    @discardableResult
+    func withdraw(revision: Revision?) async -> Bool {
         let client = self.client
-        let key = self.key
-        try await Task {
-            _ = try await client.txn(
-                Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]),
-                retry: .idempotent, timeout: .seconds(5))
+        let deletion = PendingWithdrawals.deletion(of: key, createdAt: revision)
+        let landed = await Task {
+            do {
+                _ = try await client.txn(deletion, retry: .idempotent, timeout: .seconds(2))
+                return true
+            } catch {
+                return false
+            }
         }.value
-    }
-
-    /// Deletes this session's key whatever its revision, after an enqueue whose outcome is
-    /// unknown; like ``withdraw(revision:)`` it completes even when the caller was cancelled.
-    func withdrawIfPresent() async throws {
-        let client = self.client
-        let key = self.key
-        try await Task {
-            _ = try await client.txn(Txn(then: [.delete(.key(key))]), retry: .idempotent, timeout: .seconds(5))
-        }.value
+        if !landed { session.pendingWithdrawals.add(.init(key: key, revision: revision)) }
+        return landed
     }
 
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.
@@ -260,6 +288,18 @@ struct LockQueue: Sendable {
             Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]),
             coalescingGroup: prefix.description, retry: .onlyIfNotSent)
         return result.succeeded
+    }
+
+    /// Releases like ``release(revision:)``; when the answer is lost, reads the key back to learn
+    /// whether the release landed (and releases again if the key is still there).
+    func releaseReadingBack(revision: Revision) async throws -> Bool {
+        do {
+            return try await release(revision: revision)
+        } catch let error as EtcdError where error.mayHaveBeenApplied {
+            let current = try await client.range(RangeRequest(.key(key)))
+            guard current.keyValues.first?.createRevision == revision else { return true }
+            return try await release(revision: revision)
+        }
     }
 
     /// The error to report for `error` thrown while waiting: cancellation in any form becomes

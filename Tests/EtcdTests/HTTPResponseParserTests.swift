@@ -91,4 +91,18 @@ struct HTTPResponseParserTests {
         let text = "HTTP/1.1 200 OK\r\nX: " + String(repeating: "a", count: HTTPResponseParser.maximumHeadBytes + 10)
         #expect(throws: HTTPParseError.self) { try parse(GoldenJSON.bytes(text), pieceSize: 8192) }
     }
+
+    @Test("a chunk size with a sign or other non-hex characters is malformed", arguments: ["+1a", "-1", " 0x1", "1g", ""])
+    func signedChunkSize(size: String) {
+        let bytes = Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\(size)\r\n\(String(repeating: "x", count: 26))\r\n0\r\n\r\n".utf8)
+        #expect(throws: HTTPParseError.self) { try parse(bytes, pieceSize: 4096) }
+    }
+
+    @Test("a response framed both by Content-Length and chunked is read by its chunks and never reused")
+    func conflictingFraming() throws {
+        let bytes = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n".utf8)
+        let result = try parse(bytes, pieceSize: 4096)
+        #expect(result.ended && result.body == Array("{}".utf8))
+        #expect(!result.keepAlive)
+    }
 }

@@ -57,3 +57,32 @@ struct MemberFailoverTests {
         #expect(error?.mayHaveBeenApplied == true)
     }
 }
+
+@Suite("a watch resuming on another member", .timeLimit(.minutes(1)))
+struct WatchResumeTests {
+    @Test("an event that arrives between the resumed stream's created replies is delivered, not dropped")
+    func earlyEventAfterReconnect() async throws {
+        let header = #""header":{"cluster_id":"1","member_id":"1","revision":"2","raft_term":"2"}"#
+        let created = #"{"result":{\#(header),"created":true}}"# + "\n"
+        let deletion = #"{"result":{"header":{"revision":"6"},"events":[{"type":"DELETE","kv":{"key":"YS8x","mod_revision":"6"}}]}}"# + "\n"
+        // The first member acknowledges both ranges, then its stream ends (the member died).
+        let first = try ScriptedHTTPPeer(reply: .bytesThenClose("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + created + created))
+        // The second acknowledges one range, delivers a deletion, then acknowledges the other.
+        let second = try ScriptedHTTPPeer(
+            reply: .bytesThenHang("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + created + deletion + created))
+        defer {
+            first.stop()
+            second.stop()
+        }
+        let configuration = EtcdClient.Configuration(endpoints: [first.url, second.url], requestTimeout: .seconds(5))
+        try await EtcdClient.withClient(configuration) { client in
+            let watch = try await client.watch([.key("a/0"), .key("a/1")])
+            defer { watch.cancel() }
+            let event = try await withDeadline(.seconds(10), "the deletion after the resume") {
+                var iterator = watch.makeAsyncIterator()
+                return try await iterator.next()
+            }
+            #expect(event?.kind == .delete && event?.keyValue.key == "a/1")
+        }
+    }
+}

@@ -143,7 +143,10 @@ struct HTTPResponseParser {
         case .chunkSize:
             let sizeText = line.prefix { $0 != 59 }  // drop ";extensions"
             let trimmed = String(decoding: sizeText, as: UTF8.self).trimmingSpaces()
-            guard let size = Int(trimmed, radix: 16), size >= 0 else {
+            // Hex digits only: `Int(_:radix:)` would also take a sign ("+1a").
+            guard !trimmed.isEmpty, trimmed.count <= 15, trimmed.allSatisfy(\.isHexDigit),
+                let size = Int(trimmed, radix: 16)
+            else {
                 throw HTTPParseError("malformed chunk size: \(trimmed.prefix(32))")
             }
             state = size == 0 ? .trailerLines : .chunkData(remaining: size)
@@ -174,6 +177,9 @@ struct HTTPResponseParser {
             state = .complete
             try emit(.end)
         } else if let encoding = head.header("transfer-encoding"), encoding.lowercased().contains("chunked") {
+            // Content-Length beside chunked is a framing conflict (request smuggling's shape):
+            // read this response by its chunks, but never reuse the connection after it.
+            if head.header("content-length") != nil { isKeepAlive = false }
             state = .chunkSize
         } else if let lengthText = head.header("content-length") {
             guard let length = Int(lengthText.trimmingSpaces()), length >= 0 else {

@@ -101,6 +101,11 @@ public struct EtcdWatch: AsyncSequence, Sendable {
             parts = connection.parts.makeAsyncIterator()
             endpoint = connection.endpoint
             watch.control.attach(connection.cancel)
+            // Events that arrived between the new stream's `created` replies (several ranges) come
+            // first; dropping them would lose, say, the deletion a lock waiter waits for.
+            buffered = connection.earlyEvents.filter { $0.revision >= nextRevision }
+            position = 0
+            if let last = buffered.last { nextRevision = Swift.max(nextRevision, last.revision.next) }
         }
     }
 }

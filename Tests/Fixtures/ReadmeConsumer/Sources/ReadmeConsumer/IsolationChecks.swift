@@ -61,6 +61,24 @@ final class Report {
     }
 }
 
+@MainActor func eventsOnTheMainActor(_ model: AppModel) async throws {
+    var configuration = EtcdClient.Configuration(endpoints: ["http://127.0.0.1:2379"])
+    configuration.logger = EtcdLogger(level: .debug) { event in print(event.message) }
+    let events = LockEventStream()
+    let following = Task { @MainActor in
+        for await event in events {
+            if case .acquired(let name, let token, _) = event { model.log.append("\(name) \(token)") }
+        }
+    }
+    try await EtcdClient.withClient(configuration) { client in
+        try await EtcdSession.withSession(client, observer: events) { session in
+            try await EtcdMutex("jobs", session: session).withLock { _ in model.lockCount += 1 }
+        }
+    }
+    events.finish()
+    await following.value
+}
+
 @MainActor func watchOnTheMainActor(_ model: AppModel, client: EtcdClient) async throws {
     let watch = try await client.watch(.prefix("/config/"))
     for try await event in watch {

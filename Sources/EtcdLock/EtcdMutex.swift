@@ -42,7 +42,7 @@ public struct EtcdMutex: Sendable {
     ///
     /// - Throws: ``LockError`` `.timeout`, `.cancelled`, `.sessionLost`, `.ownershipLost` (the
     ///   waiting key was deleted by someone else), `.wouldDeadlock` (this task holds it already,
-    ///   through ``withLock(timeout:reentrant:_:)``); ``EtcdError`` when etcd cannot be reached.
+    ///   through ``withLock(timeout:reentrant:isolation:_:)``); ``EtcdError`` when etcd cannot be reached.
     public func lock(timeout: Duration? = nil) async throws -> LockGuard {
         if HeldLocks.current.contains(queue.key) {
             throw LockError(code: .wouldDeadlock, message: "this task already holds \(name) on this session")
@@ -134,7 +134,7 @@ public struct EtcdMutex: Sendable {
     ///
     /// A failed ``unlock(_:)`` keeps the guard held — its key may still be in etcd — and with it
     /// this session's turn on the lock: the next ``lock(timeout:)`` of the session waits behind
-    /// it. Call this when there is nothing better to do than to insist; ``withLock(timeout:reentrant:_:)``
+    /// it. Call this when there is nothing better to do than to insist; ``withLock(timeout:reentrant:isolation:_:)``
     /// releases this way. It completes even when the calling task is cancelled; a session that
     /// cannot reach etcd is lost within its TTL, which bounds the retries.
     ///
@@ -194,56 +194,6 @@ public struct EtcdMutex: Sendable {
         session.observer.released(name: name, token: lock.token, held: ContinuousClock.now - lock.acquiredAt)
     }
 
-    /// Runs `body` while holding the lock, then releases it, even when `body` throws.
-    ///
-    /// `body` runs in a child task that is cancelled if the session is lost or the lock key is
-    /// deleted (by an administrator, say); the call then throws `.ownershipLost`.
-    ///
-    /// - Parameters:
-    ///   - timeout: how long to wait for the lock (forever when `nil`).
-    ///   - reentrant: when this task already holds the lock through an enclosing `withLock` on the
-    ///     same session, run `body` under that hold instead of throwing `.wouldDeadlock`.
-    /// - Important: Cancellation cannot stop a write already in flight. Fence every protected write
-    ///   with the guard's token (``fenced(_:_:timeout:)`` or ``FencingGate``).
-    /// - Throws: everything ``lock(timeout:)`` throws; ``LockError`` `.ownershipLost`; what `body` throws.
-    public func withLock<Result: Sendable>(
-        timeout: Duration? = nil, reentrant: Bool = false,
-        _ body: @escaping @Sendable (LockGuard) async throws -> Result
-    ) async throws -> Result {
-        if reentrant, let outer = HeldLocks.current.guards[queue.key] {
-            return try await body(outer)
-        }
-        let lock = try await self.lock(timeout: timeout)
-        let outcome: ScopeOutcome<Result>
-        do {
-            outcome = try await withThrowingTaskGroup(of: ScopeOutcome<Result>.self) { group in
-                group.addTask {
-                    .finished(try await HeldLocks.$current.withValue(HeldLocks.current.adding(lock)) { try await body(lock) })
-                }
-                group.addTask {
-                    _ = try await self.waitUntilLost(lock)
-                    return .lost
-                }
-                defer { group.cancelAll() }
-                return try await group.next() ?? .lost
-            }
-        } catch {
-            _ = await unlockUntilDone(lock)
-            throw error
-        }
-        switch outcome {
-        case .finished(let value):
-            guard await unlockUntilDone(lock) else {
-                throw LockError(code: .ownershipLost, message: "\(name) was lost before the body finished")
-            }
-            return value
-        case .lost:
-            _ = await unlockUntilDone(lock)
-            session.observer.ownershipLost(name: name, token: lock.token)
-            throw LockError(code: .ownershipLost, message: "\(name) was lost while held (token \(lock.token))")
-        }
-    }
-
     /// Runs `txn` only if this guard still holds the lock, atomically.
     ///
     /// The transaction is nested in one whose compare is the lock key's create revision, so a
@@ -264,7 +214,7 @@ public struct EtcdMutex: Sendable {
     }
 
     /// Waits until `lock` is lost and says how: its session is lost, or its key was deleted or
-    /// replaced (an administrator's force-release). ``withLock(timeout:reentrant:_:)`` uses it to
+    /// replaced (an administrator's force-release). ``withLock(timeout:reentrant:isolation:_:)`` uses it to
     /// cancel its body; call it to supervise work done between ``lock(timeout:)`` and ``unlock(_:)``.
     ///
     /// If etcd cannot be reached to watch the key, only the session's loss is awaited (its
@@ -307,26 +257,6 @@ public enum LockLoss: Sendable, Hashable, CustomStringConvertible {
         case .sessionLost(let reason): "\(reason)"
         case .keyDeleted: "the lock key was deleted"
         }
-    }
-}
-
-private enum ScopeOutcome<Result: Sendable>: Sendable {
-    case finished(Result)
-    case lost
-}
-
-/// The locks the current task holds through ``EtcdMutex/withLock(timeout:reentrant:_:)``.
-struct HeldLocks: Sendable {
-    var guards: [EtcdKey: LockGuard] = [:]
-
-    @TaskLocal static var current = HeldLocks()
-
-    func contains(_ key: EtcdKey) -> Bool { guards[key] != nil }
-
-    func adding(_ lock: LockGuard) -> HeldLocks {
-        var copy = self
-        copy.guards[lock.key] = lock
-        return copy
     }
 }
 

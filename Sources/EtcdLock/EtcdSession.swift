@@ -19,7 +19,7 @@ import Synchronization
 /// monotonic clock. etcd cannot expire the lease before that instant, so until then nobody else
 /// can hold this session's locks. When etcd reports the lease gone, or the deadline passes without
 /// a successful keepalive, the session is lost for good: ``waitUntilLost()`` returns, locks held
-/// under it become invalid and ``EtcdMutex/withLock(timeout:reentrant:_:)`` cancels its body.
+/// under it become invalid and ``EtcdMutex/withLock(timeout:reentrant:isolation:_:)`` cancels its body.
 public final class EtcdSession: Sendable {
     /// The client the session talks through.
     public let client: EtcdClient
@@ -60,17 +60,28 @@ public final class EtcdSession: Sendable {
     /// Grants a lease, keeps it alive while `body` runs, then revokes it (releasing every lock
     /// and election of the session at once), even when `body` throws.
     ///
+    /// `body` runs in the caller's isolation — on the main actor from top-level or `@MainActor`
+    /// code, on the actor from an actor's method — so it may use that actor's state, and neither
+    /// `body` nor its result needs to be `Sendable` (the shape of the standard library's
+    /// `withTaskGroup`). The keepalive runs elsewhere, as a child task on the global executor, so
+    /// a busy actor does not delay it.
+    ///
+    /// Cancelling the calling task cancels the keepalive too; the lease is revoked all the same
+    /// (a cleanup of its own, bounded to 2 s, that the cancellation does not interrupt).
+    ///
     /// - Parameters:
     ///   - ttl: how long etcd keeps the lease without a keepalive, from 1 second to 1 year, rounded
     ///     up to whole seconds (etcd raises values below its minimum, about 2 s). Shorter means faster
     ///     takeover after a crash and less tolerance for pauses.
     ///   - owner: a description of this holder stored with each lock key (default: host and PID).
     ///   - observer: receives session and lock events.
+    ///   - isolation: the actor `body` runs on; leave it to its default, the caller's.
     /// - Throws: ``LockError`` `.invalidTTL`; ``EtcdError`` when the lease cannot be granted;
     ///   whatever `body` throws. If the revoke at the end fails, the lease simply expires after its TTL.
-    public static func withSession<Result: Sendable>(
+    public static func withSession<Result>(
         _ client: EtcdClient, ttl: Duration = .seconds(10), owner: String? = nil,
         observer: any LockObserver = NoLockObserver(),
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (EtcdSession) async throws -> Result
     ) async throws -> Result {
         guard ttl >= .seconds(1), ttl <= .seconds(365 * 24 * 3600) else {
@@ -85,7 +96,8 @@ public final class EtcdSession: Sendable {
             client: client, lease: grant.id, ttl: granted,
             owner: owner ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
             observer: observer, validUntil: sent + granted - driftMargin(for: granted))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        return try await withThrowingTaskGroup(of: Void.self, returning: Result.self, isolation: isolation) { group in
+            // A nonisolated child: the keepalive never waits for the caller's actor.
             group.addTask { await session.keepAlive() }
             group.addTask { await session.pendingWithdrawals.run(client: client, localLocks: session.localLocks) }
             do {

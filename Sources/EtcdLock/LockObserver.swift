@@ -2,9 +2,11 @@ import Etcd
 
 /// Receives what happens to sessions and locks, to bridge into a metrics or logging system.
 ///
-/// Every method has an empty default. Calls come from the tasks doing the work: return quickly.
-/// Names passed here are user-given lock names: if you turn them into metric labels, make sure
-/// their set is bounded.
+/// Every method has an empty default. Calls come synchronously from the tasks doing the work, on
+/// no particular actor: return quickly. That is also why a `@MainActor` type (or an actor's
+/// isolated method) cannot be an observer; to handle events on an actor, pass a
+/// ``LockEventStream`` and iterate it there. Names passed here are user-given lock names: if you
+/// turn them into metric labels, make sure their set is bounded.
 public protocol LockObserver: Sendable {
     /// A task started waiting for `name` (it was not free at once).
     func waitStarted(name: String)

@@ -4,7 +4,7 @@
 /// Use it for conditions no event announces; wait on the event itself where there is one.
 public func eventually(
     within deadline: Duration, every interval: Duration = .milliseconds(20),
-    _ condition: () async throws -> Bool
+    isolation: isolated (any Actor)? = #isolation, _ condition: () async throws -> Bool
 ) async throws -> Bool {
     let end = ContinuousClock.now + deadline
     while true {
@@ -16,7 +16,9 @@ public func eventually(
 }
 
 /// Measures how long `body` takes on the monotonic clock.
-public func measure<Result>(_ body: () async throws -> Result) async rethrows -> (Result, Duration) {
+public func measure<Result>(
+    isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> Result
+) async rethrows -> (Result, Duration) {
     let start = ContinuousClock.now
     let result = try await body()
     return (result, ContinuousClock.now - start)

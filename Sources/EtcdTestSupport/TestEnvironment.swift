@@ -30,8 +30,10 @@ public enum TestEnvironment {
         }
     }()
 
-    /// Runs `body` with a client of the shared cluster, shut down afterwards.
-    public static func withClient<Result: Sendable>(_ body: (EtcdClient) async throws -> Result) async throws -> Result {
+    /// Runs `body` with a client of the shared cluster, shut down afterwards, in the caller's isolation.
+    public static func withClient<Result>(
+        isolation: isolated (any Actor)? = #isolation, _ body: (EtcdClient) async throws -> Result
+    ) async throws -> Result {
         try await EtcdClient.withClient(try await configuration(), body)
     }
 }

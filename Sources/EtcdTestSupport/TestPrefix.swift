@@ -3,9 +3,10 @@ import Synchronization
 import Foundation
 
 /// Runs `body` with a key prefix no other test uses (`/test/<UUID>/`), then deletes every key
-/// under it and revokes every lease the test registered, even when `body` throws.
-public func withTestPrefix<Result: Sendable>(
-    _ client: EtcdClient, _ body: (TestPrefix) async throws -> Result
+/// under it and revokes every lease the test registered, even when `body` throws. `body` runs in
+/// the caller's isolation.
+public func withTestPrefix<Result>(
+    _ client: EtcdClient, isolation: isolated (any Actor)? = #isolation, _ body: (TestPrefix) async throws -> Result
 ) async throws -> Result {
     let prefix = TestPrefix(key: EtcdKey("/test/\(UUID().uuidString)/"))
     do {

@@ -3,6 +3,9 @@ import EtcdLock
 import EtcdTestSupport
 import Testing
 
+// These run two of the README's examples against etcd, from a nonisolated test. That the README's
+// code compiles as a user writes it (top-level code, @MainActor code, an actor) is checked by
+// scripts/check-readme, which builds every Swift block of README.md in a package of its own.
 @Suite("the README's example", .timeLimit(.minutes(1)))
 struct ReadmeExampleTests {
     @Test("the client example from README.md compiles and runs as written (keys under a test prefix)")

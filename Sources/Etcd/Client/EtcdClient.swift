@@ -12,7 +12,7 @@ import Synchronization
 /// ```
 ///
 /// The client owns one I/O thread and its sockets. Call ``shutdown()`` when done (or use
-/// ``withClient(_:_:)``); dropping the last reference also stops the thread.
+/// ``withClient(_:isolation:_:)``); dropping the last reference also stops the thread.
 public final class EtcdClient: Sendable {
     /// The configuration the client was created with.
     public let configuration: Configuration
@@ -70,8 +70,20 @@ public final class EtcdClient: Sendable {
     }
 
     /// Runs `body` with a new client and shuts the client down afterwards, even when `body` throws.
-    public static func withClient<Result: Sendable>(
+    ///
+    /// `body` runs in the caller's isolation — on the main actor when called from top-level code
+    /// or `@MainActor` code, on the actor when called from an actor's method — so it may use that
+    /// actor's state, and neither `body` nor its result needs to be `Sendable` (the way the standard
+    /// library's `withTaskGroup` takes its `isolation`). The client's I/O runs on its own thread
+    /// whatever the isolation. Cancelling the calling task fails the client's calls in flight with
+    /// `.cancelled`; the client is shut down all the same before the error reaches the caller.
+    ///
+    /// - Parameters:
+    ///   - isolation: the actor `body` runs on; leave it to its default, the caller's.
+    /// - Throws: ``EtcdError`` as ``init(configuration:)`` throws it; whatever `body` throws.
+    public static func withClient<Result>(
         _ configuration: Configuration,
+        isolation: isolated (any Actor)? = #isolation,
         _ body: (EtcdClient) async throws -> Result
     ) async throws -> Result {
         let client = try EtcdClient(configuration: configuration)

@@ -165,7 +165,14 @@ public struct EtcdElection: Sendable {
     ///
     /// - Throws: ``EtcdError`` when etcd cannot be reached.
     public func observe() async throws -> LeaderChanges {
+        try await observe(afterWatching: {})
+    }
+
+    /// ``observe()`` with a hook between the watch's creation and the first read: tests make
+    /// leaders change exactly there, where stale leaders used to be reported.
+    func observe(afterWatching hook: @Sendable () async throws -> Void) async throws -> LeaderChanges {
         let watch = try await session.client.watch(.prefix(prefix))
+        try await hook()
         let (initial, revision) = try await Self.readLeaderWithRevision(session.client, prefix: prefix)
         return LeaderChanges(client: session.client, prefix: prefix, watch: watch, initial: initial, initialRevision: revision)
     }

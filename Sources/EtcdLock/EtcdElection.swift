@@ -146,7 +146,8 @@ public struct EtcdElection: Sendable {
     /// deleted or replaced (an administrator's force-release). Call it to stop leading work in
     /// time; fence that work with ``Leadership/token`` all the same.
     ///
-    /// If etcd cannot be reached to watch the key, only the session's loss is awaited.
+    /// While etcd cannot be reached the key is watched again with backoff; meanwhile the
+    /// session's keepalive decides whether leadership still stands.
     ///
     /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
     public func waitUntilLost(_ leadership: Leadership) async throws -> LockLoss {

@@ -217,8 +217,8 @@ public struct EtcdMutex: Sendable {
     /// replaced (an administrator's force-release). ``withLock(timeout:reentrant:isolation:_:)`` uses it to
     /// cancel its body; call it to supervise work done between ``lock(timeout:)`` and ``unlock(_:)``.
     ///
-    /// If etcd cannot be reached to watch the key, only the session's loss is awaited (its
-    /// keepalive decides whether the lock is still held).
+    /// While etcd cannot be reached the key is watched again with backoff; meanwhile the
+    /// session's keepalive decides whether the lock is still held.
     ///
     /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
     public func waitUntilLost(_ lock: LockGuard) async throws -> LockLoss {
@@ -235,14 +235,6 @@ public struct EtcdMutex: Sendable {
             LockHolder(key: $0.key, token: FencingToken($0.createRevision), owner: $0.valueString, lease: $0.lease)
         }
     }
-}
-
-/// Suspends until the task is cancelled, then throws `CancellationError` (no timer involved).
-func sleepUntilCancelled() async throws {
-    let (never, continuation) = AsyncStream.makeStream(of: Never.self)
-    defer { continuation.finish() }
-    for await _ in never {}
-    try Task.checkCancellation()
 }
 
 /// How a held lock was lost.

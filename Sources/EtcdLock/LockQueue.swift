@@ -229,8 +229,8 @@ struct LockQueue: Sendable {
     }
 
     /// Waits until this session's key created at `revision` is gone (deleted or replaced) or the
-    /// session is lost, and says which. If etcd cannot be reached to watch the key, only the
-    /// session's loss is awaited (its keepalive decides whether the key still stands).
+    /// session is lost, and says which. While etcd cannot be reached the key is watched again
+    /// with backoff (the session's keepalive decides meanwhile whether the key still stands).
     ///
     /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
     func waitUntilLost(revision: Revision) async throws -> LockLoss {
@@ -239,17 +239,24 @@ struct LockQueue: Sendable {
         return try await withThrowingTaskGroup(of: LockLoss.self) { group in
             group.addTask { .sessionLost(try await session.waitUntilLost()) }
             group.addTask {
-                do {
-                    let watch = try await session.client.watch(.key(key), options: WatchOptions(excluding: [.put]))
-                    let current = try await session.client.range(RangeRequest(.key(key)))
-                    if current.keyValues.first?.createRevision != revision { return .keyDeleted }
-                    for try await _ in watch { return .keyDeleted }
-                } catch let error as EtcdError where error.code != .cancelled {
-                    // etcd unreachable: the session's keepalive decides whether the key is lost.
-                    _ = error
+                var pause = Duration.milliseconds(100)
+                while true {
+                    do {
+                        let watch = try await session.client.watch(.key(key), options: WatchOptions(excluding: [.put]))
+                        defer { watch.cancel() }
+                        let current = try await session.client.range(RangeRequest(.key(key)))
+                        if current.keyValues.first?.createRevision != revision { return .keyDeleted }
+                        for try await _ in watch { return .keyDeleted }
+                    } catch let error as EtcdError where error.code != .cancelled && !Task.isCancelled {
+                        // etcd unreachable, or the watch could not resume (compacted history):
+                        // watch afresh and read the key again, so a force-release during the
+                        // outage is still seen. Meanwhile the session's keepalive decides.
+                        _ = error
+                    }
+                    if Task.isCancelled { throw CancellationError() }
+                    try await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(2))
                 }
-                try await sleepUntilCancelled()
-                return .keyDeleted
             }
             defer { group.cancelAll() }
             guard let loss = try await group.next() else { throw CancellationError() }

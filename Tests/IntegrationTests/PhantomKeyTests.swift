@@ -142,4 +142,26 @@ struct PhantomKeyTests {
             }
         }
     }
+
+    @Test("a force-release during an etcd outage longer than a watch's reconnect attempts is still seen")
+    func forceReleaseAfterOutageIsSeen() async throws {
+        try await EtcdCluster.withCluster(members: 1) { cluster in
+            try await EtcdClient.withClient(cluster.configuration(requestTimeout: .seconds(2))) { client in
+                try await EtcdSession.withSession(client, ttl: .seconds(20)) { session in
+                    let mutex = try EtcdMutex("forced", session: session)
+                    let held = try await mutex.lock()
+                    let loss = Task { try await mutex.waitUntilLost(held) }
+                    try await cluster.kill(member: 1)
+                    // The fault: etcd stays down longer than a watch's own reconnect attempts.
+                    try await Task.sleep(for: .seconds(4))
+                    try await cluster.restart(member: 1)
+                    _ = try await client.delete(.key(held.key))  // an administrator's force-release
+                    let seen = try await withDeadline(.seconds(15), "the force-release") {
+                        try await withTaskCancellationHandler { try await loss.value } onCancel: { loss.cancel() }
+                    }
+                    #expect(seen == .keyDeleted)
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,137 @@
+/// A stretch during which someone waited for a lock and nobody held it.
+public struct Stall: Sendable, Hashable {
+    /// Which lock.
+    public var lock: Int
+    /// When it began and ended (monotonic nanoseconds).
+    public var start: UInt64, end: UInt64
+    /// What kept the lock free, as far as the samples and the fault log tell.
+    public var cause: String
+    /// Whether an injected fault accounts for its length.
+    public var isExplained: Bool
+
+    /// How long it lasted.
+    public var length: UInt64 { end - start }
+}
+
+/// Availability per lock: the stalls in the clients' histories, their causes, and whether
+/// injected faults account for them.
+///
+/// A locker waits from `lock()` until it returns, except while its process is paused; it
+/// holds from the acquisition until the hold ends, except from the moment its process is
+/// paused (a frozen holder holds nothing useful: waiters wait for its TTL). A stall is a
+/// maximal stretch with a waiter and no holder. A stall is explained when it is no longer than
+/// the margin, or when a fault that began no later than the margin after the stall did, and
+/// whose influence (its duration, then the TTL and the recovery time) reached the stall,
+/// allows for its whole length: `length ≤ fault duration + TTL + recovery + margin`.
+struct StallAnalysis {
+    let timeline: ClientTimeline
+    let rules: LivenessRules
+    let faults: [InjectedFault]
+    let samples: [QueueSample]
+
+    /// Every stall of `lock`, in time order.
+    func stalls(of lock: Int) -> [Stall] {
+        var changes: [(time: UInt64, waiting: Int, holding: Int)] = []
+        for attempt in timeline.attempts where attempt.lock == lock {
+            let waitEnd = attempt.acquired ?? attempt.end
+            for piece in subtractingPauses(attempt.start...max(attempt.start, waitEnd), client: attempt.process.client) {
+                changes.append((piece.lowerBound, 1, 0))
+                changes.append((piece.upperBound, -1, 0))
+            }
+            if let acquired = attempt.acquired {
+                let frozen = timeline.pauses(of: attempt.process.client, overlapping: acquired...max(acquired, attempt.end))
+                    .map(\.lowerBound).filter { $0 >= acquired }.min()
+                let holdEnd = min(attempt.end, frozen ?? .max)
+                changes.append((acquired, 0, 1))
+                changes.append((max(acquired, holdEnd), 0, -1))
+            }
+        }
+        // At equal times, holds start before anything ends, so a handoff at one instant is no stall.
+        changes.sort { ($0.time, -$0.holding) < ($1.time, -$1.holding) }
+        var stalls: [Stall] = []
+        var waiting = 0, holding = 0
+        var stalledSince: UInt64?
+        for change in changes {
+            waiting += change.waiting
+            holding += change.holding
+            let stalled = waiting > 0 && holding == 0
+            if stalled, stalledSince == nil {
+                stalledSince = change.time
+            } else if !stalled, let since = stalledSince {
+                stalledSince = nil
+                if change.time > since && change.time != .max { stalls.append(judge(lock: lock, since, change.time)) }
+            }
+        }
+        return stalls
+    }
+
+    /// `range` without the pauses of `client`.
+    private func subtractingPauses(_ range: ClosedRange<UInt64>, client: Int) -> [ClosedRange<UInt64>] {
+        var pieces = [range]
+        for pause in timeline.pauses(of: client, overlapping: range) {
+            pieces = pieces.flatMap { piece -> [ClosedRange<UInt64>] in
+                guard piece.overlaps(pause) else { return [piece] }
+                var rest: [ClosedRange<UInt64>] = []
+                if piece.lowerBound < pause.lowerBound { rest.append(piece.lowerBound...pause.lowerBound) }
+                if pause.upperBound < piece.upperBound { rest.append(pause.upperBound...piece.upperBound) }
+                return rest
+            }
+        }
+        return pieces
+    }
+
+    /// Whether a fault accounts for the stall `[start, end]`, and what the samples say.
+    private func judge(lock: Int, _ start: UInt64, _ end: UInt64) -> Stall {
+        let length = end - start
+        let influence = rules.ttl + rules.recovery + rules.margin
+        let relevant = faults.filter { $0.start <= start + rules.margin && $0.end + influence >= start }
+        let explained = length <= rules.margin || relevant.contains { length <= $0.end - $0.start + influence }
+        let overlapping = faults.filter { $0.start <= end && $0.end + influence >= start }
+        var cause = headCause(lock: lock, start, end)
+        if !overlapping.isEmpty {
+            cause += "; faults: " + overlapping.prefix(4).map(\.description).joined(separator: ", ")
+                + (overlapping.count > 4 ? " …" : "")
+        }
+        return Stall(lock: lock, start: start, end: end, cause: cause, isExplained: explained)
+    }
+
+    /// What the queue's head was during the stall, by the samples read then.
+    private func headCause(lock: Int, _ start: UInt64, _ end: UInt64) -> String {
+        let during = samples.filter { $0.lock == lock && $0.sent >= start && $0.received <= end }
+        guard let sample = during.max(by: { $0.keys.count < $1.keys.count }) else { return "not sampled" }
+        guard let head = sample.keys.first else { return "queue empty (waiters not enqueued: etcd unreachable?)" }
+        guard let session = timeline.sessions[head.lease] else { return "head key of an unknown lease (phantom)" }
+        let owner = "client \(session.process)"
+        let at = sample.sent
+        let attempts = timeline.attempts.filter { $0.lease == head.lease && $0.lock == lock && $0.start <= sample.received && $0.end >= at }
+        if !timeline.pauses(of: session.process.client, overlapping: at...sample.received).isEmpty {
+            return "head key of frozen \(owner), until its TTL"
+        }
+        if let end = session.end, end <= at { return "head key of ended session of \(owner), until its TTL" }
+        if attempts.contains(where: { $0.acquired.map { $0 <= sample.received } ?? false }) {
+            return "head key of \(owner), which believed it held"
+        }
+        if !attempts.isEmpty { return "head key of waiting \(owner), not yet told it heads the queue" }
+        let checker = PhantomKeyCheck(timeline: timeline, rules: rules)
+        return checker.isExplained(head, lock: lock, sent: sample.sent, received: sample.received)
+            ? "head key of \(owner) being withdrawn" : "PHANTOM head key of idle \(owner)"
+    }
+}
+
+extension HistoryChecker {
+    /// Every lock's longest stall, with its cause; a stall no injected fault accounts for is a
+    /// violation (see ``StallAnalysis``).
+    static func stallsExplained(_ record: VerificationRecord, _ timeline: ClientTimeline) -> CheckOutcome {
+        let name = "every stall (a waiter, no holder) is explained by an injected fault"
+        guard let rules = record.liveness else { return outcome(name, [], "not measured") }
+        let analysis = StallAnalysis(timeline: timeline, rules: rules, faults: record.faults, samples: record.samples)
+        let stalls = analysis.stalls(of: record.lock)
+        let origin = record.origin
+        func describe(_ stall: Stall) -> String {
+            "\(seconds(stall.length)) s from \(seconds(stall.start &- origin)) s: \(stall.cause)"
+        }
+        let violations = stalls.filter { !$0.isExplained }.sorted { $0.length > $1.length }.map { "unexplained stall of " + describe($0) }
+        let longest = stalls.max { $0.length < $1.length }.map { "longest stall " + describe($0) } ?? "no stall"
+        return outcome(name, violations, "\(stalls.count) stalls; \(longest)")
+    }
+}

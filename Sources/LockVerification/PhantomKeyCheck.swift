@@ -7,9 +7,11 @@
 ///   and ended no earlier than `sent - withdrawalGrace` (the key appears only after `lock()`
 ///   was called and is deleted before `released`/`lock-failed` is printed, except for a
 ///   withdrawal still being retried after a failed `lock()`, which the grace covers);
-/// - its owner's session had ended (another session, or the process died or stopped) no
-///   earlier than `sent - ttl - margin`: its lease runs out within the TTL;
-/// - its owner's slot was paused no earlier than `sent - ttl - margin`: the same.
+/// - its owner's session had ended (another session, or the process died or stopped), or its
+///   owner's slot was paused, and the lease may still live: it runs out a TTL after that, but
+///   etcd (without lease checkpoints) gives every lease a fresh TTL when a new leader takes
+///   over, so each member fault that begins before the lease ran out extends its life to the
+///   fault's end plus recovery plus TTL (``leaseMayLive(after:at:)``).
 /// Anything else is a key that blocks the queue for no one, possibly for as long as its
 /// owner's session lives.
 struct PhantomKeyCheck {
@@ -26,19 +28,42 @@ struct PhantomKeyCheck {
 
     let timeline: ClientTimeline
     let rules: LivenessRules
+    /// The member faults injected (each may have changed the leader), by start.
+    let memberFaults: [InjectedFault]
+
+    init(timeline: ClientTimeline, rules: LivenessRules, faults: [InjectedFault]) {
+        self.timeline = timeline
+        self.rules = rules
+        memberFaults = faults.filter { $0.kind.targetsMember }.sorted { $0.start < $1.start }
+    }
+
+    /// The latest moment a lease last renewed at `renewed` may still live: a TTL (plus margin)
+    /// later, pushed on by every member fault that began before then.
+    func leaseDeadline(renewedAt renewed: UInt64) -> UInt64 {
+        var deadline = renewed + rules.ttl + rules.margin
+        for fault in memberFaults where fault.start <= deadline {
+            deadline = max(deadline, fault.end + rules.recovery + rules.ttl + rules.margin)
+        }
+        return deadline
+    }
+
+    /// Whether the lease of a session that stopped renewing it at `renewed` may live at `time`.
+    func leaseMayLive(after renewed: UInt64, at time: UInt64) -> Bool {
+        renewed <= time ? leaseDeadline(renewedAt: renewed) >= time : true
+    }
 
     /// Whether `key` of lock `lock` seen in the window `[sent, received]` has an explanation.
     func isExplained(_ key: QueueKey, lock: Int, sent: UInt64, received: UInt64) -> Bool {
         guard let session = timeline.sessions[key.lease] else { return false }
-        let leaseLife = rules.ttl + rules.margin
         let attempted = timeline.attempts.contains {
             $0.lease == key.lease && $0.lock == lock && $0.start <= received
                 && $0.end.addingReportingOverflow(rules.withdrawalGrace).partialValue >= sent
         }
         if attempted { return true }
-        if let end = session.end, end <= received, end + leaseLife >= sent { return true }
-        let window = (sent > leaseLife ? sent - leaseLife : 0)...received
-        return !timeline.pauses(of: session.process.client, overlapping: window).isEmpty
+        if let end = session.end, end <= received, leaseMayLive(after: end, at: sent) { return true }
+        return timeline.pauses(of: session.process.client, overlapping: session.start...received).contains {
+            leaseMayLive(after: $0.lowerBound, at: sent)
+        }
     }
 
     /// Every phantom key in `samples`, once each, in the order first seen.
@@ -71,7 +96,7 @@ extension HistoryChecker {
         guard let rules = record.liveness, !record.samples.isEmpty else {
             return outcome(name, [], "not sampled")
         }
-        let check = PhantomKeyCheck(timeline: timeline, rules: rules)
+        let check = PhantomKeyCheck(timeline: timeline, rules: rules, faults: record.faults)
         let phantoms = check.phantoms(in: record.samples)
         let origin = record.origin
         let violations = phantoms.map { phantom in

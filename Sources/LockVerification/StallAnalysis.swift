@@ -20,9 +20,11 @@ public struct Stall: Sendable, Hashable {
 /// holds from the acquisition until the hold ends, except from the moment its process is
 /// paused (a frozen holder holds nothing useful: waiters wait for its TTL). A stall is a
 /// maximal stretch with a waiter and no holder. A stall is explained when it is no longer than
-/// the margin, or when a fault that began no later than the margin after the stall did, and
+/// the margin; or when a fault that began no later than the margin after the stall did, and
 /// whose influence (its duration, then the TTL and the recovery time) reached the stall,
-/// allows for its whole length: `length ≤ fault duration + TTL + recovery + margin`.
+/// allows for its whole length: `length ≤ fault duration + TTL + recovery + margin`; or when
+/// every queue sample taken during it saw at the head the key of a dead, frozen or ended
+/// session whose lease etcd may still keep (leader changes renew every lease).
 struct StallAnalysis {
     let timeline: ClientTimeline
     let rules: LivenessRules
@@ -85,36 +87,52 @@ struct StallAnalysis {
         let length = end - start
         let influence = rules.ttl + rules.recovery + rules.margin
         let relevant = faults.filter { $0.start <= start + rules.margin && $0.end + influence >= start }
-        let explained = length <= rules.margin || relevant.contains { length <= $0.end - $0.start + influence }
+        let byOneFault = length <= rules.margin || relevant.contains { length <= $0.end - $0.start + influence }
+        let heads = samples.filter { $0.lock == lock && $0.sent >= start && $0.received <= end }.map(head(lock: lock))
+        // A dead or frozen owner's key blocks the queue as long as etcd keeps its lease, which
+        // leader changes prolong: explained when every sample saw such a key at the head.
+        let byLeases = !heads.isEmpty && heads.allSatisfy { $0.isLeaseOfGoneOwner }
+        var cause = heads.first { !$0.isLeaseOfGoneOwner }?.text ?? heads.last?.text ?? "not sampled"
         let overlapping = faults.filter { $0.start <= end && $0.end + influence >= start }
-        var cause = headCause(lock: lock, start, end)
         if !overlapping.isEmpty {
             cause += "; faults: " + overlapping.prefix(4).map(\.description).joined(separator: ", ")
                 + (overlapping.count > 4 ? " …" : "")
         }
-        return Stall(lock: lock, start: start, end: end, cause: cause, isExplained: explained)
+        return Stall(lock: lock, start: start, end: end, cause: cause, isExplained: byOneFault || byLeases)
     }
 
-    /// What the queue's head was during the stall, by the samples read then.
-    private func headCause(lock: Int, _ start: UInt64, _ end: UInt64) -> String {
-        let during = samples.filter { $0.lock == lock && $0.sent >= start && $0.received <= end }
-        guard let sample = during.max(by: { $0.keys.count < $1.keys.count }) else { return "not sampled" }
-        guard let head = sample.keys.first else { return "queue empty (waiters not enqueued: etcd unreachable?)" }
-        guard let session = timeline.sessions[head.lease] else { return "head key of an unknown lease (phantom)" }
-        let owner = "client \(session.process)"
-        let at = sample.sent
-        let attempts = timeline.attempts.filter { $0.lease == head.lease && $0.lock == lock && $0.start <= sample.received && $0.end >= at }
-        if !timeline.pauses(of: session.process.client, overlapping: at...sample.received).isEmpty {
-            return "head key of frozen \(owner), until its TTL"
+    /// What a sample saw at the head of the queue.
+    private struct Head {
+        var text: String
+        /// A key whose owner is dead, frozen or past its session, and whose lease etcd may still keep.
+        var isLeaseOfGoneOwner = false
+    }
+
+    /// What the queue's head was in `sample`, and why it was there.
+    private func head(lock: Int) -> (QueueSample) -> Head {
+        { sample in
+            guard let head = sample.keys.first else { return Head(text: "queue empty (waiters not enqueued: etcd unreachable?)") }
+            guard let session = timeline.sessions[head.lease] else { return Head(text: "PHANTOM head key of an unknown lease") }
+            let owner = "client \(session.process)"
+            let at = sample.sent
+            let checker = PhantomKeyCheck(timeline: timeline, rules: rules, faults: faults)
+            if let pause = timeline.pauses(of: session.process.client, overlapping: session.start...sample.received).last,
+                checker.leaseMayLive(after: pause.lowerBound, at: at)
+            {
+                return Head(text: "head key of frozen \(owner), until its lease expires", isLeaseOfGoneOwner: true)
+            }
+            if let end = session.end, end <= at, checker.leaseMayLive(after: end, at: at) {
+                let kept = end + rules.ttl + rules.margin < at ? " (kept alive by leader changes)" : ""
+                return Head(text: "head key of ended session of \(owner), until its lease expires\(kept)", isLeaseOfGoneOwner: true)
+            }
+            let attempts = timeline.attempts.filter { $0.lease == head.lease && $0.lock == lock && $0.start <= sample.received && $0.end >= at }
+            if attempts.contains(where: { $0.acquired.map { $0 <= sample.received } ?? false }) {
+                return Head(text: "head key of \(owner), which believed it held")
+            }
+            if !attempts.isEmpty { return Head(text: "head key of waiting \(owner), not yet told it heads the queue") }
+            return checker.isExplained(head, lock: lock, sent: sample.sent, received: sample.received)
+                ? Head(text: "head key of \(owner) being withdrawn") : Head(text: "PHANTOM head key of idle \(owner)")
         }
-        if let end = session.end, end <= at { return "head key of ended session of \(owner), until its TTL" }
-        if attempts.contains(where: { $0.acquired.map { $0 <= sample.received } ?? false }) {
-            return "head key of \(owner), which believed it held"
-        }
-        if !attempts.isEmpty { return "head key of waiting \(owner), not yet told it heads the queue" }
-        let checker = PhantomKeyCheck(timeline: timeline, rules: rules)
-        return checker.isExplained(head, lock: lock, sent: sample.sent, received: sample.received)
-            ? "head key of \(owner) being withdrawn" : "PHANTOM head key of idle \(owner)"
     }
 }
 

@@ -95,7 +95,7 @@ struct LivenessCheckTests {
         #expect(outcome.violations.first?.contains("PHANTOM head key of idle client 0.0") == true)
     }
 
-    @Test("a frozen holder stalls the lock until its TTL: explained by the pause, unexplained without it")
+    @Test("a frozen holder stalls the lock until its TTL: explained by the pause fault, or by its lease while it may live")
     func frozenHolder() throws {
         var run = LivenessRun()
         run.step(0, 1, .session(lease: 0xA))
@@ -105,14 +105,39 @@ struct LivenessCheckTests {
         run.hold(1, 50.5, 53.5, 54)
         run.hold(0, 2, 2.2, 3)
         run.hold(1, 2.5, 3.001, 4)  // an ordinary handoff: 1 ms
+        let unsampled = try #require(run.outcome("every stall"))
+        #expect(unsampled.violationCount == 1)
+        #expect(unsampled.violations.first?.contains("2.50 s from") == true)
         run.sample(52, leases: [0xA, 0xB])
-        let unexplained = try #require(run.outcome("every stall"))
-        #expect(unexplained.violationCount == 1)
-        #expect(unexplained.violations.first?.contains("2.50 s from") == true)
-        #expect(unexplained.violations.first?.contains("head key of frozen client 0.0") == true)
+        let sampled = try #require(run.outcome("every stall"))
+        #expect(sampled.passed, "\(sampled.violations)")
+        #expect(sampled.detail.contains("4 stalls; longest stall 2.50 s"))
+        #expect(sampled.detail.contains("head key of frozen client 0.0"))
+        run.samples = []
         run.faults = [InjectedFault(kind: .pauseClient, target: 0, start: at(51), end: at(55))]
-        let explained = try #require(run.outcome("every stall"))
-        #expect(explained.passed, "\(explained.violations)")
-        #expect(explained.detail.contains("4 stalls; longest stall 2.50 s"))
+        #expect(try #require(run.outcome("every stall")).passed)
+    }
+
+    @Test("a dead owner's key past its TTL stalls the lock: explained only while leader changes keep its lease alive")
+    func leaseKeptByLeaderChanges() throws {
+        var run = LivenessRun()
+        run.step(0, 1, .session(lease: 0xA))
+        run.step(1, 1, .session(lease: 0xB))
+        run.step(0, 10, .lockStart)
+        run.step(0, 10.1, .acquired(token: 10))
+        run.exits[ClientProcess(client: 0, incarnation: 0)] = at(11)  // killed while holding
+        run.hold(1, 10.5, 22, 23)
+        run.sample(12, leases: [0xA, 0xB])
+        run.sample(20, leases: [0xA, 0xB])  // 9 s after the kill: TTL 2 s + margin 2 s are long past
+        let alone = try #require(run.outcome("every stall"))
+        #expect(alone.violationCount == 1)
+        #expect(alone.violations.first?.contains("11.00 s from 11.00 s") == true)
+        #expect(try #require(run.outcome("no phantom keys")).violationCount == 1)
+        // A new leader at 14 s renews every lease: alive until 15 + recovery 5 + TTL 2 + margin 2 = 24 s.
+        run.faults = [InjectedFault(kind: .killLeader, target: 1, start: at(14), end: at(15))]
+        let kept = try #require(run.outcome("every stall"))
+        #expect(kept.passed, "\(kept.violations)")
+        #expect(kept.detail.contains("kept alive by leader changes"))
+        #expect(try #require(run.outcome("no phantom keys")).passed)
     }
 }

@@ -39,6 +39,9 @@ actor ClientFleet {
     private var pausedSince: [Int: UInt64] = [:]
     private(set) var hangs: [String] = []
     private(set) var isStopping = false
+    /// When each client process was seen to exit (monotonic nanoseconds): after its last
+    /// keepalive, so its lease runs out at most a TTL later.
+    private(set) var exits: [ClientProcess: UInt64] = [:]
 
     /// - Parameters:
     ///   - clients: how many client slots.
@@ -90,6 +93,7 @@ actor ClientFleet {
 
     private func exited(_ index: Int, status: Int32) -> AfterExit {
         let name = "client \(index).\(slots[index].incarnation)"
+        exits[ClientProcess(client: index, incarnation: slots[index].incarnation)] = MonotonicTime.now()
         slots[index].process = nil
         if isStopping {
             if status != 0, !slots[index].flaggedSilent { unexpectedExits.append("\(name) exited with status \(status) when told to stop") }

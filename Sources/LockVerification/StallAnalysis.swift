@@ -20,11 +20,12 @@ public struct Stall: Sendable, Hashable {
 /// holds from the acquisition until the hold ends, except from the moment its process is
 /// paused (a frozen holder holds nothing useful: waiters wait for its TTL). A stall is a
 /// maximal stretch with a waiter and no holder. A stall is explained when it is no longer than
-/// the margin; or when a fault that began no later than the margin after the stall did, and
+/// the margin, or when a fault that began no later than the margin after the stall did, and
 /// whose influence (its duration, then the TTL and the recovery time) reached the stall,
-/// allows for its whole length: `length ≤ fault duration + TTL + recovery + margin`; or when
-/// every queue sample taken during it saw at the head the key of a dead, frozen or ended
-/// session whose lease etcd may still keep (leader changes renew every lease).
+/// allows for its whole length: `length ≤ fault duration + TTL + recovery + margin`. Stretches
+/// in which the queue samples saw at the head the key of a dead, frozen or ended session whose
+/// lease etcd may still keep (leader changes renew every lease) are explained by that lease;
+/// the rest of the stall must be explained stretch by stretch.
 struct StallAnalysis {
     let timeline: ClientTimeline
     let rules: LivenessRules
@@ -82,23 +83,45 @@ struct StallAnalysis {
         return pieces
     }
 
-    /// Whether a fault accounts for the stall `[start, end]`, and what the samples say.
+    /// Whether faults account for the stall `[start, end]`, and what the samples say.
+    ///
+    /// Stretches in which consecutive samples saw a dead, frozen or ended owner's key at the
+    /// head are explained by that lease's life (``PhantomKeyCheck/leaseMayLive(after:at:)``);
+    /// every other stretch of the stall must be explained by one fault on its own.
     private func judge(lock: Int, _ start: UInt64, _ end: UInt64) -> Stall {
-        let length = end - start
-        let influence = rules.ttl + rules.recovery + rules.margin
-        let relevant = faults.filter { $0.start <= start + rules.margin && $0.end + influence >= start }
-        let byOneFault = length <= rules.margin || relevant.contains { length <= $0.end - $0.start + influence }
-        let heads = samples.filter { $0.lock == lock && $0.sent >= start && $0.received <= end }.map(head(lock: lock))
-        // A dead or frozen owner's key blocks the queue as long as etcd keeps its lease, which
-        // leader changes prolong: explained when every sample saw such a key at the head.
-        let byLeases = !heads.isEmpty && heads.allSatisfy { $0.isLeaseOfGoneOwner }
+        let during = samples.filter { $0.lock == lock && $0.sent >= start && $0.received <= end }.sorted { $0.sent < $1.sent }
+        let heads = during.map(head(lock: lock))
+        var uncovered: [ClosedRange<UInt64>] = []
+        var cursor = start
+        for (sample, head) in zip(during, heads) where head.isLeaseOfGoneOwner {
+            if sample.sent > cursor { uncovered.append(cursor...sample.sent) }
+            cursor = max(cursor, sample.received)
+        }
+        if end > cursor { uncovered.append(cursor...end) }
+        let explained = uncovered.allSatisfy(explainedByOneFault)
         var cause = heads.first { !$0.isLeaseOfGoneOwner }?.text ?? heads.last?.text ?? "not sampled"
+        if heads.contains(where: \.isLeaseOfGoneOwner), let other = heads.first(where: { !$0.isLeaseOfGoneOwner }) {
+            cause = other.text + ", and keys of gone owners"
+        }
+        let influence = rules.ttl + rules.recovery + rules.margin
         let overlapping = faults.filter { $0.start <= end && $0.end + influence >= start }
         if !overlapping.isEmpty {
             cause += "; faults: " + overlapping.prefix(4).map(\.description).joined(separator: ", ")
                 + (overlapping.count > 4 ? " …" : "")
         }
-        return Stall(lock: lock, start: start, end: end, cause: cause, isExplained: byOneFault || byLeases)
+        return Stall(lock: lock, start: start, end: end, cause: cause, isExplained: explained)
+    }
+
+    /// Whether the stretch is no longer than the margin, or one fault that began by the margin
+    /// after it did, and whose influence reached it, allows for its length.
+    private func explainedByOneFault(_ stretch: ClosedRange<UInt64>) -> Bool {
+        let length = stretch.upperBound - stretch.lowerBound
+        let influence = rules.ttl + rules.recovery + rules.margin
+        return length <= rules.margin
+            || faults.contains {
+                $0.start <= stretch.lowerBound + rules.margin && $0.end + influence >= stretch.lowerBound
+                    && length <= $0.end - $0.start + influence
+            }
     }
 
     /// What a sample saw at the head of the queue.

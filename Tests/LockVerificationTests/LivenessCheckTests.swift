@@ -140,4 +140,28 @@ struct LivenessCheckTests {
         #expect(kept.detail.contains("kept alive by leader changes"))
         #expect(try #require(run.outcome("no phantom keys")).passed)
     }
+
+    @Test("a stall is judged stretch by stretch: gone owners' keys explain theirs, a long stretch with a live waiter at the head does not")
+    func stretches() throws {
+        var run = LivenessRun()
+        for client in 0..<3 { run.step(client, 1, .session(lease: Int64(0xA + client))) }
+        run.step(0, 10, .lockStart)
+        run.step(0, 10.1, .acquired(token: 10))
+        run.exits[ClientProcess(client: 0, incarnation: 0)] = at(11)  // killed while holding
+        run.step(1, 10.5, .lockStart)  // the next in line, alive and waiting
+        run.hold(2, 10.6, 24, 25)
+        run.sample(12, leases: [0xA, 0xB, 0xC])
+        run.sample(14.5, leases: [0xB, 0xC])  // client 1 heads the queue but is not told
+        run.exits[ClientProcess(client: 1, incarnation: 0)] = at(15)  // then killed
+        run.sample(20, leases: [0xB, 0xC])
+        run.faults = [InjectedFault(kind: .killLeader, target: 1, start: at(13), end: at(14))]  // leases live to 25 s
+        let short = try #require(run.outcome("every stall"))
+        #expect(short.passed, "\(short.violations)")  // the live waiter's stretch (12 → 20 s) is within the leader kill's allowance
+        run.exits[ClientProcess(client: 1, incarnation: 0)] = at(22)
+        run.samples.removeLast()
+        run.sample(23, leases: [0xB, 0xC])
+        let long = try #require(run.outcome("every stall"))
+        #expect(long.violationCount == 1)
+        #expect(long.violations.first?.contains("head key of waiting client 1.0, not yet told it heads the queue") == true)
+    }
 }

@@ -14,12 +14,30 @@ public enum FaultKind: String, CaseIterable, Sendable, Comparable {
     case pauseClient = "pause-client"
     /// SIGKILL a client process (its lease expires after the TTL), start a new one after the hold.
     case killClient = "kill-client"
+    /// The link between a client and a member accepts connections and bytes but never answers.
+    case blackholeLink = "blackhole-link"
+    /// The link between a client and a member delivers every chunk late (by a third of the hold).
+    case delayLink = "delay-link"
+    /// The link between a client and a member resets its connections and every new one.
+    case resetLink = "reset-link"
+    /// The link between a client and a member delivers requests but drops the responses and
+    /// then resets the connection: the client cannot know whether its write applied.
+    case dropResponses = "drop-responses"
 
     /// Whether the fault targets an etcd member (and needs a cluster the verifier controls).
     public var targetsMember: Bool {
         switch self {
         case .killMember, .killLeader, .pauseMember, .moveLeader: true
-        case .pauseClient, .killClient: false
+        case .pauseClient, .killClient, .blackholeLink, .delayLink, .resetLink, .dropResponses: false
+        }
+    }
+
+    /// Whether the fault targets the network between a client and a member (and needs the
+    /// verifier's fault-injecting proxies).
+    public var targetsLink: Bool {
+        switch self {
+        case .blackholeLink, .delayLink, .resetLink, .dropResponses: true
+        case .killMember, .killLeader, .pauseMember, .moveLeader, .pauseClient, .killClient: false
         }
     }
 
@@ -36,7 +54,8 @@ public struct PlannedFault: Sendable, Hashable, CustomStringConvertible {
     /// What to do.
     public var kind: FaultKind
     /// Which member (1-based) or client (0-based); for `killLeader` and `moveLeader`, a member
-    /// to fall back on when no leader is known, or the choice among the followers.
+    /// to fall back on when no leader is known, or the choice among the followers. Link faults
+    /// target a client; the nemesis picks the member that client talked to last.
     public var target: Int
     /// How long the fault lasts before it is healed.
     public var hold: Duration
@@ -44,7 +63,7 @@ public struct PlannedFault: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let seconds = Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18
         let holdMilliseconds = hold.components.seconds * 1000 + hold.components.attoseconds / 1_000_000_000_000_000
-        let subject = kind.targetsMember ? "member \(target)" : "client \(target)"
+        let subject = kind.targetsMember ? "member \(target)" : kind.targetsLink ? "link of client \(target)" : "client \(target)"
         return "\(String(format2: seconds))s \(kind.rawValue) \(subject) hold \(holdMilliseconds)ms"
     }
 }
@@ -52,9 +71,10 @@ public struct PlannedFault: Sendable, Hashable, CustomStringConvertible {
 /// The faults a verification run injects, fixed in advance by a seed: the same seed, duration
 /// and shape give the same schedule (`fingerprint` shows it at a glance).
 ///
-/// Faults run in two lanes, each one fault at a time: etcd members (at most one member faulty
-/// at once, so a 3-member cluster keeps its quorum and the run keeps making progress) and
-/// client processes. Member faults are planned only for clusters of 3 or more members.
+/// Faults run in up to three lanes, each one fault at a time: etcd members (at most one member
+/// faulty at once, so a 3-member cluster keeps its quorum and the run keeps making progress),
+/// client processes, and links between a client and a member. Member faults are planned only
+/// for clusters of 3 or more members, link faults only when the clients talk through proxies.
 public struct FaultSchedule: Sendable, Hashable {
     /// Every fault, by offset.
     public var faults: [PlannedFault]
@@ -67,7 +87,8 @@ public struct FaultSchedule: Sendable, Hashable {
     ///   - clients: how many client processes run.
     ///   - members: how many etcd members the verifier controls (0 when it controls none).
     ///   - ttl: the clients' session TTL; a paused client stays paused past it.
-    public init(seed: UInt64, duration: Duration, clients: Int, members: Int, ttl: Duration) {
+    ///   - links: whether clients talk to members through fault-injecting proxies.
+    public init(seed: UInt64, duration: Duration, clients: Int, members: Int, ttl: Duration, links: Bool = false) {
         var faults: [PlannedFault] = []
         var memberRandom = SeededGenerator(seed: seed)
         var clientRandom = SeededGenerator(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
@@ -94,12 +115,24 @@ public struct FaultSchedule: Sendable, Hashable {
                 offset += hold + clientRandom.milliseconds(in: 300...1200)
             }
         }
+        if links, clients > 0 {
+            var linkRandom = SeededGenerator(seed: seed ^ 0x2545_F491_4F6C_DD1D)
+            var offset = start + linkRandom.milliseconds(in: 0...1000)
+            let kinds: [FaultKind] = [.blackholeLink, .delayLink, .resetLink, .dropResponses]
+            while offset < duration {
+                let kind = kinds.randomElement(using: &linkRandom)!
+                let hold = linkRandom.milliseconds(in: 800...2500)
+                let target = Int.random(in: 0..<clients, using: &linkRandom)
+                faults.append(PlannedFault(offset: offset, kind: kind, target: target, hold: hold))
+                offset += hold + linkRandom.milliseconds(in: 300...1000)
+            }
+        }
         self.faults = faults.sorted { ($0.offset, $0.kind) < ($1.offset, $1.kind) }
     }
 
-    /// The faults of one lane.
-    public func lane(members: Bool) -> [PlannedFault] {
-        faults.filter { $0.kind.targetsMember == members }
+    /// The faults of one lane: members, or clients (`links` picks the link lane among those).
+    public func lane(members: Bool, links: Bool = false) -> [PlannedFault] {
+        faults.filter { $0.kind.targetsMember == members && (members || $0.kind.targetsLink == links) }
     }
 
     /// A short hash of the whole schedule (FNV-1a over its description), to compare runs.

@@ -25,6 +25,7 @@ public enum HistoryChecker {
     /// Runs every check.
     public static func check(_ record: VerificationRecord) -> [CheckOutcome] {
         let index = HistoryIndex(record.events)
+        let timeline = ClientTimeline(events: record.events, exits: record.exits, pauses: record.pauses)
         return [
             registerMatchesIncrements(record),
             outcomesMatchHistory(record, index),
@@ -33,10 +34,12 @@ public enum HistoryChecker {
             criticalSectionsDisjoint(record, index),
             nothingLeftBehind(record),
             clientsBehaved(record, index),
+            noPhantomKeys(record, timeline),
+            stallsExplained(record, timeline),
         ]
     }
 
-    private static func outcome(_ name: String, _ violations: [String], _ detail: String) -> CheckOutcome {
+    static func outcome(_ name: String, _ violations: [String], _ detail: String) -> CheckOutcome {
         CheckOutcome(
             name: name, violations: Array(violations.prefix(listedViolations)), violationCount: violations.count,
             detail: detail)

@@ -40,6 +40,15 @@ public enum ClientStep: Sendable, Hashable {
     /// The client was told to stop and is exiting normally.
     case stopped
 
+    /// Whether the step concerns the whole process rather than one lock (a new session, the
+    /// end), so every lock's record needs it.
+    public var concernsEveryLock: Bool {
+        switch self {
+        case .session, .stopped: true
+        default: false
+        }
+    }
+
     /// The step as the fields of a history line (without the time).
     public var fields: [String] {
         switch self {

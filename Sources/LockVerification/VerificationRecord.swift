@@ -38,6 +38,18 @@ public struct VerificationRecord: Sendable {
     public var pauses: [Int: [ClosedRange<UInt64>]]
     /// The longest a `lock()` and a fenced write may take, when checked.
     public var limits: OperationLimits?
+    /// Which of the run's locks the record is about.
+    public var lock = 0
+    /// The lock's queue, read from etcd during the run.
+    public var samples: [QueueSample] = []
+    /// Every fault the nemesis injected, with when it began and was healed.
+    public var faults: [InjectedFault] = []
+    /// When each client process was seen to exit (killed or stopped).
+    public var exits: [ClientProcess: UInt64] = [:]
+    /// How long the liveness checks allow things to take (`nil`: not checked).
+    public var liveness: LivenessRules?
+    /// The run's start (monotonic nanoseconds), to print times relative to it.
+    public var origin: UInt64 = 0
 
     public init(
         events: [HistoryEvent], registerWrites: [RegisterWrite]?, finalCount: Int, leftoverKeys: [String] = [],

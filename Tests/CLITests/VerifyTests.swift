@@ -29,7 +29,7 @@ struct VerifyTests {
         let result = try await CLIRunner.run(
             ["verify", "--duration", "8", "--clients", "3", "--seed", "5"], environment: try await environment())
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
-        #expect(result.output.hasSuffix("verdict: 7 passed, 0 failed\n"))
+        #expect(result.output.hasSuffix("verdict: 9 passed, 0 failed\n"))
         let faults = result.output.split(separator: "\n").first { $0.hasPrefix("faults injected: ") }
         let count = faults.flatMap { Int($0.dropFirst("faults injected: ".count).prefix { $0.isNumber }) } ?? 0
         #expect(count >= 2)
@@ -43,6 +43,6 @@ struct VerifyTests {
         #expect(result.status == 1, "\(result.output)\n\(result.errors)")
         #expect(result.output.contains("FAIL  each write applied while its writer held the lock"))
         #expect(result.output.contains("failed\n"))
-        #expect(!result.output.contains("verdict: 7 passed"))
+        #expect(!result.output.contains("verdict: 9 passed"))
     }
 }

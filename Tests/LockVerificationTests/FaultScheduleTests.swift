@@ -16,19 +16,19 @@ struct FaultScheduleTests {
         #expect(first.fingerprint != other.fingerprint)
     }
 
-    @Test("ten minutes plan well over 300 faults of every kind")
+    @Test("ten minutes plan well over 500 faults of every kind, link faults included")
     func enoughFaults() {
-        let schedule = FaultSchedule(seed: 7, duration: .seconds(600), clients: 4, members: 3, ttl: ttl)
-        #expect(schedule.faults.count >= 300)
+        let schedule = FaultSchedule(seed: 7, duration: .seconds(600), clients: 4, members: 3, ttl: ttl, links: true)
+        #expect(schedule.faults.count >= 500)
         #expect(Set(schedule.faults.map(\.kind)) == Set(FaultKind.allCases))
         #expect(schedule.faults.allSatisfy { $0.offset < .seconds(600) })
     }
 
     @Test("each lane has one fault at a time; paused clients stay paused past their TTL")
     func lanes() {
-        let schedule = FaultSchedule(seed: 11, duration: .seconds(300), clients: 3, members: 3, ttl: ttl)
-        for members in [true, false] {
-            let lane = schedule.lane(members: members)
+        let schedule = FaultSchedule(seed: 11, duration: .seconds(300), clients: 3, members: 3, ttl: ttl, links: true)
+        for (members, links) in [(true, false), (false, false), (false, true)] {
+            let lane = schedule.lane(members: members, links: links)
             #expect(!lane.isEmpty)
             for (earlier, later) in zip(lane, lane.dropFirst()) {
                 #expect(earlier.offset + earlier.hold < later.offset)
@@ -45,7 +45,7 @@ struct FaultScheduleTests {
         for members in [0, 1] {
             let schedule = FaultSchedule(seed: 1, duration: .seconds(60), clients: 2, members: members, ttl: ttl)
             #expect(!schedule.faults.isEmpty)
-            #expect(schedule.faults.allSatisfy { !$0.kind.targetsMember })
+            #expect(schedule.faults.allSatisfy { !$0.kind.targetsMember && !$0.kind.targetsLink })
         }
     }
 }

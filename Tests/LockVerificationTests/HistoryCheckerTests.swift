@@ -45,7 +45,7 @@ struct HistoryCheckerTests {
     @Test("a consistent history passes every check")
     func consistent() {
         let outcomes = HistoryChecker.check(RecordBuilder(holds: 20).record)
-        #expect(outcomes.count == 7)
+        #expect(outcomes.count == 9)
         #expect(outcomes.allSatisfy { $0.passed })
     }
 
@@ -72,7 +72,7 @@ struct HistoryCheckerTests {
         var broken = RecordBuilder(holds: 5)
         broken.writes[2].holderToken = 99
         let outcomes = HistoryChecker.check(locks: [clean, broken.record])
-        #expect(outcomes.count == 7)
+        #expect(outcomes.count == 9)
         let failedOutcome = outcomes.first { !$0.passed }
         #expect(failedOutcome?.name == "each write applied while its writer held the lock")
         #expect(failedOutcome?.violations.first?.hasPrefix("lock 1: ") == true)

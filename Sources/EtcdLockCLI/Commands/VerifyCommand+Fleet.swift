@@ -20,6 +20,8 @@ actor ClientFleet {
         /// When the current process started or was resumed (silence before it does not count).
         var since = ContinuousClock.now
         var flaggedSilent = false
+        /// When the nemesis sent SIGKILL to the current process (it renews nothing after that).
+        var killedAt: UInt64?
     }
 
     /// What a supervisor does after its process exited.
@@ -39,6 +41,9 @@ actor ClientFleet {
     private var pausedSince: [Int: UInt64] = [:]
     private(set) var hangs: [String] = []
     private(set) var isStopping = false
+    /// When each client process was killed by the nemesis, or else seen to exit (monotonic
+    /// nanoseconds): after its last keepalive, so its lease runs out at most a TTL later.
+    private(set) var exits: [ClientProcess: UInt64] = [:]
 
     /// - Parameters:
     ///   - clients: how many client slots.
@@ -90,6 +95,8 @@ actor ClientFleet {
 
     private func exited(_ index: Int, status: Int32) -> AfterExit {
         let name = "client \(index).\(slots[index].incarnation)"
+        exits[ClientProcess(client: index, incarnation: slots[index].incarnation)] = slots[index].killedAt ?? MonotonicTime.now()
+        slots[index].killedAt = nil
         slots[index].process = nil
         if isStopping {
             if status != 0, !slots[index].flaggedSilent { unexpectedExits.append("\(name) exited with status \(status) when told to stop") }
@@ -130,6 +137,7 @@ actor ClientFleet {
         guard !isStopping, let process = slots[index].process, !slots[index].paused, slots[index].restartAfter == nil
         else { return false }
         slots[index].restartAfter = restartAfter
+        slots[index].killedAt = MonotonicTime.now()
         process.send(SIGKILL)
         return true
     }

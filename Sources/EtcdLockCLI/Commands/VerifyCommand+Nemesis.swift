@@ -15,6 +15,8 @@ struct Nemesis: Sendable {
     let schedule: FaultSchedule
     let cluster: Cluster?
     let fleet: ClientFleet
+    /// The proxies between clients and members, when link faults are on.
+    let mesh: ProxyMesh?
     let tally: FaultTally
     let start: ContinuousClock.Instant
     let end: ContinuousClock.Instant
@@ -27,6 +29,9 @@ struct Nemesis: Sendable {
                 group.addTask { await runMemberLane(cluster) }
             }
             group.addTask { await runClientLane() }
+            if let mesh {
+                group.addTask { await runLinkLane(mesh) }
+            }
         }
     }
 
@@ -43,8 +48,9 @@ struct Nemesis: Sendable {
         if until > .now { try? await Task.sleep(until: until) }
     }
 
-    private func note(_ fault: PlannedFault, _ text: String) async {
-        await tally.count(fault.kind)
+    /// Counts `fault` as injected now (its log entry is completed by ``healed(_:)``).
+    private func note(_ fault: PlannedFault, target: Int? = nil, member: Int = 0, _ text: String) async {
+        await tally.begin(InjectedFault(kind: fault.kind, target: target ?? fault.target, member: member, start: MonotonicTime.now(), end: 0))
         if verbose {
             let seconds = Double((ContinuousClock.now - start).components.seconds)
             Console.out("fault at \(Int(seconds))s: \(text)")
@@ -61,13 +67,15 @@ struct Nemesis: Sendable {
                 let holder = await holderSoon()
                 let target = holder ?? fault.target
                 guard await fleet.pause(target) else { await tally.skip(fault.kind); continue }
-                await note(fault, "SIGSTOP client \(target)\(holder == nil ? "" : " (holding the lock)") for \(fault.hold)")
+                await note(fault, target: target, "SIGSTOP client \(target)\(holder == nil ? "" : " (holding the lock)") for \(fault.hold)")
                 await hold(fault.hold)
                 await fleet.resume(target)
+                await tally.healed(fault.kind)
             case .killClient:
                 guard await fleet.kill(fault.target, restartAfter: fault.hold) else { await tally.skip(fault.kind); continue }
                 await note(fault, "SIGKILL client \(fault.target), restart after \(fault.hold)")
                 await hold(fault.hold)
+                await tally.healed(fault.kind)
             default:
                 continue
             }
@@ -82,16 +90,18 @@ struct Nemesis: Sendable {
                 let leader = fault.kind == .killLeader ? await self.leader(cluster) : nil
                 let member = leader ?? fault.target
                 guard await script(cluster, "kill-member", member) else { await tally.skip(fault.kind); continue }
-                await note(fault, "SIGKILL etcd member \(member)\(leader == nil ? "" : " (the leader)"), restart after \(fault.hold)")
+                await note(fault, target: member, "SIGKILL etcd member \(member)\(leader == nil ? "" : " (the leader)"), restart after \(fault.hold)")
                 await hold(fault.hold)
                 if !(await script(cluster, "start-member", member)) {
                     await tally.problem("etcd member \(member) did not restart healthy")
                 }
+                await tally.healed(fault.kind)
             case .pauseMember:
                 guard await script(cluster, "stop-member", fault.target) else { await tally.skip(fault.kind); continue }
                 await note(fault, "SIGSTOP etcd member \(fault.target) for \(fault.hold)")
                 await hold(fault.hold)
                 _ = await script(cluster, "cont-member", fault.target)
+                await tally.healed(fault.kind)
             case .moveLeader:
                 guard let leader = await leader(cluster) else { await tally.skip(fault.kind); continue }
                 let followers = (1...cluster.members).filter { $0 != leader }
@@ -99,13 +109,35 @@ struct Nemesis: Sendable {
                 do {
                     let id = try await cluster.client.status(endpointIndex: target - 1, timeout: .seconds(2)).header.memberID
                     try await cluster.client.moveLeader(to: id, endpointIndex: leader - 1, timeout: .seconds(5))
-                    await note(fault, "moved leadership from member \(leader) to member \(target)")
+                    await note(fault, target: target, "moved leadership from member \(leader) to member \(target)")
+                    await tally.healed(fault.kind)
                 } catch {
                     await tally.skip(fault.kind)
                 }
             default:
                 continue
             }
+        }
+    }
+
+    private func runLinkLane(_ mesh: ProxyMesh) async {
+        for fault in schedule.lane(members: false, links: true) {
+            guard await waitFor(fault) else { return }
+            // The link the client uses now: a fault on an idle link would change nothing.
+            let member = mesh.lastUsedMember(client: fault.target) ?? 1
+            let mode: LinkMode
+            switch fault.kind {
+            case .blackholeLink: mode = .blackhole
+            case .delayLink: mode = .delay(fault.hold / 3)
+            case .resetLink: mode = .reset
+            case .dropResponses: mode = .dropResponses
+            default: continue
+            }
+            mesh.set(client: fault.target, member: member, mode)
+            await note(fault, member: member, "\(fault.kind.rawValue) between client \(fault.target) and member \(member) for \(fault.hold)")
+            await hold(fault.hold)
+            mesh.set(client: fault.target, member: member, .pass)
+            await tally.healed(fault.kind)
         }
     }
 
@@ -139,13 +171,41 @@ struct Nemesis: Sendable {
     }
 }
 
-/// Counts the faults injected, by kind, and what could not be done.
+/// Counts the faults injected, by kind, logs when each began and was healed, and notes what
+/// could not be done.
 actor FaultTally {
     private(set) var injected: [FaultKind: Int] = [:]
     private(set) var skipped: [FaultKind: Int] = [:]
     private(set) var problems: [String] = []
+    /// Every fault injected, healed ones with their end; open ones end "now" when read.
+    private var log: [InjectedFault] = []
+    /// The open fault of each lane (member, client, link), by position in ``log``.
+    private var open: [Int: Int] = [:]
 
-    func count(_ kind: FaultKind) { injected[kind, default: 0] += 1 }
+    /// Logs `fault` as begun (its lane's previous fault is healed by then).
+    func begin(_ fault: InjectedFault) {
+        injected[fault.kind, default: 0] += 1
+        open[Self.lane(fault.kind)] = log.count
+        log.append(fault)
+    }
+
+    /// Logs the open fault of `kind`'s lane (one fault at a time per lane) as healed now.
+    func healed(_ kind: FaultKind) {
+        guard let position = open.removeValue(forKey: Self.lane(kind)) else { return }
+        log[position].end = max(log[position].start, MonotonicTime.now())
+    }
+
+    private static func lane(_ kind: FaultKind) -> Int { kind.targetsMember ? 0 : kind.targetsLink ? 2 : 1 }
+
+    /// Every fault injected so far (faults not healed yet end now).
+    var faults: [InjectedFault] {
+        let now = MonotonicTime.now()
+        return log.enumerated().map { position, fault in
+            var fault = fault
+            if open.values.contains(position) { fault.end = now }
+            return fault
+        }
+    }
     func skip(_ kind: FaultKind) { skipped[kind, default: 0] += 1 }
     func problem(_ text: String) { problems.append(text) }
 

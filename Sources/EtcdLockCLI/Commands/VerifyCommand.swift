@@ -16,13 +16,18 @@ struct VerifyCommand: Command {
         Client processes loop: lock, read a register in etcd, work, write it back with a fenced
         write, unlock. A nemesis SIGSTOPs clients past their TTL and SIGKILLs them; with
         --cluster-dir it also kills (and restarts) etcd members and the leader, pauses members,
-        and moves leadership. Then a checker verifies: the register equals the applied
-        increments, every outcome a client saw matches etcd's history, tokens only increase,
-        each write applied while its writer held the lock, accepted critical sections do not
-        overlap, nothing is left behind, and every client error was typed (no crash, no hang).
+        and moves leadership, and clients reach members through fault-injecting proxies that
+        it switches to blackhole, delay, reset, or deliver requests and drop responses. Then a
+        checker verifies: the register equals the applied increments, every outcome a client
+        saw matches etcd's history, tokens only increase, each write applied while its writer
+        held the lock, accepted critical sections do not overlap, nothing is left behind, every
+        client error was typed (no crash, no hang), no lock queue held a key whose owner
+        waited for and held nothing (sampled during the run), and every stall (a waiter, no
+        holder) is explained by an injected fault.
 
         \(ConnectionOptions.help)
-          --cluster-dir DIR  a cluster started by scripts/etcd-cluster (3 members): enables member faults
+          --cluster-dir DIR  a cluster started by scripts/etcd-cluster (3 members): enables member and link faults
+          --no-link-faults   with --cluster-dir: clients talk to the members directly, no link faults
           --duration S       how long faults are injected (default 60)
           --seed N           fixes the fault schedule (default: random, printed)
           --clients N        client processes (default 4)
@@ -50,6 +55,8 @@ struct VerifyCommand: Command {
     let verbose: Bool
     let printSchedule: Bool
     let unfenced: Bool
+    /// Whether clients talk to members through fault-injecting proxies (with --cluster-dir).
+    let linkFaults: Bool
 
     init(parsing arguments: inout Arguments) throws {
         var connection = try ConnectionOptions(parsing: &arguments)
@@ -84,12 +91,13 @@ struct VerifyCommand: Command {
         verbose = arguments.flag("--verbose")
         printSchedule = arguments.flag("--print-schedule")
         unfenced = arguments.flag("--unfenced")
+        linkFaults = clusterDirectory != nil && !arguments.flag("--no-link-faults")
     }
 
     private var schedule: FaultSchedule {
         FaultSchedule(
             seed: seed, duration: duration, clients: clients,
-            members: clusterDirectory == nil ? 0 : connection.endpoints.count, ttl: ttl)
+            members: clusterDirectory == nil ? 0 : connection.endpoints.count, ttl: ttl, links: linkFaults)
     }
 
     func run() async throws -> ExitStatus {
@@ -113,19 +121,27 @@ struct VerifyCommand: Command {
         let memberFaults = schedule.faults.contains { $0.kind.targetsMember }
         Console.out(
             "verify: \(schedule.faults.count) faults planned (schedule fingerprint \(schedule.fingerprint)); "
-                + (memberFaults ? "etcd members \(connection.endpoints.count) under control" : "client faults only (no --cluster-dir)"))
+                + (memberFaults ? "etcd members \(connection.endpoints.count) under control" : "client faults only (no --cluster-dir)")
+                + (linkFaults ? ", clients behind fault-injecting proxies" : ""))
+        let mesh = linkFaults ? try ProxyMesh(clients: clients, memberEndpoints: connection.endpoints) : nil
+        defer { mesh?.close() }
+        let origin = MonotonicTime.now()
 
         return try await EtcdClient.withClient(connection.configuration) { client in
             let startRevision = try await client.range(RangeRequest(.key(registers[0]))).header.revision
             let fleet = ClientFleet(clients: clients, hangLimit: .seconds(30)) { index, incarnation, fleet in
-                try startClient(index, incarnation: incarnation, lockName: lockName, register: register, fleet: fleet)
+                try startClient(
+                    index, incarnation: incarnation, endpoints: mesh?.endpoints(client: index) ?? connection.endpoints,
+                    lockName: lockName, register: register, fleet: fleet)
             }
+            let lockPrefixes = try lockNames.map { try LockInspection.prefix($0) }
+            let sampler = QueueSampler(client: client, prefixes: lockPrefixes)
             let tally = FaultTally()
             let start = ContinuousClock.now
             let nemesis = Nemesis(
                 schedule: schedule,
                 cluster: clusterDirectory.map { .init(directory: $0, client: client, members: connection.endpoints.count) },
-                fleet: fleet, tally: tally, start: start, end: start + duration, verbose: verbose)
+                fleet: fleet, mesh: mesh, tally: tally, start: start, end: start + duration, verbose: verbose)
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<clients {
                     group.addTask { await fleet.supervise(index) }
@@ -137,23 +153,34 @@ struct VerifyCommand: Command {
                     }
                 }
                 group.addTask { await reportProgress(fleet, tally, start: start, end: start + duration) }
+                group.addTask { await sampler.run(every: .milliseconds(250)) }
                 await nemesis.run()
+                mesh?.healAll()
                 await stop(fleet)
+                group.cancelAll()
             }
             Console.out("verify: clients stopped; waiting for expired sessions to clear, then reading etcd's history")
             let reader = FinalStateReader(client: client, startRevision: startRevision)
-            let lockPrefixes = try lockNames.map { try LockInspection.prefix($0) }
             let leftovers = await reader.leftovers(
                 lockPrefixes: lockPrefixes, leases: fleet.log.leases, within: ttl * 2 + .seconds(15))
             let events = fleet.log.events
             var records: [VerificationRecord] = []
             let pauses = await fleet.pauses
+            let faults = await tally.faults
+            let exits = await fleet.exits
+            let samples = sampler.samples
             for lock in 0..<locks {
                 let (finalCount, writes) = try await reader.registerHistory(register: registers[lock], lockPrefix: lockPrefixes[lock])
                 // Clean-up, exits and hangs concern the whole run: they go with the first lock.
                 var record = VerificationRecord(
-                    events: events.filter { $0.lock == lock }, registerWrites: writes, finalCount: finalCount,
-                    pauses: pauses, limits: Self.operationLimits)
+                    events: events.filter { $0.lock == lock || $0.step.concernsEveryLock }, registerWrites: writes,
+                    finalCount: finalCount, pauses: pauses, limits: Self.operationLimits)
+                record.lock = lock
+                record.samples = samples.filter { $0.lock == lock }
+                record.faults = faults
+                record.exits = exits
+                record.liveness = livenessRules
+                record.origin = origin
                 if lock == 0 {
                     record.leftoverKeys = leftovers.keys
                     record.leftoverLeases = leftovers.leases
@@ -181,12 +208,20 @@ struct VerifyCommand: Command {
     static let operationLimits = OperationLimits(
         lock: lockTimeout + .seconds(5) + .seconds(3), write: .seconds(5) + .seconds(3))
 
+    /// How long the liveness checks allow: a key outlives its dead or frozen owner by the TTL;
+    /// recovering from a fault takes an election (1 s) plus a client noticing a silent member
+    /// (3 s probe interval, 2 s probe timeout); a failed `lock()`'s withdrawal may be retried
+    /// for a request timeout (5 s) past a link fault's longest hold (2.5 s).
+    private var livenessRules: LivenessRules {
+        LivenessRules(ttl: ttl, recovery: .seconds(6), margin: .seconds(2), withdrawalGrace: .seconds(10))
+    }
+
     private func startClient(
-        _ index: Int, incarnation: Int, lockName: String, register: EtcdKey, fleet: ClientFleet
+        _ index: Int, incarnation: Int, endpoints: [String], lockName: String, register: EtcdKey, fleet: ClientFleet
     ) throws -> ChildProcess {
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
         let arguments = [
-            executable, "verify-client", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
+            executable, "verify-client", "--endpoints", endpoints.joined(separator: ","), "--lock", lockName,
             "--register", register.description, "--client", String(index), "--incarnation", String(incarnation),
             "--ttl", ttlText, "--locks", String(locks), "--lockers", String(lockersPerClient),
             "--lock-timeout", String(Self.lockTimeout.components.seconds),
@@ -222,47 +257,5 @@ struct VerifyCommand: Command {
                     + "\(summary.writesAccepted) writes accepted, \(summary.writesRejected) rejected by fencing")
             next += .seconds(30)
         }
-    }
-
-    private func report(_ outcomes: [CheckOutcome], events: [HistoryEvent], tally: FaultTally) async {
-        let injected = await tally.injected
-        let skipped = await tally.skipped
-        let summary = HistorySummary(events)
-        let byKind = FaultKind.allCases.filter { injected[$0] != nil }.map { "\($0.rawValue) \(injected[$0]!)" }
-        Console.out("faults injected: \(injected.values.reduce(0, +)) (\(byKind.joined(separator: ", ")))")
-        if !skipped.isEmpty {
-            let text = skipped.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) \($0.value)" }.joined(separator: ", ")
-            Console.out("faults not possible when due (target restarting, no leader known): \(text)")
-        }
-        for problem in await tally.problems { Console.out("nemesis problem: \(problem)") }
-        Console.out(
-            "operations: \(summary.lockAttempts) lock attempts, \(summary.acquired) acquired; writes: "
-                + "\(summary.writesAccepted) accepted, \(summary.writesRejected) rejected by fencing, "
-                + "\(summary.writesFailed) failed, \(summary.writesUnknown) unknown; \(summary.released) released, "
-                + "\(summary.releaseFailures) unlock failures; \(summary.sessions) sessions")
-        if !summary.errorsByCode.isEmpty {
-            let text = summary.errorsByCode.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            Console.out("typed errors by code: \(text)")
-        }
-        for outcome in outcomes {
-            Console.out("\(outcome.passed ? "PASS" : "FAIL")  \(outcome.name): \(outcome.detail)")
-            for violation in outcome.violations { Console.out("      violation: \(violation)") }
-            if outcome.violationCount > outcome.violations.count {
-                Console.out("      … \(outcome.violationCount - outcome.violations.count) more")
-            }
-        }
-    }
-
-    /// Writes the histories to `--history`, or to a temporary file when a check failed.
-    private func writeHistory(_ events: [HistoryEvent], failed: Bool) throws {
-        guard let path = historyPath ?? (failed ? NSTemporaryDirectory() + "etcdlock-verify-\(seed).history" : nil) else {
-            return
-        }
-        let text = events.map {
-            "client \($0.client).\($0.incarnation) \($0.time) lock \($0.lock) \($0.step.fields.joined(separator: " "))"
-        }
-            .joined(separator: "\n")
-        try Data((text + "\n").utf8).write(to: URL(fileURLWithPath: path))
-        Console.out("history: \(events.count) client steps written to \(path)")
     }
 }

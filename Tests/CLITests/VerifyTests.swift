@@ -38,7 +38,7 @@ struct VerifyTests {
     @Test("with fencing switched off, the checker reports the stale writes and verify exits 1")
     func detectsUnfencedWrites() async throws {
         let result = try await CLIRunner.run(
-            ["verify", "--unfenced", "--duration", "12", "--clients", "3", "--seed", "9"],
+            ["verify", "--unfenced", "--duration", "20", "--clients", "3", "--seed", "9"],
             environment: try await environment())
         #expect(result.status == 1, "\(result.output)\n\(result.errors)")
         #expect(result.output.contains("FAIL  each write applied while its writer held the lock"))

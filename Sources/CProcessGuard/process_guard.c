@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/prctl.h>
@@ -94,6 +95,21 @@ static void close_descriptors(int lowest, const int *keep, int keep_count, int l
     }
 }
 
+// The supervisor's messages: 8-byte deadlines, in milliseconds from when they are read (negative:
+// none). Pipe writes of 8 bytes are atomic, so a read never splits one.
+static long long monotonic_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static long long deadline_from(long long remaining) { return remaining < 0 ? -1 : monotonic_ms() + remaining; }
+
+static void kill_group(void) {
+    kill(0, SIGKILL);
+    _exit(128 + SIGKILL);
+}
+
 static void exit_like(int status) {
     if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
     if (WIFSIGNALED(status)) _exit(128 + WTERMSIG(status));
@@ -118,11 +134,12 @@ static void run_guard(int control, const char *path, char *const argv[], char *c
             if (keep[j] < keep[i]) { int t = keep[i]; keep[i] = keep[j]; keep[j] = t; }
     close_descriptors(3, keep, 3, limit);
 
-    // Wait for the supervisor's go (it may hand the terminal to this group first).
-    char byte;
+    // Wait for the supervisor's go, the first deadline (it may hand the terminal over first).
+    long long message;
     ssize_t got;
-    do { got = read(control, &byte, 1); } while (got < 0 && errno == EINTR);
-    if (got != 1) _exit(125);
+    do { got = read(control, &message, sizeof message); } while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)sizeof message) _exit(125);
+    long long deadline = deadline_from(message);
 
     pid_t command = fork();
     if (command < 0) _exit(125);
@@ -141,19 +158,26 @@ static void run_guard(int control, const char *path, char *const argv[], char *c
         pid_t reaped = waitpid(command, &status, WNOHANG);
         if (reaped == command) exit_like(status);
         if (reaped < 0 && errno != EINTR) _exit(125);
+        int timeout = -1;
+        if (deadline >= 0) {
+            long long left = deadline - monotonic_ms();
+            // Past the deadline the supervisor no longer vouches for its lock: nothing may run on.
+            if (left <= 0) kill_group();
+            timeout = left > 60000 ? 60000 : (int)left;
+        }
         struct pollfd watched[2] = {{control, POLLIN, 0}, {wake[0], POLLIN, 0}};
-        if (poll(watched, 2, -1) < 0) continue;
+        if (poll(watched, 2, timeout) < 0) continue;
         if (watched[1].revents) {
             char drained[64];
             while (read(wake[0], drained, sizeof drained) > 0) {}
         }
         if (watched[0].revents) {
-            got = read(control, &byte, 1);
+            long long messages[8];
+            got = read(control, messages, sizeof messages);
             if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) {
-                // The supervisor is gone: nothing may outlive its lock.
-                kill(0, SIGKILL);
-                _exit(128 + SIGKILL);
+                kill_group();  // the supervisor is gone: nothing may outlive its lock
             }
+            if (got >= (ssize_t)sizeof message) deadline = deadline_from(messages[got / sizeof message - 1]);
         }
     }
 }
@@ -183,14 +207,18 @@ int cpg_spawn(const char *path, char *const argv[], char *const envp[], pid_t *g
     return 0;
 }
 
-int cpg_release(int control_fd, pid_t group, int take_terminal) {
+int cpg_extend(int control_fd, long long deadline_ms) {
+    ssize_t written;
+    do { written = write(control_fd, &deadline_ms, sizeof deadline_ms); } while (written < 0 && errno == EINTR);
+    return written == (ssize_t)sizeof deadline_ms ? 0 : -1;
+}
+
+int cpg_release(int control_fd, pid_t group, int take_terminal, long long deadline_ms) {
     int handed = 0;
     if (take_terminal && isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp()) {
         handed = tcsetpgrp(STDIN_FILENO, group) == 0;
     }
-    ssize_t written;
-    do { written = write(control_fd, "g", 1); } while (written < 0 && errno == EINTR);
-    return written == 1 ? handed : -1;
+    return cpg_extend(control_fd, deadline_ms) == 0 ? handed : -1;
 }
 
 void cpg_reclaim_terminal(void) {

@@ -37,7 +37,12 @@ public final class GuardedCommand: Sendable {
     /// - Parameter takeTerminal: when standard input is a terminal in whose foreground this
     ///   process runs, make the command's group the foreground group (so it can read the terminal
     ///   and receives Ctrl-C directly) until ``finish()``.
-    public init(executable: [UInt8], arguments: [[UInt8]], environment: [[UInt8]], takeTerminal: Bool) throws {
+    /// - Parameter deadline: when the guard kills the group unless ``extendDeadline(to:)`` moved it
+    ///   (`nil`: never): a supervisor that is stopped or frozen cannot vouch for its lock.
+    public init(
+        executable: [UInt8], arguments: [[UInt8]], environment: [[UInt8]], takeTerminal: Bool,
+        deadline: ContinuousClock.Instant?
+    ) throws {
         _ = cpg_become_subreaper()
         var guardPID: pid_t = 0
         var controlDescriptor: Int32 = -1
@@ -55,13 +60,24 @@ public final class GuardedCommand: Sendable {
         groupID = guardPID
         control = controlDescriptor
         guardProcess = SpawnedProcess(adopting: guardPID)
-        let handed = cpg_release(controlDescriptor, guardPID, takeTerminal ? 1 : 0)
+        let handed = cpg_release(controlDescriptor, guardPID, takeTerminal ? 1 : 0, Self.milliseconds(until: deadline))
         tookTerminal = handed == 1
         if handed < 0 {
             close(controlDescriptor)
             _ = guardProcess.waitBlocking()
             throw SpawnError(description: "cannot start \(name): the guard process did not start")
         }
+    }
+
+    /// Moves the instant at which the guard kills the group (`nil`: never).
+    public func extendDeadline(to deadline: ContinuousClock.Instant?) {
+        _ = cpg_extend(control, Self.milliseconds(until: deadline))
+    }
+
+    private static func milliseconds(until deadline: ContinuousClock.Instant?) -> Int64 {
+        guard let deadline else { return -1 }
+        let (seconds, attoseconds) = ContinuousClock.now.duration(to: deadline).components
+        return max(0, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     /// Waits for the command to exit and returns its status (128 + N when signal N ended it;
@@ -86,14 +102,17 @@ public final class GuardedCommand: Sendable {
         _ = kill(-groupID, signal)
     }
 
-    /// Stops the whole group: sends `signal`, then SIGKILL to what is left after `grace`, and waits
+    /// Stops the whole group: sends `signal` (and SIGCONT, so a stopped group can act on it), then SIGKILL to what is left after `grace`, and waits
     /// (at most `grace` plus 2 seconds in all) until no process of the group is left.
     ///
     /// - Returns: the command's exit status, or `nil` if it had not been reaped by then.
     @discardableResult
     public func stopGroup(with signal: Int32, grace: Duration) async -> Int32? {
         let start = ContinuousClock.now
-        if groupIsAlive { signalGroup(signal) }
+        if groupIsAlive {
+            signalGroup(signal)
+            signalGroup(SIGCONT)
+        }
         if await waitUntilGroupIsGone(until: start + grace) { return exitStatus }
         signalGroup(SIGKILL)
         _ = await waitUntilGroupIsGone(until: start + grace + .seconds(2))

@@ -36,11 +36,26 @@ struct CommandSupervisor: Sendable {
     func run(
         holding lock: LockGuard, mutex: EtcdMutex, session: EtcdSession, signals: TerminationSignals
     ) async throws -> ExitStatus {
+        // The guard kills the group at the session's local deadline unless this process keeps
+        // moving it: a stopped or frozen etcdlock cannot vouch for its lock any more.
         let child = try GuardedCommand(
             executable: executable, arguments: command.map(\.bytes),
-            environment: environment(lock: lock, session: session), takeTerminal: true)
+            environment: environment(lock: lock, session: session), takeTerminal: true, deadline: session.validUntil)
         defer { child.finish() }
         let event = await withTaskGroup(of: Event?.self, returning: Event?.self) { group in
+            group.addTask {
+                var sent = session.validUntil
+                while !Task.isCancelled {
+                    // Often: a keepalive that lands just before the deadline must reach the guard in time.
+                    try? await Task.sleep(for: .milliseconds(20))
+                    let current = session.validUntil
+                    if current != sent {
+                        child.extendDeadline(to: current)
+                        sent = current
+                    }
+                }
+                return nil
+            }
             group.addTask { await child.wait().map { .exited($0) } }
             group.addTask {
                 // The session's loss or a deleted lock key (force-release), whichever comes first.
@@ -56,6 +71,12 @@ struct CommandSupervisor: Sendable {
             return nil
         }
         switch event {
+        case .exited(let status) where !session.isValid:
+            // Killed by the guard at the session's deadline (etcdlock was stopped or starved), or
+            // ended as the session was lost: either way the lock was not held to the end.
+            Console.error("etcdlock: lost \(lockName) (token \(lock.token)): the session's deadline passed; the command was stopped (status \(status))")
+            await stop(child, with: SIGTERM, signals: signals)
+            return .failure
         case .exited(let status):
             // Descendants left in the group must not run on once the lock is released.
             if child.groupIsAlive { await stop(child, with: SIGTERM, signals: signals) }

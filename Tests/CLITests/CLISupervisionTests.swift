@@ -109,6 +109,34 @@ struct CLISupervisionTests {
         #expect(allEnded, "COMMAND's processes outlived a SIGKILLed etcdlock")
     }
 
+    @Test("a stopped (SIGSTOP) etcdlock cannot vouch for its lock: COMMAND's group is killed by its session's deadline")
+    func stoppedSupervisorLosesCommand() async throws {
+        let name = uniqueName()
+        let pidFile = temporaryPath(name)
+        let holder = try CLIRunner.start(
+            ["lock", name, "--ttl", "3", "--"] + parentAndChild(writingTo: pidFile), environment: try await environment())
+        let processes = try await pids(in: pidFile)
+        holder.send(SIGSTOP)
+        // Within the TTL (3 s) plus scheduling, not whenever etcdlock happens to wake up.
+        let ended = try await eventually(within: .seconds(6)) { processes.allSatisfy(hasEnded) }
+        holder.send(SIGCONT)
+        #expect(ended, "COMMAND ran on while its supervisor was stopped past the lease")
+        #expect(try await holder.waitForExit(within: .seconds(10)) == 1)
+    }
+
+    @Test("a stopped COMMAND group is continued when stopped, so it ends at the signal, not after --kill-after")
+    func stoppedCommandStopsPromptly() async throws {
+        let name = uniqueName()
+        let pidFile = temporaryPath(name)
+        let holder = try CLIRunner.start(
+            ["lock", name, "--kill-after", "30", "--", "sh", "-c", "echo $$ > \(pidFile); kill -STOP $$"],
+            environment: try await environment())
+        let processes = try await pids(in: pidFile)
+        _ = processes
+        holder.send(SIGTERM)
+        #expect(try await holder.waitForExit(within: .seconds(10)) == 128 + SIGTERM)
+    }
+
     @Test("a waiter stopped by SIGTERM, SIGINT or SIGHUP withdraws its key and revokes its lease before it exits")
     func stoppedWaiterWithdraws() async throws {
         let name = uniqueName()
@@ -236,7 +264,8 @@ struct CLISupervisionTests {
             try await Task.sleep(for: .seconds(3))
             try await cluster.restart(member: 1)
             FileManager.default.createFile(atPath: releaseFile, contents: nil)
-            #expect(try await holder.waitForExit(within: .seconds(20)) == 0)
+            let holderStatus = try await holder.waitForExit(within: .seconds(20))
+            #expect(holderStatus == 0, "status \(String(describing: holderStatus)): \(holder.output)")
             #expect(try await waiter.waitForExit(within: .seconds(20)) == 0, "\(waiter.output)")
             #expect(waiter.output.contains("acquired"))
             #expect(observer.exitStatus == nil, "observe gave up: \(observer.output)")

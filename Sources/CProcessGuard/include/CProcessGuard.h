@@ -11,17 +11,24 @@
 /// empty signal mask, default dispositions and no open descriptors above 2. The guard exits with
 /// the command's status (128 + N when signal N ended it; 125 when it was never released or could
 /// not start the command). When the supervisor's end of the control pipe closes (the supervisor
-/// exited or was killed, SIGKILL included), the guard kills the whole group with SIGKILL.
+/// exited or was killed, SIGKILL included), the guard kills the whole group with SIGKILL; so it
+/// does when the deadline the supervisor last set passes (the supervisor was stopped or frozen
+/// and can no longer vouch for its lock).
 ///
 /// Returns 0 and fills `guard_pid` (also the group's ID) and `control_fd` (close-on-exec), or
 /// an errno value.
 int cpg_spawn(const char *path, char *const argv[], char *const envp[], pid_t *guard_pid, int *control_fd);
 
-/// Lets the guard start the command. With `take_terminal` non-zero, and when standard input is
-/// a terminal whose foreground group is the caller's, the group becomes the terminal's
-/// foreground group first (so the command can read it and gets the terminal's signals).
-/// Returns 1 when the terminal was handed over, 0 when not, -1 with errno on failure.
-int cpg_release(int control_fd, pid_t group, int take_terminal);
+/// Lets the guard start the command, which may run `deadline_ms` milliseconds from now unless
+/// `cpg_extend` moves the deadline (a negative value: no deadline). With `take_terminal` non-zero,
+/// and when standard input is a terminal whose foreground group is the caller's, the group
+/// becomes the terminal's foreground group first (so the command can read it and gets the
+/// terminal's signals). Returns 1 when the terminal was handed over, 0 when not, -1 on failure.
+int cpg_release(int control_fd, pid_t group, int take_terminal, long long deadline_ms);
+
+/// Moves the group's deadline to `deadline_ms` milliseconds from now (negative: none). The guard
+/// kills the group with SIGKILL when the deadline passes. Returns 0, or -1 on failure.
+int cpg_extend(int control_fd, long long deadline_ms);
 
 /// Makes the caller's process group the terminal's foreground group again (after
 /// `cpg_release` handed it over), with SIGTTOU blocked meanwhile.

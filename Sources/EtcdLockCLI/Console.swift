@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes to standard output and standard error; only the CLI writes.
 ///
 /// Everything printed passes through ``shown(_:limit:)``: names, values and server messages come
@@ -10,11 +16,30 @@ enum Console {
     static let diagnosticLineLimit = 600
 
     static func out(_ text: String) {
-        FileHandle.standardOutput.write(Data((shown(text) + "\n").utf8))
+        emit(shown(text) + "\n", to: STDOUT_FILENO)
     }
 
     static func error(_ text: String) {
-        FileHandle.standardError.write(Data((shown(text, limit: diagnosticLineLimit) + "\n").utf8))
+        emit(shown(text, limit: diagnosticLineLimit) + "\n", to: STDERR_FILENO)
+    }
+
+    /// Writes all of `text`, giving up quietly when the descriptor is closed, full or a broken
+    /// pipe (SIGPIPE is ignored): a reader that went away must not crash a lock holder, which
+    /// still has to release.
+    private static func emit(_ text: String, to descriptor: Int32) {
+        var bytes = Array(text.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
+
+    /// One field of a line (a name, a value, an owner): like ``shown(_:limit:)``, with line
+    /// breaks escaped too, so a value cannot forge lines of output.
+    static func field(_ text: String) -> String {
+        shown(text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n"))
     }
 
     /// `text` with control and bidirectional-formatting characters escaped as `\u{…}` (newlines

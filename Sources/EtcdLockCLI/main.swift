@@ -5,4 +5,7 @@ import Foundation
 let rawArguments: [CommandLineArgument] = (1..<Int(CommandLine.argc)).map { index in
     CommandLineArgument(cString: CommandLine.unsafeArgv[index]!)
 }
+// A reader that went away (`etcdlock elect … | head -1`) must not kill a holder before it
+// releases: writes then fail quietly instead (commands get default dispositions back).
+signal(SIGPIPE, SIG_IGN)
 exit(await EtcdLockCommand.main(rawArguments))

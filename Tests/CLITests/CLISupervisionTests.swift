@@ -229,14 +229,24 @@ struct CLISupervisionTests {
     @Test("names and values are printed with control and bidi characters escaped")
     func escapedOutput() async throws {
         let name = uniqueName("el") + "\u{202E}txt"
-        let value = "v\u{1B}]0;owned\u{07}"
+        let value = "v\u{1B}]0;owned\u{07}\nforged line"
         let leader = try CLIRunner.start(["elect", name, value], environment: try await environment())
         #expect(try await eventually(within: .seconds(10)) { leader.output.contains("token") })
         leader.send(SIGTERM)
         #expect(try await leader.waitForExit(within: .seconds(10)) == 0)
         let output = leader.output
         #expect(!output.contains("\u{202E}") && !output.contains("\u{1B}") && !output.contains("\u{07}"))
-        #expect(output.contains("\\u{202E}txt") && output.contains("v\\u{1B}]0;owned\\u{7}"))
+        #expect(output.contains("\\u{202E}txt") && output.contains("v\\u{1B}]0;owned\\u{7}\\nforged line"))
+        #expect(!output.split(separator: "\n").contains { $0.hasPrefix("forged") }, "a value forged a line")
+    }
+
+    @Test("a closed standard output or error never crashes etcdlock: statuses stay what they mean")
+    func closedOutputs() async throws {
+        let env = try await environment()
+        #expect(try await CLIRunner.runShell(#"exec "$0" lock 2>&-"#, environment: env).status == 64)
+        #expect(try await CLIRunner.runShell(#"exec "$0" inspect "$1" >&-"#.replacingOccurrences(of: "$1", with: uniqueName()), environment: env).status == 0)
+        let name = uniqueName()
+        #expect(try await CLIRunner.runShell(#"exec "$0" lock \#(name) -- sh -c 'exit 3' >&- 2>&-"#, environment: env).status == 3)
     }
 
     @Test("a queued lock and observe ride out a restart of a one-member etcd")

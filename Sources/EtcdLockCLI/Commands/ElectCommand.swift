@@ -70,7 +70,7 @@ struct ElectCommand: Command {
                 case .lost, nil:
                     throw LockError(code: .cancelled, message: "campaigning in \(electionName) was cancelled")
                 }
-                Console.out("leader \(electionName) \(value) token \(leadership.token)")
+                Console.out("leader \(electionName) \(Console.field(value)) token \(leadership.token)")
                 let end = await first(of: [
                     { (try? await election.waitUntilLost(leadership)).map { .lost($0) } },
                     { await signals.wait().map { .signal($0) } },

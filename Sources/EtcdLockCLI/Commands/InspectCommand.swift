@@ -43,10 +43,10 @@ struct InspectCommand: Command {
                 let waiters = items.dropFirst().joined(separator: ",")
                 Console.out(#"{"lock":\#(jsonString(lockName)),"revision":\#(queue.header.revision),"holder":\#(holder),"waiters":[\#(waiters)]}"#)
             } else if let holder = entries.first {
-                Console.out("lock \(lockName): held by \(holder.keyValue.valueString), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")")
+                Console.out("lock \(lockName): held by \(Console.field(holder.keyValue.valueString)), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")")
                 Console.out("  key \(holder.keyValue.key)")
                 for (index, waiter) in entries.dropFirst().enumerated() {
-                    Console.out("  waiter \(index + 1): \(waiter.keyValue.valueString), token \(waiter.keyValue.createRevision), key \(waiter.keyValue.key)")
+                    Console.out("  waiter \(index + 1): \(Console.field(waiter.keyValue.valueString)), token \(waiter.keyValue.createRevision), key \(waiter.keyValue.key)")
                 }
             } else {
                 Console.out("lock \(lockName): free")

@@ -136,7 +136,7 @@ struct LockCommand: Command {
             case .acquired(let lock):
                 return .acquired(lock)
             case .heldByOther(let holder):
-                Console.error("etcdlock: \(lockName) is held by \(holder.owner) (token \(holder.token))")
+                Console.error("etcdlock: \(lockName) is held by \(Console.field(holder.owner)) (token \(holder.token))")
                 return .notAcquired(.temporaryFailure)
             }
         }

@@ -102,7 +102,7 @@ struct ObserveCommand: Command {
         if json {
             return #"{"leader":\#(jsonString(leader.valueString)),"token":\#(leader.token),"key":\#(jsonString(leader.key.description))}"#
         }
-        return "leader \(leader.valueString) token \(leader.token)"
+        return "leader \(Console.field(leader.valueString)) token \(leader.token)"
     }
 }
 

@@ -31,7 +31,7 @@ extension EtcdMutex {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (LockGuard) async throws -> Result
     ) async throws -> Result {
-        if reentrant, let outer = HeldLocks.current.guards[queue.key] {
+        if reentrant, let outer = HeldLocks.current.held(queue.key) {
             return try await body(outer)
         }
         let lock = try await self.lock(timeout: timeout)
@@ -65,7 +65,14 @@ struct HeldLocks: Sendable {
 
     @TaskLocal static var current = HeldLocks()
 
-    func contains(_ key: EtcdKey) -> Bool { guards[key] != nil }
+    /// Task-locals are inherited by tasks started in the scope, which can outlive it: a guard
+    /// counts only while it has not been released.
+    func held(_ key: EtcdKey) -> LockGuard? {
+        guard let lock = guards[key], !lock.isReleased else { return nil }
+        return lock
+    }
+
+    func contains(_ key: EtcdKey) -> Bool { held(key) != nil }
 
     func adding(_ lock: LockGuard) -> HeldLocks {
         var copy = self

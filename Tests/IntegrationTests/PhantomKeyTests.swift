@@ -164,4 +164,35 @@ struct PhantomKeyTests {
             }
         }
     }
+
+    @Test("a task started inside withLock that outlives the scope inherits no hold: reentrancy and deadlock checks see a released guard as gone")
+    func escapedTaskInheritsNoHold() async throws {
+        let namespace = uniqueNamespace()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { session in
+                let mutex = try EtcdMutex("escape", session: session, namespace: namespace)
+                let (scopeEnded, ended) = AsyncStream.makeStream(of: Void.self)
+                let outerToken = Mutex<FencingToken?>(nil)
+                let escaped = Mutex<Task<(FencingToken, FencingToken), any Error>?>(nil)
+                try await mutex.withLock { outer in
+                    outerToken.withLock { $0 = outer.token }
+                    escaped.withLock {
+                        $0 = Task {
+                            for await _ in scopeEnded { break }
+                            let inner = try await mutex.withLock(timeout: .seconds(5), reentrant: true) { inner in inner.token }
+                            let plain = try await mutex.lock(timeout: .seconds(5))
+                            try await mutex.unlock(plain)
+                            return (inner, plain.token)
+                        }
+                    }
+                }
+                ended.yield()
+                let task = try #require(escaped.withLock { $0 })
+                let (inner, plain) = try await task.value
+                let outer = try #require(outerToken.withLock { $0 })
+                #expect(inner > outer, "the escaped task ran under the released outer guard")
+                #expect(plain > inner)
+            }
+        }
+    }
 }

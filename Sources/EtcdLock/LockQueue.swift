@@ -285,7 +285,12 @@ struct LockQueue: Sendable {
                 return false
             }
         }.value
-        if !landed { session.pendingWithdrawals.add(.init(key: key, revision: revision)) }
+        if !landed {
+            session.pendingWithdrawals.add(.init(key: key, revision: revision))
+        } else if revision == nil {
+            // The unknown enqueue may still land later, from a member that buffered it.
+            session.pendingWithdrawals.recheckLater(key)
+        }
         return landed
     }
 

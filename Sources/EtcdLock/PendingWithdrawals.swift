@@ -12,6 +12,11 @@ import Synchronization
 /// would: while it holds the turn no attempt of this session has a live key under that name, so
 /// deleting the key cannot remove a newer attempt's key. A later attempt that got the turn first
 /// found the key and adopted it (enqueueing is create-if-absent), and releases it itself.
+///
+/// An enqueue whose outcome was unknown can still land *after* its withdrawal: a member that was
+/// paused or partitioned processes the request it had buffered when it resumes. Its key is
+/// therefore looked at again, under the local turn, at growing intervals (1 s up to 30 s) for as
+/// long as the session lives, and deleted if it came back while no attempt of the session owns it.
 final class PendingWithdrawals: Sendable {
     struct Entry: Sendable, Hashable {
         /// The waiter key to delete.
@@ -21,8 +26,15 @@ final class PendingWithdrawals: Sendable {
         var revision: Revision?
     }
 
+    private struct Recheck: Sendable {
+        var key: EtcdKey
+        var due: ContinuousClock.Instant
+        var pause: Duration
+    }
+
     private struct State {
         var entries: [Entry] = []
+        var rechecks: [Recheck] = []
         var wake: CheckedContinuation<Void, Never>?
     }
 
@@ -30,6 +42,20 @@ final class PendingWithdrawals: Sendable {
 
     /// The withdrawals still to land.
     var count: Int { state.withLock { $0.entries.count } }
+
+    /// Keys whose late reappearance is still watched for.
+    var recheckCount: Int { state.withLock { $0.rechecks.count } }
+
+    /// Watches `key` for a late copy of an enqueue whose outcome was unknown (see the type).
+    func recheckLater(_ key: EtcdKey) {
+        let wake = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard !state.rechecks.contains(where: { $0.key == key }) else { return nil }
+            state.rechecks.append(Recheck(key: key, due: .now + .seconds(1), pause: .seconds(1)))
+            defer { state.wake = nil }
+            return state.wake
+        }
+        wake?.resume()
+    }
 
     /// Adds a withdrawal to retry.
     func add(_ entry: Entry) {
@@ -46,12 +72,27 @@ final class PendingWithdrawals: Sendable {
     func run(client: EtcdClient, localLocks: LocalLockTable) async {
         var pause = Duration.milliseconds(100)
         while !Task.isCancelled {
-            let entries = await next()
-            guard !entries.isEmpty else { return }
+            let (entries, due, nextDue) = state.withLock { state in
+                let now = ContinuousClock.now
+                return (state.entries, state.rechecks.filter { $0.due <= now }, state.rechecks.map(\.due).min())
+            }
+            if entries.isEmpty && due.isEmpty {
+                await waitForEntry(orUntil: nextDue)
+                continue
+            }
+            for recheck in due {
+                await Self.deleteIfBack(recheck.key, client: client, localLocks: localLocks)
+                state.withLock { state in
+                    guard let index = state.rechecks.firstIndex(where: { $0.key == recheck.key }) else { return }
+                    let next = min(recheck.pause * 2, .seconds(30))
+                    state.rechecks[index] = Recheck(key: recheck.key, due: .now + next, pause: next)
+                }
+            }
             var failed = false
             for entry in entries {
                 if await Self.withdraw(entry, client: client, localLocks: localLocks) {
                     state.withLock { $0.entries.removeAll { $0 == entry } }
+                    if entry.revision == nil { recheckLater(entry.key) }
                 } else {
                     failed = true
                 }
@@ -65,12 +106,35 @@ final class PendingWithdrawals: Sendable {
         }
     }
 
+    /// Waits for a new entry or recheck, or until `deadline` (when given); returns at once when cancelled.
+    private func waitForEntry(orUntil deadline: ContinuousClock.Instant?) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { _ = await self.next() }
+            if let deadline {
+                group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Deletes `key` if it is there while no attempt of the session owns it (under the local turn;
+    /// when an attempt has the turn, that attempt owns whatever key there is).
+    private static func deleteIfBack(_ key: EtcdKey, client: EtcdClient, localLocks: LocalLockTable) async {
+        guard localLocks.tryAcquire(key.description) else { return }
+        defer { localLocks.release(key.description) }
+        _ = try? await client.txn(Txn(then: [.delete(.key(key))]), retry: .idempotent, timeout: .seconds(2))
+    }
+
     /// The entries to work on, waiting until there is one; empty when cancelled.
     private func next() async -> [Entry] {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let ready = state.withLock { state -> Bool in
-                    if !state.entries.isEmpty || Task.isCancelled { return true }
+                    let now = ContinuousClock.now
+                    if !state.entries.isEmpty || state.rechecks.contains(where: { $0.due <= now }) || Task.isCancelled {
+                        return true
+                    }
                     state.wake = continuation
                     return false
                 }
@@ -87,12 +151,10 @@ final class PendingWithdrawals: Sendable {
     }
 
     /// One attempt under the session's local turn on the key; `true` once nothing is left to do.
+    /// While another attempt of the session has the turn it is not waited for (the session's other
+    /// withdrawals must not wait behind a long hold): the next round tries again.
     private static func withdraw(_ entry: Entry, client: EtcdClient, localLocks: LocalLockTable) async -> Bool {
-        do {
-            try await localLocks.acquire(entry.key.description)
-        } catch {
-            return true  // the session ended: its lease takes the key along
-        }
+        guard localLocks.tryAcquire(entry.key.description) else { return false }
         defer { localLocks.release(entry.key.description) }
         do {
             _ = try await client.txn(deletion(of: entry.key, createdAt: entry.revision), retry: .idempotent, timeout: .seconds(2))

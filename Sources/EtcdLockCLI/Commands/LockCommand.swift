@@ -31,7 +31,9 @@ struct LockCommand: Command {
           - on SIGINT, SIGTERM or SIGHUP, etcdlock sends that signal to the group, SIGKILL after
             --kill-after, releases the lock and exits 128 + the signal (130, 143, 129);
           - if etcdlock itself dies, even by SIGKILL, a guard process kills the whole group at
-            once (descendants that leave the group with setsid escape this).
+            once; if etcdlock is stopped or frozen past its session's local deadline, the guard
+            kills the group then (descendants that leave the group, with setsid or setpgid,
+            escape both).
         While waiting, SIGINT, SIGTERM or SIGHUP withdraws the waiter's key and revokes its
         lease before etcdlock exits 128 + the signal; an etcd that is unreachable for a while
         is waited out until --timeout or the session's TTL runs out.

@@ -190,6 +190,8 @@ final class HistoryLog: Sendable {
         var lastHeard: [Int: (incarnation: Int, at: ContinuousClock.Instant)] = [:]
         /// How many locks each client holds (between `acquired` and the end of that hold).
         var holding: [Int: Int] = [:]
+        /// Clients between `acquired` and their write: a pause there is the case fencing exists for.
+        var beforeWrite: [Int: Int] = [:]
         var strayLines = 0
     }
 
@@ -206,9 +208,14 @@ final class HistoryLog: Sendable {
             state.events.append(event)
             switch event.step {
             case .session(let lease): state.leases.insert(lease)
-            case .acquired: state.holding[client, default: 0] += 1
+            case .acquired:
+                state.holding[client, default: 0] += 1
+                state.beforeWrite[client, default: 0] += 1
+            case .writeStart: state.beforeWrite[client] = max(0, (state.beforeWrite[client] ?? 0) - 1)
             case .released, .releaseFailed: state.holding[client] = max(0, (state.holding[client] ?? 0) - 1)
-            case .stopped: state.holding[client] = nil
+            case .stopped:
+                state.holding[client] = nil
+                state.beforeWrite[client] = nil
             default: break
             }
             state.lastHeard[client] = (incarnation, .now)
@@ -222,8 +229,16 @@ final class HistoryLog: Sendable {
     /// A client that holds the lock now, as far as its output says.
     var holder: Int? { state.withLock { $0.holding.filter { $0.value > 0 }.keys.min() } }
 
+    /// A client that holds a lock and has not written under it yet, as far as its output says.
+    var holderBeforeWrite: Int? { state.withLock { $0.beforeWrite.filter { $0.value > 0 }.keys.min() } }
+
     /// Forgets that `client` holds locks (its process was replaced).
-    func forgetHold(of client: Int) { state.withLock { $0.holding[client] = nil } }
+    func forgetHold(of client: Int) {
+        state.withLock { state in
+            state.holding[client] = nil
+            state.beforeWrite[client] = nil
+        }
+    }
 
     /// Lines that were not history lines.
     var strayLines: Int { state.withLock { $0.strayLines } }

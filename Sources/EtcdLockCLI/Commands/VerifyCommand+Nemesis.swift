@@ -143,12 +143,14 @@ struct Nemesis: Sendable {
 
     /// A client that holds the lock, watching its output for up to 1.5 seconds.
     private func holderSoon() async -> Int? {
+        // Best of all a holder that has not written yet: paused there, it wakes up past its TTL and
+        // writes believing it holds the lock. Otherwise any holder.
         let deadline = ContinuousClock.now + .milliseconds(1500)
         while ContinuousClock.now < deadline {
-            if let holder = fleet.log.holder { return holder }
+            if let holder = fleet.log.holderBeforeWrite { return holder }
             try? await Task.sleep(for: .milliseconds(2))
         }
-        return nil
+        return fleet.log.holder
     }
 
     /// The member (1-based) that says it leads, if one answers in time.

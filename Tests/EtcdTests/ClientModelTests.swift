@@ -37,6 +37,17 @@ struct ClientModelTests {
         #expect {
             try EtcdClient(configuration: .init(requestTimeout: .zero))
         } throws: { ($0 as? EtcdError)?.code == .invalidArgument }
+        let invalid: [EtcdClient.Configuration] = [
+            .init(memberResponseTimeout: .zero), .init(memberResponseTimeout: .seconds(-1)),
+            .init(endpointCooldown: .seconds(-1)), .init(memberProbeInterval: .zero),
+            .init(memberProbeTimeout: .zero),
+            .init(txnCoalescing: .init(maximumInFlight: 0)), .init(txnCoalescing: .init(maximumOperations: 0)),
+        ]
+        for configuration in invalid {
+            #expect {
+                try EtcdClient(configuration: configuration)
+            } throws: { ($0 as? EtcdError)?.code == .invalidArgument }
+        }
     }
 
     @Test("prefix ends increment the last byte that can be incremented")

@@ -119,6 +119,23 @@ public final class EtcdClient: Sendable {
         guard configuration.retry.maximumAttempts > 0 else {
             throw EtcdError(code: .invalidArgument, message: "retry.maximumAttempts must be positive")
         }
+        guard configuration.memberResponseTimeout > .zero else {
+            throw EtcdError(code: .invalidArgument, message: "memberResponseTimeout must be positive")
+        }
+        guard configuration.endpointCooldown >= .zero else {
+            throw EtcdError(code: .invalidArgument, message: "endpointCooldown must not be negative")
+        }
+        if let interval = configuration.memberProbeInterval, interval <= .zero {
+            throw EtcdError(code: .invalidArgument, message: "memberProbeInterval must be positive (or nil: no probes)")
+        }
+        guard configuration.memberProbeTimeout > .zero else {
+            throw EtcdError(code: .invalidArgument, message: "memberProbeTimeout must be positive")
+        }
+        let coalescing = configuration.txnCoalescing
+        guard !coalescing.isEnabled || (coalescing.maximumInFlight > 0 && coalescing.maximumOperations > 0) else {
+            throw EtcdError(
+                code: .invalidArgument, message: "txnCoalescing.maximumInFlight and maximumOperations must be positive")
+        }
         return try configuration.endpoints.map(Endpoint.parse)
     }
 }

@@ -98,7 +98,6 @@ public final class GuardedCommand: Sendable {
 
     /// Sends `signal` to every process in the group (the guard ignores the usual stop signals).
     public func signalGroup(_ signal: Int32) {
-        _ = guardProcess.exitStatus
         _ = kill(-groupID, signal)
     }
 
@@ -135,16 +134,4 @@ public final class GuardedCommand: Sendable {
         if tookTerminal { cpg_reclaim_terminal() }
         close(control)
     }
-}
-
-/// Calls `body` with a NULL-terminated C array of NUL-terminated copies of `strings`.
-private func withCStrings<Result>(_ strings: [[UInt8]], _ body: ([UnsafeMutablePointer<CChar>?]) -> Result) -> Result {
-    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { bytes in
-        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-        for (index, byte) in bytes.enumerated() { pointer[index] = CChar(bitPattern: byte) }
-        pointer[bytes.count] = 0
-        return pointer
-    } + [nil]
-    defer { for pointer in pointers { pointer?.deallocate() } }
-    return body(pointers)
 }

@@ -85,8 +85,8 @@ public final class SpawnedProcess: Sendable {
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var child: pid_t = 0
-        let status = withCStrings(argv) { argvPointers in
-            withCStrings(variables) { environmentPointers in
+        let status = withCStrings(argv.map { Array($0.utf8) }) { argvPointers in
+            withCStrings(variables.map { Array($0.utf8) }) { environmentPointers in
                 posix_spawn(&child, program, &actions, &attributes, argvPointers, environmentPointers)
             }
         }
@@ -164,12 +164,6 @@ public final class SpawnedProcess: Sendable {
     }
 }
 
-/// Calls `body` with a NULL-terminated C array of copies of `strings`.
-private func withCStrings<Result>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> Result) -> Result {
-    let pointers = strings.map { strdup($0) } + [nil]
-    defer { for pointer in pointers { free(pointer) } }
-    return body(pointers)
-}
 
 /// A child process could not be started.
 public struct SpawnError: Error, CustomStringConvertible, Sendable {

@@ -79,7 +79,7 @@ public struct EtcdMutex: Sendable {
             session.observer.acquired(name: name, token: token, waited: ContinuousClock.now - started)
             return LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState())
         } catch {
-            session.localLocks.release(queue.key.description)
+            queue.releaseLocalTurn()
             throw error
         }
     }
@@ -103,14 +103,14 @@ public struct EtcdMutex: Sendable {
                 return .acquired(LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState()))
             }
             await queue.withdraw(revision: position.revision)
-            session.localLocks.release(queue.key.description)
+            queue.releaseLocalTurn()
             let head = position.head
             return .heldByOther(
                 LockHolder(
                     key: head?.key ?? prefix, token: FencingToken(head?.createRevision ?? .zero),
                     owner: head?.valueString ?? "", lease: head?.lease))
         } catch {
-            session.localLocks.release(queue.key.description)
+            queue.releaseLocalTurn()
             throw error
         }
     }
@@ -172,7 +172,7 @@ public struct EtcdMutex: Sendable {
 
     /// Gives up on releasing `lock`: marks it released and frees the session's local turn.
     private func abandon(_ lock: LockGuard) {
-        if lock.state.markReleased() { session.localLocks.release(queue.key.description) }
+        if lock.state.markReleased() { queue.releaseLocalTurn() }
     }
 
     private func release(_ lock: LockGuard) async throws {
@@ -186,7 +186,7 @@ public struct EtcdMutex: Sendable {
         guard lock.state.markReleased() else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
-        session.localLocks.release(queue.key.description)
+        queue.releaseLocalTurn()
         guard released else {
             session.observer.ownershipLost(name: name, token: lock.token)
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) had been lost before it was released")

@@ -276,7 +276,7 @@ struct LockQueue: Sendable {
     @discardableResult
     func withdraw(revision: Revision?) async -> Bool {
         let client = self.client
-        let deletion = PendingWithdrawals.deletion(of: key, createdAt: revision)
+        let deletion = Self.deletion(of: key, createdAt: revision)
         let landed = await Task {
             do {
                 _ = try await client.txn(deletion, retry: .idempotent, timeout: .seconds(2))
@@ -294,10 +294,16 @@ struct LockQueue: Sendable {
         return landed
     }
 
+    /// Deletes `key`, only if it is still the one created at `revision` when that is known.
+    static func deletion(of key: EtcdKey, createdAt revision: Revision?) -> Txn {
+        guard let revision else { return Txn(then: [.delete(.key(key))]) }
+        return Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))])
+    }
+
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.
     func release(revision: Revision) async throws -> Bool {
         let result = try await client.txn(
-            Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))]),
+            Self.deletion(of: key, createdAt: revision),
             coalescingGroup: prefix.description, retry: .onlyIfNotSent)
         return result.succeeded
     }

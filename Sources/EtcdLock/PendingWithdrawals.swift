@@ -157,16 +157,10 @@ final class PendingWithdrawals: Sendable {
         guard localLocks.tryAcquire(entry.key.description) else { return false }
         defer { localLocks.release(entry.key.description) }
         do {
-            _ = try await client.txn(deletion(of: entry.key, createdAt: entry.revision), retry: .idempotent, timeout: .seconds(2))
+            _ = try await client.txn(LockQueue.deletion(of: entry.key, createdAt: entry.revision), retry: .idempotent, timeout: .seconds(2))
             return true
         } catch {
             return false
         }
-    }
-
-    /// Deletes `key`, only if it is still the one created at `revision` when that is known.
-    static func deletion(of key: EtcdKey, createdAt revision: Revision?) -> Txn {
-        guard let revision else { return Txn(then: [.delete(.key(key))]) }
-        return Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))])
     }
 }

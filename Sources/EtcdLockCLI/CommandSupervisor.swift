@@ -42,8 +42,8 @@ struct CommandSupervisor: Sendable {
             executable: executable, arguments: command.map(\.bytes),
             environment: environment(lock: lock, session: session), takeTerminal: true, deadline: session.validUntil)
         defer { child.finish() }
-        let event = await withTaskGroup(of: Event?.self, returning: Event?.self) { group in
-            group.addTask {
+        let event: Event? = await firstResult(of: [
+            {
                 var sent = session.validUntil
                 while !Task.isCancelled {
                     // Often: a keepalive that lands just before the deadline must reach the guard in time.
@@ -55,21 +55,12 @@ struct CommandSupervisor: Sendable {
                     }
                 }
                 return nil
-            }
-            group.addTask { await child.wait().map { .exited($0) } }
-            group.addTask {
-                // The session's loss or a deleted lock key (force-release), whichever comes first.
-                (try? await mutex.waitUntilLost(lock)).map { .lost("\($0)") }
-            }
-            group.addTask { await signals.wait().map { .signal($0) } }
-            for await event in group {
-                if let event {
-                    group.cancelAll()
-                    return event
-                }
-            }
-            return nil
-        }
+            },
+            { await child.wait().map { .exited($0) } },
+            // The session's loss or a deleted lock key (force-release), whichever comes first.
+            { (try? await mutex.waitUntilLost(lock)).map { .lost("\($0)") } },
+            { await signals.wait().map { .signal($0) } },
+        ])
         switch event {
         case .exited(let status) where !session.isValid:
             // Killed by the guard at the session's deadline (etcdlock was stopped or starved), or

@@ -35,9 +35,6 @@ final class TerminationSignals: Sendable {
             })
     }
 
-    /// The first signal received, if any.
-    var first: Int32? { inbox.first }
-
     /// How many signals were received so far.
     var count: Int { inbox.count }
 
@@ -54,8 +51,6 @@ private final class SignalInbox: Sendable {
     }
 
     private let state = Mutex(State())
-
-    var first: Int32? { state.withLock { $0.received.first } }
 
     var count: Int { state.withLock { $0.received.count } }
 

@@ -231,6 +231,7 @@ struct TxnCoalescerTests {
         let later = ContinuousClock.now + .seconds(30)
         let outcomes = try await mergeBehindFirst(
             sends, retry: .onlyIfNotSent, deadlines: ["/b": soon, "/c": later, "/d": later],
+            // The event here is time itself: /b's deadline must have passed before the batch leaves.
             beforeRelease: { try await Task.sleep(until: soon + .milliseconds(20), clock: .continuous) })
         guard case .failure(let error as EtcdError)? = outcomes["/b"] else {
             Issue.record("/b was sent after its deadline: \(String(describing: outcomes["/b"]))")

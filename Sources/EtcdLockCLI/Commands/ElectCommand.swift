@@ -50,10 +50,11 @@ struct ElectCommand: Command {
         return try await EtcdClient.withClient(connection.configuration) { client in
             try await EtcdSession.withSession(client, ttl: ttl) { session in
                 let election = try EtcdElection(electionName, session: session, namespace: namespace)
-                let campaign = await first(of: [
+                let campaigning: [@Sendable () async -> Event?] = [
                     { .elected(await Result(catching: { try await election.campaign(value: value.utf8, timeout: timeout) })) },
                     { await signals.wait().map { .signal($0) } },
-                ])
+                ]
+                let campaign = await firstResult(of: campaigning)
                 let leadership: EtcdElection.Leadership
                 switch campaign {
                 case .elected(let result):
@@ -71,10 +72,11 @@ struct ElectCommand: Command {
                     throw LockError(code: .cancelled, message: "campaigning in \(electionName) was cancelled")
                 }
                 Console.out("leader \(electionName) \(Console.field(value)) token \(leadership.token)")
-                let end = await first(of: [
+                let leading: [@Sendable () async -> Event?] = [
                     { (try? await election.waitUntilLost(leadership)).map { .lost($0) } },
                     { await signals.wait().map { .signal($0) } },
-                ])
+                ]
+                let end = await firstResult(of: leading)
                 if case .lost(let loss) = end {
                     Console.error("etcdlock: leadership of \(electionName) was lost: \(loss)")
                     return .failure
@@ -83,20 +85,6 @@ struct ElectCommand: Command {
                 Console.out("resigned \(electionName)")
                 return .success
             }
-        }
-    }
-
-    /// The first non-`nil` result among `operations` run concurrently; the others are cancelled.
-    private func first(of operations: [@Sendable () async -> Event?]) async -> Event? {
-        await withTaskGroup(of: Event?.self, returning: Event?.self) { group in
-            for operation in operations { group.addTask { await operation() } }
-            for await event in group {
-                if let event {
-                    group.cancelAll()
-                    return event
-                }
-            }
-            return nil
         }
     }
 }

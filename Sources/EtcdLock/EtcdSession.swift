@@ -33,6 +33,8 @@ public final class EtcdSession: Sendable {
     let localLocks = LocalLockTable()
     /// Waiter keys whose withdrawal failed, retried in the background.
     let pendingWithdrawals = PendingWithdrawals()
+    /// Numbers the session's entry keys (see `LockQueue.entryKey(part:)`).
+    let entryNumbers = Atomic<UInt64>(0)
 
     private struct State {
         var validUntil: ContinuousClock.Instant

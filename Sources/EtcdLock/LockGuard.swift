@@ -14,12 +14,35 @@ public struct LockGuard: Sendable, CustomStringConvertible {
     public let token: FencingToken
     /// When the lock was acquired (monotonic clock).
     public let acquiredAt: ContinuousClock.Instant
+    /// What kind of hold this is.
+    public let mode: LockMode
     let state: GuardState
+
+    init(name: String, key: EtcdKey, token: FencingToken, acquiredAt: ContinuousClock.Instant, mode: LockMode) {
+        self.name = name
+        self.key = key
+        self.token = token
+        self.acquiredAt = acquiredAt
+        self.mode = mode
+        state = GuardState()
+    }
 
     public var description: String { "\(name) held with token \(token)" }
 
     /// Whether ``EtcdMutex/unlock(_:)`` already released it.
     public var isReleased: Bool { state.isReleased }
+}
+
+/// The kind of hold a ``LockGuard`` stands for.
+public enum LockMode: String, Sendable, Hashable {
+    /// An ``EtcdMutex`` hold, or an ``EtcdElection`` leadership: nobody else holds it.
+    case exclusive
+    /// An ``EtcdReadWriteLock`` read hold: shared with other readers, never with a writer.
+    case read
+    /// An ``EtcdReadWriteLock`` write hold: nobody else holds it, reader or writer.
+    case write
+    /// One of an ``EtcdSemaphore``'s permits.
+    case permit
 }
 
 /// A guard's release state, shared by its copies.
@@ -56,4 +79,21 @@ public struct LockHolder: Sendable, Hashable {
     public var owner: String
     /// The holder's lease.
     public var lease: LeaseID?
+}
+
+extension LockHolder {
+    /// The holder an entry of a queue stands for.
+    init(entry: KeyValue) {
+        self.init(key: entry.key, token: FencingToken(entry.createRevision), owner: entry.valueString, lease: entry.lease)
+    }
+
+    /// The head of a queue, or, when `head` is `nil`, this session (another of its tasks holds
+    /// the session's key).
+    init(head: KeyValue?, orThisSessionOf queue: LockQueue) {
+        if let head {
+            self.init(entry: head)
+        } else {
+            self.init(key: queue.sessionKey, token: FencingToken(rawValue: 0), owner: queue.session.owner, lease: queue.session.lease)
+        }
+    }
 }

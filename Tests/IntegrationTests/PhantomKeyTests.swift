@@ -203,10 +203,10 @@ struct PhantomKeyTests {
             try await EtcdSession.withSession(client) { session in
                 let mutex = try EtcdMutex("late", session: session, namespace: namespace)
                 // What lock() does after an enqueue whose outcome is unknown.
-                #expect(await mutex.queue.withdraw(revision: nil))
+                #expect(await mutex.queue.withdraw(mutex.queue.sessionKey, revision: nil))
                 #expect(session.pendingWithdrawals.recheckCount == 1)
                 // The late copy lands: the session's key appears, though no attempt owns it.
-                _ = try await client.put(mutex.queue.key, value: Array(session.owner.utf8), lease: session.lease)
+                _ = try await client.put(mutex.queue.sessionKey, value: Array(session.owner.utf8), lease: session.lease)
                 let deleted = try await eventually(within: .seconds(8)) { try await queue(client, mutex.prefix).isEmpty }
                 #expect(deleted, "the late copy stayed: a phantom waiter")
                 // The session's own attempts are unaffected.

@@ -26,7 +26,7 @@ public struct EtcdElection: Sendable {
     public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
         self.name = name
         self.session = session
-        queue = try LockQueue(session: session, namespace: namespace, kind: "election", name: name)
+        queue = try LockQueue(session: session, namespace: namespace, kind: .election, name: name)
     }
 
     /// The key prefix under which campaigners queue.
@@ -35,10 +35,10 @@ public struct EtcdElection: Sendable {
     /// Proof of leadership, for ``proclaim(_:as:)`` and ``resign(_:)``.
     public struct Leadership: Sendable, Hashable {
         /// The leader's key.
-        public let key: EtcdKey
+        public var key: EtcdKey { lock.key }
         /// Strictly greater than every earlier leader's: fence the leader's writes with it.
-        public let token: FencingToken
-        let state: GuardState
+        public var token: FencingToken { lock.token }
+        let lock: LockGuard
 
         public static func == (lhs: Leadership, rhs: Leadership) -> Bool { lhs.key == rhs.key && lhs.token == rhs.token }
 
@@ -74,36 +74,24 @@ public struct EtcdElection: Sendable {
     /// - Throws: ``LockError`` `.timeout`, `.cancelled`, `.sessionLost`, `.ownershipLost`;
     ///   ``EtcdError`` when etcd cannot be reached.
     public func campaign(value: some Sequence<UInt8>, timeout: Duration? = nil) async throws -> Leadership {
-        let deadline = timeout.map { ContinuousClock.now + $0 }
         let proposal = Array(value)
-        try await queue.takeLocalTurn(until: deadline)
-        do {
-            try session.checkValid()
-            let position = try await queue.enqueue(value: proposal)
-            if !position.isHead {
-                do {
-                    try await queue.waitForTurn(revision: position.revision, deadline: deadline)
-                } catch {
-                    await queue.withdraw(revision: position.revision)
-                    throw queue.normalized(error)
-                }
+        // The campaign's rule is the mutex's: nothing ahead.
+        let entry = LockQueue.Entry(key: queue.sessionKey, value: proposal, rule: NothingAhead())
+        let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
+        let leadership = Leadership(
+            lock: LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .exclusive))
+        // A key found from an earlier campaign of this session keeps its old value: publish ours.
+        if let found = ticket.foundValue, found != proposal {
+            do {
+                try await proclaim(proposal, as: leadership)
+            } catch {
+                // Not reported as leading: the key must not stay behind as a leader nobody knows of.
+                await queue.withdraw(ticket.key, revision: ticket.revision)
+                queue.releaseLocalTurn(ticket.key)
+                throw error
             }
-            // A key found from an earlier campaign of this session keeps its old value: publish ours.
-            let leadership = Leadership(key: queue.key, token: FencingToken(position.revision), state: GuardState())
-            if let head = position.head, head.createRevision == position.revision, head.value != proposal {
-                do {
-                    try await proclaim(proposal, as: leadership)
-                } catch {
-                    // Not reported as leading: the key must not stay behind as a leader nobody knows of.
-                    await queue.withdraw(revision: position.revision)
-                    throw error
-                }
-            }
-            return leadership
-        } catch {
-            queue.releaseLocalTurn()
-            throw error
         }
+        return leadership
     }
 
     /// Publishes a new value, only while `leadership` is still current.
@@ -126,19 +114,10 @@ public struct EtcdElection: Sendable {
     /// - Throws: ``LockError`` `.notHeld` when leadership had already been resigned or lost;
     ///   ``EtcdError`` when etcd cannot be reached (leadership is then kept: call again).
     public func resign(_ leadership: Leadership) async throws {
-        guard !leadership.state.isReleased else {
-            throw LockError(code: .notHeld, message: "leadership of \(name) was already resigned")
-        }
-        // Completes even when the caller is cancelled: an abandoned resignation would leave
-        // this session leading until it ended.
-        let queue = self.queue
-        let released = try await Task { try await queue.releaseReadingBack(revision: leadership.token.revision) }.value
-        guard leadership.state.markReleased() else {
-            throw LockError(code: .notHeld, message: "leadership of \(name) was already resigned")
-        }
-        queue.releaseLocalTurn()
-        guard released else {
-            throw LockError(code: .notHeld, message: "leadership of \(name) had already been lost")
+        do {
+            try await queue.release(leadership.lock)
+        } catch let error as LockError where error.code == .notHeld {
+            throw LockError(code: .notHeld, message: "leadership of \(name) was already resigned or lost", underlying: error.underlying)
         }
     }
 
@@ -151,7 +130,7 @@ public struct EtcdElection: Sendable {
     ///
     /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
     public func waitUntilLost(_ leadership: Leadership) async throws -> LockLoss {
-        try await queue.waitUntilLost(revision: leadership.token.revision)
+        try await queue.waitUntilLost(leadership.key, revision: leadership.token.revision)
     }
 
     /// The current leader, or `nil` when nobody campaigns.

@@ -27,9 +27,19 @@ public struct EtcdMutex: Sendable {
     ///   control characters or U+FFFD (the trace of invalid UTF-8). Any other text is fine: names
     ///   are escaped, never interpreted.
     public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
+        try self.init(name, session: session, namespace: namespace, store: nil)
+    }
+
+    /// A mutex whose queue operations go through `store` (tests interpose on them).
+    init(_ name: String, session: EtcdSession, namespace: String, store: (any QueueStore)?) throws {
         self.name = name
         self.session = session
-        queue = try LockQueue(session: session, namespace: namespace, kind: "lock", name: name)
+        queue = try LockQueue(session: session, namespace: namespace, kind: .mutex, name: name, store: store)
+    }
+
+    /// The admission rule: nothing ahead. A waiter watches the one key just ahead of it.
+    private var entry: LockQueue.Entry {
+        LockQueue.Entry(key: queue.sessionKey, value: Array(session.owner.utf8), rule: NothingAhead())
     }
 
     /// The key prefix under which holders and waiters queue.
@@ -44,44 +54,9 @@ public struct EtcdMutex: Sendable {
     ///   waiting key was deleted by someone else), `.wouldDeadlock` (this task holds it already,
     ///   through ``withLock(timeout:reentrant:isolation:_:)``); ``EtcdError`` when etcd cannot be reached.
     public func lock(timeout: Duration? = nil) async throws -> LockGuard {
-        if HeldLocks.current.contains(queue.key) {
-            throw LockError(code: .wouldDeadlock, message: "this task already holds \(name) on this session")
-        }
-        let started = ContinuousClock.now
-        let deadline = timeout.map { started + $0 }
-        do {
-            // Other tasks of this session queue here first; the timeout covers that wait too.
-            try await queue.takeLocalTurn(until: deadline)
-        } catch let error as LockError where error.code == .timeout {
-            session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
-            throw error
-        }
-        do {
-            try session.checkValid()
-            let position = try await queue.enqueue(value: Array(session.owner.utf8))
-            if !position.isHead {
-                session.observer.waitStarted(name: name)
-                defer { session.observer.waitEnded(name: name) }
-                do {
-                    try await queue.waitForTurn(revision: position.revision, deadline: deadline)
-                } catch {
-                    await queue.withdraw(revision: position.revision)
-                    let reported = queue.normalized(error)
-                    if let lockError = reported as? LockError, lockError.code == .timeout {
-                        session.observer.timedOut(name: name, waited: ContinuousClock.now - started)
-                    }
-                    throw reported
-                }
-            }
-            // A session that expired meanwhile (a long pause) must not hand out a guard.
-            try session.checkValid()
-            let token = FencingToken(position.revision)
-            session.observer.acquired(name: name, token: token, waited: ContinuousClock.now - started)
-            return LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState())
-        } catch {
-            queue.releaseLocalTurn()
-            throw error
-        }
+        try queue.checkNotHeldByThisTask()
+        let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
+        return LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .exclusive)
     }
 
     /// Acquires the lock only if nobody holds it.
@@ -90,28 +65,12 @@ public struct EtcdMutex: Sendable {
     ///   holder, after deleting this attempt's key.
     /// - Throws: ``LockError`` `.sessionLost`; ``EtcdError`` when etcd cannot be reached.
     public func tryLock() async throws -> TryLockOutcome {
-        guard session.localLocks.tryAcquire(queue.key.description) else {
-            return .heldByOther(
-                LockHolder(key: queue.key, token: FencingToken(rawValue: 0), owner: session.owner, lease: session.lease))
-        }
-        do {
-            try session.checkValid()
-            let position = try await queue.enqueue(value: Array(session.owner.utf8))
-            if position.isHead {
-                let token = FencingToken(position.revision)
-                session.observer.acquired(name: name, token: token, waited: .zero)
-                return .acquired(LockGuard(name: name, key: queue.key, token: token, acquiredAt: .now, state: GuardState()))
-            }
-            await queue.withdraw(revision: position.revision)
-            queue.releaseLocalTurn()
-            let head = position.head
-            return .heldByOther(
-                LockHolder(
-                    key: head?.key ?? prefix, token: FencingToken(head?.createRevision ?? .zero),
-                    owner: head?.valueString ?? "", lease: head?.lease))
-        } catch {
-            queue.releaseLocalTurn()
-            throw error
+        switch try await queue.tryAcquire(entry) {
+        case .acquired(let ticket):
+            return .acquired(
+                LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .exclusive))
+        case .blocked(let head):
+            return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
         }
     }
 
@@ -125,8 +84,7 @@ public struct EtcdMutex: Sendable {
     /// - Throws: ``LockError`` `.notHeld` when the guard was already released or the lock had
     ///   been lost before (its key was gone or replaced); ``EtcdError`` when etcd cannot be reached.
     public func unlock(_ lock: LockGuard) async throws {
-        let mutex = self
-        try await Task { try await mutex.release(lock) }.value
+        try await queue.release(lock)
     }
 
     /// Releases the lock like ``unlock(_:)``, trying again while etcd cannot be reached, until
@@ -144,54 +102,7 @@ public struct EtcdMutex: Sendable {
     ///   (permission denied, …). The guard then counts as released: other tasks of the session
     ///   can lock again.
     public func unlockUntilDone(_ lock: LockGuard, onFailure: @escaping @Sendable (any Error) -> Void = { _ in }) async -> Bool {
-        let mutex = self
-        return await Task {
-            while true {
-                do {
-                    try await mutex.release(lock)
-                    return true
-                } catch let error as LockError where error.code == .notHeld {
-                    onFailure(error)
-                    return false
-                } catch {
-                    onFailure(error)
-                    let isPermanent = [.permissionDenied, .invalidArgument, .authenticationFailed, .clientShutdown]
-                        .contains((error as? EtcdError)?.code)
-                    guard mutex.session.isValid, !isPermanent else {
-                        // The key goes with the session's lease (or stays for good, refused):
-                        // other tasks of the session must not wait for this guard any more.
-                        mutex.abandon(lock)
-                        return false
-                    }
-                    // etcd is unreachable or electing a leader: try again soon.
-                    try? await Task.sleep(for: .milliseconds(100))
-                }
-            }
-        }.value
-    }
-
-    /// Gives up on releasing `lock`: marks it released and frees the session's local turn.
-    private func abandon(_ lock: LockGuard) {
-        if lock.state.markReleased() { queue.releaseLocalTurn() }
-    }
-
-    private func release(_ lock: LockGuard) async throws {
-        guard lock.key == queue.key else {
-            throw LockError(code: .notHeld, message: "the guard of \(lock.name) (\(lock.key)) does not belong to \(name)")
-        }
-        guard !lock.isReleased else {
-            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
-        }
-        let released = try await queue.releaseReadingBack(revision: lock.token.revision)
-        guard lock.state.markReleased() else {
-            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
-        }
-        queue.releaseLocalTurn()
-        guard released else {
-            session.observer.ownershipLost(name: name, token: lock.token)
-            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) had been lost before it was released")
-        }
-        session.observer.released(name: name, token: lock.token, held: ContinuousClock.now - lock.acquiredAt)
+        await queue.releaseUntilDone(lock, onFailure: onFailure)
     }
 
     /// Runs `txn` only if this guard still holds the lock, atomically.
@@ -204,13 +115,7 @@ public struct EtcdMutex: Sendable {
     ///   ``EtcdError`` for etcd failures (``EtcdError/mayHaveBeenApplied`` tells whether it may have landed).
     @discardableResult
     public func fenced(_ lock: LockGuard, _ txn: Txn, timeout: Duration? = nil) async throws -> TxnResult {
-        let guarded = Txn(if: [.createRevision(of: lock.key, .equal, lock.token.revision)], then: [.txn(txn)])
-        let result = try await session.client.txn(guarded, timeout: timeout)
-        guard result.succeeded, case .txn(let inner) = result.responses.first else {
-            session.observer.ownershipLost(name: name, token: lock.token)
-            throw LockError(code: .ownershipLost, message: "a write fenced by token \(lock.token) of \(name) was rejected")
-        }
-        return inner
+        try await queue.fenced(lock, txn, timeout: timeout)
     }
 
     /// Waits until `lock` is lost and says how: its session is lost, or its key was deleted or
@@ -222,7 +127,7 @@ public struct EtcdMutex: Sendable {
     ///
     /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
     public func waitUntilLost(_ lock: LockGuard) async throws -> LockLoss {
-        try await queue.waitUntilLost(revision: lock.token.revision)
+        try await queue.waitUntilLost(lock.key, revision: lock.token.revision)
     }
 
     /// The current holder, or `nil` when the lock is free.
@@ -231,9 +136,7 @@ public struct EtcdMutex: Sendable {
     public func holder() async throws -> LockHolder? {
         let head = try await session.client.range(
             RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending)))
-        return head.keyValues.first.map {
-            LockHolder(key: $0.key, token: FencingToken($0.createRevision), owner: $0.valueString, lease: $0.lease)
-        }
+        return head.keyValues.first.map(LockHolder.init(entry:))
     }
 }
 

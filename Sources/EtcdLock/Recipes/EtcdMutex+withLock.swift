@@ -31,52 +31,6 @@ extension EtcdMutex {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (LockGuard) async throws -> Result
     ) async throws -> Result {
-        if reentrant, let outer = HeldLocks.current.held(queue.key) {
-            return try await body(outer)
-        }
-        let lock = try await self.lock(timeout: timeout)
-        let held = HeldLocks.current.adding(lock)
-        let outcome: LossScopeOutcome<Result>
-        do {
-            outcome = try await runUntilLost(isolation: isolation, loss: { _ = try await self.waitUntilLost(lock) }) {
-                try await HeldLocks.$current.withValue(held) { try await body(lock) }
-            }
-        } catch {
-            _ = await unlockUntilDone(lock)
-            throw error
-        }
-        switch outcome {
-        case .finished(let value):
-            guard await unlockUntilDone(lock) else {
-                throw LockError(code: .ownershipLost, message: "\(name) was lost before the body finished")
-            }
-            return value
-        case .lost:
-            _ = await unlockUntilDone(lock)
-            session.observer.ownershipLost(name: name, token: lock.token)
-            throw LockError(code: .ownershipLost, message: "\(name) was lost while held (token \(lock.token))")
-        }
-    }
-}
-
-/// The locks the current task holds through ``EtcdMutex/withLock(timeout:reentrant:isolation:_:)``.
-struct HeldLocks: Sendable {
-    var guards: [EtcdKey: LockGuard] = [:]
-
-    @TaskLocal static var current = HeldLocks()
-
-    /// Task-locals are inherited by tasks started in the scope, which can outlive it: a guard
-    /// counts only while it has not been released.
-    func held(_ key: EtcdKey) -> LockGuard? {
-        guard let lock = guards[key], !lock.isReleased else { return nil }
-        return lock
-    }
-
-    func contains(_ key: EtcdKey) -> Bool { held(key) != nil }
-
-    func adding(_ lock: LockGuard) -> HeldLocks {
-        var copy = self
-        copy.guards[lock.key] = lock
-        return copy
+        try await queue.withHold(reentrant: reentrant, isolation: isolation, acquire: { try await lock(timeout: timeout) }, body)
     }
 }

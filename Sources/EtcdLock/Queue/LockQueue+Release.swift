@@ -1,0 +1,140 @@
+import Etcd
+
+extension LockQueue {
+    /// Deletes an entry's waiting key: only if it is still the one created at `revision` when that
+    /// is known, whatever its revision after an enqueue whose outcome is unknown.
+    ///
+    /// Completes even when the caller was cancelled, with a deadline of its own. If it fails (etcd
+    /// unreachable, an unknown outcome), the session keeps retrying it in the background until it
+    /// lands or the session ends: a key left behind would block every later entry until the
+    /// lease ended.
+    ///
+    /// - Returns: whether the withdrawal landed now (`false`: it goes on in the background).
+    @discardableResult
+    func withdraw(_ key: EtcdKey, revision: Revision?) async -> Bool {
+        let store = self.store
+        let deletion = Self.deletion(of: key, createdAt: revision)
+        let landed = await finishEvenIfCancelled {
+            (try? await store.txn(deletion, retry: .idempotent, timeout: .seconds(2))) != nil
+        }
+        if !landed {
+            session.pendingWithdrawals.add(.init(key: key, revision: revision))
+        } else if revision == nil {
+            // The unknown enqueue may still land later, from a member that buffered it.
+            session.pendingWithdrawals.recheckLater(key)
+        }
+        return landed
+    }
+
+    /// Deletes `key`, only if it is still the one created at `revision` when that is known.
+    static func deletion(of key: EtcdKey, createdAt revision: Revision?) -> Txn {
+        guard let revision else { return Txn(then: [.delete(.key(key))]) }
+        return Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))])
+    }
+
+    /// Releases `lock`: deletes its key if it is still the one the guard created, and frees the
+    /// session's local turn. Completes even when the calling task is cancelled (within the
+    /// client's request timeout); when the answer is lost, reads the key back to learn whether
+    /// the release landed.
+    ///
+    /// - Throws: ``LockError`` `.notHeld` when the guard was already released, belongs to another
+    ///   queue, or the lock had been lost before; ``EtcdError`` when etcd cannot be reached (the
+    ///   guard then stays held).
+    func release(_ lock: LockGuard) async throws {
+        let queue = self
+        try await finishEvenIfCancelled { try await queue.releaseNow(lock) }
+    }
+
+    private func releaseNow(_ lock: LockGuard) async throws {
+        guard isOwnEntry(lock.key) else {
+            throw LockError(code: .notHeld, message: "the guard of \(lock.name) (\(lock.key)) does not belong to \(name)")
+        }
+        guard !lock.isReleased else {
+            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
+        }
+        let released = try await releaseReadingBack(lock.key, revision: lock.token.revision)
+        guard lock.state.markReleased() else {
+            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
+        }
+        if kind.keyPerSession { releaseLocalTurn(lock.key) }
+        guard released else {
+            session.observer.ownershipLost(name: name, token: lock.token)
+            throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) had been lost before it was released")
+        }
+        session.observer.released(name: name, token: lock.token, held: ContinuousClock.now - lock.acquiredAt)
+    }
+
+    /// Whether `key` is an entry of this session in this queue (its last segment is the
+    /// session's lease, alone or followed by `-<n>`).
+    func isOwnEntry(_ key: EtcdKey) -> Bool {
+        let text = key.description
+        guard text.hasPrefix(prefix.description) else { return false }
+        let leaf = text.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
+        let lease = session.lease.hexString
+        return leaf == lease || leaf.hasPrefix(lease + "-")
+    }
+
+    /// Deletes the key if it is still the one created at `revision`; reports whether it was.
+    /// When the answer is lost, reads the key back to learn whether the release landed (and
+    /// releases again if the key is still there).
+    func releaseReadingBack(_ key: EtcdKey, revision: Revision) async throws -> Bool {
+        let deletion = Self.deletion(of: key, createdAt: revision)
+        do {
+            return try await store.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: nil).succeeded
+        } catch let error as EtcdError where error.mayHaveBeenApplied {
+            let current = try await store.range(RangeRequest(.key(key)), timeout: nil)
+            guard current.keyValues.first?.createRevision == revision else { return true }
+            return try await store.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: nil)
+                .succeeded
+        }
+    }
+
+    /// Releases like ``release(_:)``, trying again while etcd cannot be reached, until the
+    /// release lands, the lock turns out lost, or the session ends (which bounds the retries).
+    /// Completes even when the calling task is cancelled.
+    ///
+    /// - Returns: `true` when the release landed; `false` when the lock had been lost before, the
+    ///   session ended first (its lease then removes the key), or etcd refused the release for
+    ///   good. The guard then counts as released.
+    func releaseUntilDone(_ lock: LockGuard, onFailure: @escaping @Sendable (any Error) -> Void) async -> Bool {
+        let queue = self
+        return await finishEvenIfCancelled {
+            while true {
+                do {
+                    try await queue.releaseNow(lock)
+                    return true
+                } catch let error as LockError where error.code == .notHeld {
+                    onFailure(error)
+                    return false
+                } catch {
+                    onFailure(error)
+                    let isPermanent = [.permissionDenied, .invalidArgument, .authenticationFailed, .clientShutdown]
+                        .contains((error as? EtcdError)?.code)
+                    guard queue.session.isValid, !isPermanent else {
+                        // The key goes with the session's lease (or stays for good, refused):
+                        // other tasks of the session must not wait for this guard any more.
+                        if lock.state.markReleased(), queue.kind.keyPerSession { queue.releaseLocalTurn(lock.key) }
+                        return false
+                    }
+                    // etcd is unreachable or electing a leader: try again soon.
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+    }
+
+    /// Runs `txn` only if `lock`'s key is still the one it created, atomically: the transaction
+    /// is nested in one whose compare is the key's create revision, so a stale holder's write can
+    /// never land.
+    ///
+    /// - Throws: ``LockError`` `.ownershipLost` when the lock is no longer held by this guard.
+    func fenced(_ lock: LockGuard, _ txn: Txn, timeout: Duration?) async throws -> TxnResult {
+        let guarded = Txn(if: [.createRevision(of: lock.key, .equal, lock.token.revision)], then: [.txn(txn)])
+        let result = try await session.client.txn(guarded, timeout: timeout)
+        guard result.succeeded, case .txn(let inner) = result.responses.first else {
+            session.observer.ownershipLost(name: name, token: lock.token)
+            throw LockError(code: .ownershipLost, message: "a write fenced by token \(lock.token) of \(name) was rejected")
+        }
+        return inner
+    }
+}

@@ -1,0 +1,187 @@
+import Etcd
+
+extension LockQueue {
+    /// Waits until the rule admits the entry created at `revision`.
+    ///
+    /// Rides out short etcd outages (keeping the place in line); ends with the session's loss,
+    /// the entry's deletion, the deadline, or cancellation.
+    ///
+    /// - Throws: ``LockError`` `.sessionLost` / `.ownershipLost` when the key or session goes away,
+    ///   `.timeout` at `deadline`, `.cancelled`; ``EtcdError`` for etcd failures.
+    func waitForTurn(_ entry: Entry, revision: Revision, deadline: ContinuousClock.Instant?) async throws {
+        var pause = Duration.milliseconds(50)
+        while true {
+            try checkNotCancelled()
+            try session.checkValid()
+            try checkDeadline(deadline)
+            do {
+                if try await lookAndWait(entry, revision: revision, deadline: deadline) == .admitted { return }
+                pause = .milliseconds(50)
+            } catch let error as EtcdError where Self.isOutage(error) && !Task.isCancelled {
+                // etcd unreachable for a moment (a restart, an election, a paused member): keep
+                // the place in line and look again. The session's keepalive decides whether the
+                // key outlives the outage; the checks above end the wait when it does not.
+                let wake = min(ContinuousClock.now + pause, deadline ?? .now + pause, session.validUntil)
+                try? await Task.sleep(until: wake, clock: .continuous)
+                pause = min(pause * 2, .seconds(1))
+            }
+        }
+    }
+
+    /// Errors of reads that pass when etcd comes back: unreachable members, no leader, a call
+    /// cut off by its own deadline.
+    static func isOutage(_ error: EtcdError) -> Bool {
+        [.unavailable, .noLeader, .timeout].contains(error.code)
+    }
+
+    private enum Round { case admitted, changed }
+
+    /// One round: look; if blocked, watch the blocker, look again, and wait for an event that
+    /// concerns the entry.
+    private func lookAndWait(_ entry: Entry, revision: Revision, deadline: ContinuousClock.Instant?) async throws -> Round {
+        guard case .blocked(let blocker) = try await look(entry, revision: revision) else { return .admitted }
+        // Listen from now on, then look again: a change between the read and the watch is caught
+        // by the second look (watching from a past revision would cost up to 100 ms).
+        let watch = try await store.watch(
+            [blocker.watched, .key(entry.key)],
+            options: WatchOptions(
+                includePrevious: blocker.onlyKeysCreatedBefore != nil, excluding: blocker.wakesOnPut ? [] : [.put]),
+            timeout: remaining(until: deadline))
+        defer { watch.cancel() }
+        guard try await look(entry, revision: revision) == .blocked(blocker) else { return .changed }
+        switch try await waitForChange(on: watch, of: entry.key, blocker: blocker, deadline: deadline) {
+        case .ownKeyDeleted:
+            throw keyGone(entry.key)
+        case .changed, .watchEnded:
+            return .changed
+        case .sessionLost(let reason):
+            throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting: \(reason)")
+        case .deadlinePassed:
+            throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+        }
+    }
+
+    /// Reads the slice of the queue the rule needs and the entry's own key, in one txn.
+    func look(_ entry: Entry, revision: Revision) async throws -> Admission {
+        let snapshot = try await store.txn(
+            Txn(then: [.range(entry.rule.slice(ahead: revision, in: prefix)), .range(RangeRequest(.key(entry.key), keysOnly: true))]),
+            retry: .idempotent, timeout: nil)
+        guard snapshot.responses.count == 2, case .range(let ahead) = snapshot.responses[0],
+            case .range(let mine) = snapshot.responses[1]
+        else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
+        guard mine.keyValues.first?.createRevision == revision else { throw keyGone(entry.key) }
+        return entry.rule.admission(of: revision, ahead: ahead.keyValues, in: prefix)
+    }
+
+    private enum WaitOutcome: Sendable {
+        case ownKeyDeleted
+        case changed
+        case watchEnded
+        case sessionLost(SessionLoss)
+        case deadlinePassed
+    }
+
+    /// Races an event that concerns the entry against the session's loss and the deadline.
+    private func waitForChange(
+        on watch: EtcdWatch, of key: EtcdKey, blocker: Blocker, deadline: ContinuousClock.Instant?
+    ) async throws -> WaitOutcome {
+        let session = self.session
+        let outcome = try await withThrowingTaskGroup(of: WaitOutcome.self) { group in
+            group.addTask {
+                do {
+                    for try await event in watch {
+                        if event.keyValue.key == key {
+                            if event.kind == .delete { return .ownKeyDeleted }
+                        } else if blocker.concerns(event) {
+                            return .changed
+                        }
+                    }
+                } catch let error as EtcdError where error.code != .cancelled {
+                    // The watch could not be resumed; the caller reads the queue again.
+                    _ = error
+                }
+                return .watchEnded
+            }
+            group.addTask { .sessionLost(try await session.waitUntilLost()) }
+            if let deadline {
+                group.addTask {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                    return .deadlinePassed
+                }
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? .watchEnded
+        }
+        try checkNotCancelled()
+        return outcome
+    }
+
+    /// Waits until the key created at `revision` is gone (deleted or replaced) or the session is
+    /// lost, and says which. While etcd cannot be reached the key is watched again with backoff
+    /// (the session's keepalive decides meanwhile whether the key still stands).
+    ///
+    /// - Throws: `CancellationError` (or ``EtcdError`` `.cancelled`) when the task is cancelled first.
+    func waitUntilLost(_ key: EtcdKey, revision: Revision) async throws -> LockLoss {
+        let session = self.session
+        let store = self.store
+        return try await withThrowingTaskGroup(of: LockLoss.self) { group in
+            group.addTask { .sessionLost(try await session.waitUntilLost()) }
+            group.addTask {
+                var pause = Duration.milliseconds(100)
+                while true {
+                    do {
+                        let watch = try await store.watch([.key(key)], options: WatchOptions(excluding: [.put]), timeout: nil)
+                        defer { watch.cancel() }
+                        let current = try await store.range(RangeRequest(.key(key)), timeout: nil)
+                        if current.keyValues.first?.createRevision != revision { return .keyDeleted }
+                        for try await _ in watch { return .keyDeleted }
+                    } catch let error as EtcdError where error.code != .cancelled && !Task.isCancelled {
+                        // etcd unreachable, or the watch could not resume (compacted history):
+                        // watch afresh and read the key again, so a force-release during the
+                        // outage is still seen. Meanwhile the session's keepalive decides.
+                        _ = error
+                    }
+                    if Task.isCancelled { throw CancellationError() }
+                    try await Task.sleep(for: pause)
+                    pause = min(pause * 2, .seconds(2))
+                }
+            }
+            defer { group.cancelAll() }
+            guard let loss = try await group.next() else { throw CancellationError() }
+            return loss
+        }
+    }
+
+    /// The error to report for `error` thrown while waiting: cancellation in any form becomes
+    /// ``LockError`` `.cancelled` (an etcd call interrupted by the cancellation says `.cancelled` too).
+    func normalized(_ error: any Error) -> any Error {
+        if let lockError = error as? LockError { return lockError }
+        let isCancellation = error is CancellationError || (error as? EtcdError)?.code == .cancelled
+        if isCancellation || Task.isCancelled {
+            return LockError(code: .cancelled, message: "waiting for \(name) was cancelled", underlying: error as? EtcdError)
+        }
+        return error
+    }
+
+    private func keyGone(_ key: EtcdKey) -> LockError {
+        if session.isValid {
+            return LockError(code: .ownershipLost, message: "the queue key \(key) of \(name) was deleted")
+        }
+        return LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting for \(name)")
+    }
+
+    private func checkNotCancelled() throws {
+        if Task.isCancelled { throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled") }
+    }
+
+    private func checkDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        if let deadline, ContinuousClock.now >= deadline {
+            throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+        }
+    }
+
+    private func remaining(until deadline: ContinuousClock.Instant?) -> Duration? {
+        guard let deadline else { return nil }
+        return max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))
+    }
+}

@@ -1,0 +1,295 @@
+import Etcd
+import Synchronization
+
+/// The queue engine under every recipe: entries are keys under one prefix, ordered by create
+/// revision; an entry's create revision is its place in line and its fencing token. A recipe is
+/// an ``AdmissionRule`` over this queue. Uses only etcd's public API, as etcd's own recipes do.
+///
+/// Acquisition, end to end: take the session's local turn (recipes with one key per session) →
+/// enqueue in one transaction (an empty queue costs one put) → look at the slice of the queue the
+/// rule needs → watch the one key it names → look again (closing the gap between the read and
+/// the watch) → wait for an event that concerns the entry → look again. Waiting ends with the
+/// entry admitted, or with its key withdrawn (timeout, cancellation, a lost session, an error),
+/// so no phantom entry blocks the queue.
+struct LockQueue: Sendable {
+    let session: EtcdSession
+    /// The queue's prefix, ending with `/`.
+    let prefix: EtcdKey
+    /// The name observers and errors use.
+    let name: String
+    let kind: RecipeKind
+    /// Where the queue's reads, writes and watches go: the session's client, or a test's interposer.
+    let store: any QueueStore
+
+    /// The queue of the recipe `kind` named `name` in `namespace`.
+    ///
+    /// - Throws: ``LockError`` `.invalidName`.
+    init(session: EtcdSession, namespace: String, kind: RecipeKind, name: String, store: (any QueueStore)? = nil) throws {
+        try self.init(
+            session: session, prefix: LockName.prefix(namespace: namespace, kind: kind.rawValue, name: name),
+            kind: kind, name: name, store: store)
+    }
+
+    /// The queue under a given `prefix` (ending with `/`).
+    init(session: EtcdSession, prefix: EtcdKey, kind: RecipeKind, name: String, store: (any QueueStore)? = nil) {
+        self.session = session
+        self.prefix = prefix
+        self.kind = kind
+        self.name = name
+        self.store = store ?? session.client
+    }
+
+    /// This session's key in a queue with one key per session: `<prefix><lease-hex>`. Also what
+    /// identifies "this session's hold on this queue" for reentrancy.
+    var sessionKey: EtcdKey { prefix.appending(session.lease.hexString) }
+
+    /// A fresh key for one entry of this session: `<prefix>[<part>/]<lease-hex>-<n>`, unique
+    /// because the lease is and `n` never repeats within a session.
+    func entryKey(part: String? = nil) -> EtcdKey {
+        let leaf = "\(session.lease.hexString)-\(String(session.nextEntryNumber(), radix: 16))"
+        return prefix.appending(part.map { "\($0)/\(leaf)" } ?? leaf)
+    }
+
+    /// One acquisition request.
+    struct Entry: Sendable {
+        /// The entry's key (``sessionKey`` or an ``entryKey(part:)``).
+        var key: EtcdKey
+        /// The value stored in the key.
+        var value: [UInt8]
+        /// Who is admitted.
+        var rule: any AdmissionRule
+        /// Checks the queue's head before waiting (a semaphore's permit count): a `LockError`
+        /// withdraws the entry and is thrown.
+        var checkHead: @Sendable (KeyValue) -> LockError? = { _ in nil }
+    }
+
+    /// An admitted entry.
+    struct Ticket: Sendable {
+        var key: EtcdKey
+        /// The entry's create revision: its fencing token.
+        var revision: Revision
+        /// The value etcd holds, when the key was found from an earlier acquisition of this session.
+        var foundValue: [UInt8]?
+        var acquiredAt: ContinuousClock.Instant
+    }
+
+    var client: EtcdClient { session.client }
+
+    // MARK: Acquisition
+
+    /// Queues `entry` and waits until its rule admits it, or until `deadline`.
+    ///
+    /// - Throws: ``LockError`` `.timeout`, `.cancelled`, `.sessionLost`, `.ownershipLost` (the
+    ///   entry's key was deleted by someone else), or the error ``Entry/checkHead`` returned;
+    ///   ``EtcdError`` when etcd cannot be reached. The entry's key is withdrawn on every error.
+    func acquire(_ entry: Entry, deadline: ContinuousClock.Instant?) async throws -> Ticket {
+        let started = ContinuousClock.now
+        do {
+            // Other tasks of this session queue here first; the deadline covers that wait too.
+            if kind.keyPerSession { try await takeLocalTurn(entry.key, until: deadline) }
+            do {
+                let ticket = try await enqueueAndWait(entry, deadline: deadline)
+                session.observer.acquired(name: name, token: FencingToken(ticket.revision), waited: .now - started)
+                return ticket
+            } catch {
+                if kind.keyPerSession { releaseLocalTurn(entry.key) }
+                throw error
+            }
+        } catch let error as LockError where error.code == .timeout {
+            session.observer.timedOut(name: name, waited: .now - started)
+            throw error
+        }
+    }
+
+    private func enqueueAndWait(_ entry: Entry, deadline: ContinuousClock.Instant?) async throws -> Ticket {
+        try session.checkValid()
+        let position = try await enqueue(entry)
+        try await checkHead(position, of: entry)
+        if !position.isHead {
+            session.observer.waitStarted(name: name)
+            defer { session.observer.waitEnded(name: name) }
+            do {
+                try await waitForTurn(entry, revision: position.revision, deadline: deadline)
+                // A later entry may have seen this one blocked and watch it, even if it was
+                // admitted at its first look (a release came between the two reads).
+                if entry.rule.announcesAdmission { await announceAdmission(entry, revision: position.revision) }
+            } catch {
+                await withdraw(entry.key, revision: position.revision)
+                throw normalized(error)
+            }
+        }
+        // A session that expired meanwhile (a long pause) must not hand out a guard.
+        try session.checkValid()
+        return Ticket(key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now)
+    }
+
+    /// The outcome of ``tryAcquire(_:)``.
+    enum Attempt: Sendable {
+        case acquired(Ticket)
+        /// Not admitted; nothing of the attempt is left in etcd. `head` is the queue's first entry
+        /// (`nil` when another task of this session holds the session's key).
+        case blocked(head: KeyValue?)
+    }
+
+    /// Acquires `entry` only if its rule admits it at once.
+    func tryAcquire(_ entry: Entry) async throws -> Attempt {
+        if kind.keyPerSession {
+            guard session.localLocks.tryAcquire(entry.key.description) else { return .blocked(head: nil) }
+        }
+        do {
+            try session.checkValid()
+            let position = try await enqueue(entry)
+            try await checkHead(position, of: entry)
+            var admitted = position.isHead
+            if !admitted {
+                do {
+                    admitted = try await look(entry, revision: position.revision) == .admitted
+                } catch {
+                    await withdraw(entry.key, revision: position.revision)
+                    throw normalized(error)
+                }
+            }
+            if admitted, !position.isHead, entry.rule.announcesAdmission {
+                await announceAdmission(entry, revision: position.revision)
+            }
+            guard admitted else {
+                await withdraw(entry.key, revision: position.revision)
+                if kind.keyPerSession { releaseLocalTurn(entry.key) }
+                return .blocked(head: position.head)
+            }
+            session.observer.acquired(name: name, token: FencingToken(position.revision), waited: .zero)
+            return .acquired(
+                Ticket(key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now))
+        } catch {
+            if kind.keyPerSession { releaseLocalTurn(entry.key) }
+            throw error
+        }
+    }
+
+    private func checkHead(_ position: Position, of entry: Entry) async throws {
+        guard let head = position.head, let refusal = entry.checkHead(head) else { return }
+        await withdraw(entry.key, revision: position.revision)
+        throw refusal
+    }
+
+    // MARK: The session's local turn
+
+    /// Takes this session's local turn on `key`: tasks of one session share the key, so they
+    /// queue in the process first. Release it with ``releaseLocalTurn(_:)``.
+    ///
+    /// - Throws: ``LockError`` `.timeout` at `deadline`, `.sessionLost`, `.cancelled`.
+    func takeLocalTurn(_ key: EtcdKey, until deadline: ContinuousClock.Instant?) async throws {
+        do {
+            if let deadline {
+                guard try await session.localLocks.acquire(key.description, until: deadline) else {
+                    throw LockError(code: .timeout, message: "\(name) was not acquired in time")
+                }
+            } else {
+                try await session.localLocks.acquire(key.description)
+            }
+        } catch let error as LockError {
+            throw error
+        } catch is LocalLockTable.Closed {
+            throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting for \(name)")
+        } catch {
+            throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled")
+        }
+    }
+
+    /// Hands this session's local turn on `key` to its next task, or frees it.
+    func releaseLocalTurn(_ key: EtcdKey) {
+        session.localLocks.release(key.description)
+    }
+
+    // MARK: Enqueueing
+
+    /// Where an entry stands after ``enqueue(_:)``.
+    struct Position: Sendable {
+        /// The create revision of the entry's key: its place in line and its fencing token.
+        var revision: Revision
+        /// The key at the head of the queue (`nil` only if the queue emptied meanwhile).
+        var head: KeyValue?
+        /// The value of the key when it existed already (an earlier acquisition of the session).
+        var foundValue: [UInt8]?
+        /// Whether the entry is at the head.
+        var isHead: Bool { head?.createRevision == revision }
+    }
+
+    /// Puts the entry's key in the queue (or finds it there) and learns the head, in one txn.
+    ///
+    /// The common case, an empty queue, costs etcd one put: the txn's compare is "no key under
+    /// the prefix", and the new key is then the head. Otherwise a nested txn creates the key if
+    /// absent (or finds it) and reads the head. Safe to retry: the key is the entry's own, so a
+    /// second attempt finds it.
+    func enqueue(_ entry: Entry) async throws -> Position {
+        let key = entry.key
+        let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
+        let queued = Txn(
+            if: [.createRevision(of: key, .equal, .zero)],
+            then: [.put(key, value: entry.value, lease: session.lease), .range(headRange)],
+            else: [.range(RangeRequest(.key(key))), .range(headRange)])
+        let txn = Txn(
+            if: [Txn.Compare(.prefix(prefix), .createRevision(.zero), .equal)],
+            then: [.put(key, value: entry.value, lease: session.lease)],
+            else: [.txn(queued)])
+        let result: TxnResult
+        do {
+            // Not cancelled with the caller: abandoning the request in flight would leave its
+            // outcome unknown (the key may land after any clean-up). The caller's cancellation is
+            // honoured right after, by the checks that follow every enqueue.
+            // Under load it travels with other queues' enqueues (never with this queue's own:
+            // their create revisions must differ).
+            let store = self.store
+            let group = prefix.description
+            result = try await finishEvenIfCancelled {
+                try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: nil)
+            }
+        } catch let error as EtcdError where error.code == .leaseNotFound {
+            session.markLost(.leaseExpired)
+            throw LockError(code: .sessionLost, message: "session \(session.lease) is lost", underlying: error)
+        } catch let error as EtcdError where error.mayHaveBeenApplied {
+            // Cut off after the request may have reached etcd (on any attempt): the key may exist,
+            // and nobody would ever delete it (a phantom waiter, later a phantom holder). Delete
+            // it: the key is this entry's own (for a key per session, the local lock table keeps
+            // other tasks of the session off it).
+            await withdraw(key, revision: nil)
+            throw normalized(error)
+        }
+        if result.succeeded {
+            let revision = result.header.revision
+            let mine = KeyValue(
+                key: key, value: entry.value, createRevision: revision, modRevision: revision, version: 1,
+                lease: session.lease)
+            return Position(revision: revision, head: mine)
+        }
+        guard case .txn(let inner) = result.responses.first, inner.responses.count == 2,
+            case .range(let head) = inner.responses[1]
+        else {
+            throw EtcdError(code: .invalidResponse, message: "an enqueue txn answered \(result.responses)")
+        }
+        if inner.succeeded {
+            return Position(revision: result.header.revision, head: head.keyValues.first)
+        }
+        guard case .range(let mine) = inner.responses[0], let existing = mine.keyValues.first else {
+            throw EtcdError(code: .invalidResponse, message: "an enqueue txn found no key in its failure branch")
+        }
+        return Position(revision: existing.createRevision, head: head.keyValues.first, foundValue: existing.value)
+    }
+
+    /// Writes an admitted entry's key again (same value and lease, only while it is the entry
+    /// created at `revision`), so a waiter watching it learns that its own position changed.
+    /// Best effort: when it fails, that waiter still learns of the entry's deletion.
+    private func announceAdmission(_ entry: Entry, revision: Revision) async {
+        let rewrite = Txn(
+            if: [.createRevision(of: entry.key, .equal, revision)],
+            then: [.put(entry.key, value: entry.value, lease: session.lease)])
+        _ = try? await store.txn(rewrite, retry: .idempotent, timeout: nil)
+    }
+}
+
+extension EtcdSession {
+    /// A number never handed out before by this session, for entry keys.
+    func nextEntryNumber() -> UInt64 {
+        entryNumbers.add(1, ordering: .relaxed).oldValue
+    }
+}

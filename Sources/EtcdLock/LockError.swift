@@ -16,6 +16,8 @@ public struct LockError: Error, Sendable, CustomStringConvertible {
             case timeout
             case cancelled
             case wouldDeadlock = "would_deadlock"
+            case invalidArgument = "invalid_argument"
+            case permitsMismatch = "permits_mismatch"
         }
 
         fileprivate let base: Base
@@ -37,6 +39,10 @@ public struct LockError: Error, Sendable, CustomStringConvertible {
         public static var cancelled: Self { Self(.cancelled) }
         /// The task already holds this lock on this session and did not ask for reentrancy.
         public static var wouldDeadlock: Self { Self(.wouldDeadlock) }
+        /// An option is out of range (a semaphore's permit count, a lock-delay, …).
+        public static var invalidArgument: Self { Self(.invalidArgument) }
+        /// A semaphore was used with a permit count other than the one its current holders use.
+        public static var permitsMismatch: Self { Self(.permitsMismatch) }
 
         /// A short, bounded string such as `session_lost`.
         public var description: String { base.rawValue }

@@ -21,19 +21,29 @@ public struct EtcdMutex: Sendable {
     public let session: EtcdSession
     let queue: LockQueue
 
+    /// How long the lock stays unavailable after a holder's session is *lost* (see ``LockDelay``);
+    /// `nil` when a lost holder's successor is admitted at once.
+    public let lockDelay: Duration?
+
     /// A mutex named `name` in `namespace`, held through `session`.
     ///
+    /// - Parameter lockDelay: after a holder's session is lost (expired, not released), keep the
+    ///   lock unavailable this long, so a resource that cannot check fencing tokens gets a grace
+    ///   period for the stale holder's in-flight writes to die out. A clean release hands over at
+    ///   once. Every user of the lock must pass the same value (see ``LockDelay``).
     /// - Throws: ``LockError`` `.invalidName` for an empty name, one over 512 bytes, or one with
     ///   control characters or U+FFFD (the trace of invalid UTF-8). Any other text is fine: names
-    ///   are escaped, never interpreted.
-    public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
-        try self.init(name, session: session, namespace: namespace, store: nil)
+    ///   are escaped, never interpreted. `.invalidArgument` for a lock-delay that is not between
+    ///   1 ms and ``LockDelay/maximum``.
+    public init(_ name: String, session: EtcdSession, namespace: String = "default", lockDelay: Duration? = nil) throws {
+        try self.init(name, session: session, namespace: namespace, lockDelay: lockDelay, store: nil)
     }
 
     /// A mutex whose queue operations go through `store` (tests interpose on them).
-    init(_ name: String, session: EtcdSession, namespace: String, store: (any QueueStore)?) throws {
+    init(_ name: String, session: EtcdSession, namespace: String, lockDelay: Duration? = nil, store: (any QueueStore)?) throws {
         self.name = name
         self.session = session
+        self.lockDelay = try LockDelay.validated(lockDelay)
         queue = try LockQueue(session: session, namespace: namespace, kind: .mutex, name: name, store: store)
     }
 

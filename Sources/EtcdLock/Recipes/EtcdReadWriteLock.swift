@@ -33,12 +33,19 @@ public struct EtcdReadWriteLock: Sendable {
     public let session: EtcdSession
     let queue: LockQueue
 
+    /// How long the lock stays unavailable after a writer's session is *lost* (see ``LockDelay``).
+    public let lockDelay: Duration?
+
     /// A read/write lock named `name` in `namespace`, held through `session`.
     ///
-    /// - Throws: ``LockError`` `.invalidName` (see ``EtcdMutex/init(_:session:namespace:)``).
-    public init(_ name: String, session: EtcdSession, namespace: String = "default") throws {
+    /// - Parameter lockDelay: after a *writer's* session is lost (expired, not released), keep the
+    ///   lock unavailable to readers and writers this long (see ``EtcdMutex/init(_:session:namespace:lockDelay:)``).
+    /// - Throws: ``LockError`` `.invalidName` (see ``EtcdMutex/init(_:session:namespace:lockDelay:)``),
+    ///   `.invalidArgument` for a lock-delay out of range.
+    public init(_ name: String, session: EtcdSession, namespace: String = "default", lockDelay: Duration? = nil) throws {
         self.name = name
         self.session = session
+        self.lockDelay = try LockDelay.validated(lockDelay)
         queue = try LockQueue(session: session, namespace: namespace, kind: .readWriteLock, name: name)
     }
 

@@ -35,6 +35,8 @@ public final class EtcdSession: Sendable {
     let pendingWithdrawals = PendingWithdrawals()
     /// Numbers the session's entry keys (see `LockQueue.entryKey(part:)`).
     let entryNumbers = Atomic<UInt64>(0)
+    /// Leases that carry this session's lock-delay markers, by delay (see ``LockDelay``).
+    private let markerLeases = Mutex<[Duration: LeaseID]>([:])
 
     private struct State {
         var validUntil: ContinuousClock.Instant
@@ -43,14 +45,16 @@ public final class EtcdSession: Sendable {
     }
 
     private let state: Mutex<State>
+    private let renewal: Renewal
 
     /// The margin kept between etcd's expiry and the local deadline (clock drift, scheduling).
     static func driftMargin(for ttl: Duration) -> Duration { .milliseconds(100) + ttl / 50 }
 
     private init(
         client: EtcdClient, lease: LeaseID, ttl: Duration, owner: String, observer: any LockObserver,
-        validUntil: ContinuousClock.Instant
+        validUntil: ContinuousClock.Instant, renewal: @escaping Renewal
     ) {
+        self.renewal = renewal
         self.client = client
         self.lease = lease
         self.ttl = ttl
@@ -86,6 +90,19 @@ public final class EtcdSession: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (EtcdSession) async throws -> Result
     ) async throws -> Result {
+        try await withSession(client, ttl: ttl, owner: owner, observer: observer, renewal: nil, isolation: isolation, body)
+    }
+
+    /// Renews a lease once, within a timeout: the client's keepalive, or a test's stand-in that
+    /// delays it (to pin down from which instant the local deadline counts).
+    typealias Renewal = @Sendable (LeaseID, Duration) async throws -> LeaseKeepAlive
+
+    /// ``withSession(_:ttl:owner:observer:isolation:_:)`` with the keepalives sent through `renewal`.
+    static func withSession<Result>(
+        _ client: EtcdClient, ttl: Duration, owner: String?, observer: any LockObserver, renewal: Renewal?,
+        isolation: isolated (any Actor)?,
+        _ body: (EtcdSession) async throws -> Result
+    ) async throws -> Result {
         guard ttl >= .seconds(1), ttl <= .seconds(365 * 24 * 3600) else {
             throw LockError(code: .invalidTTL, message: "a session TTL must be from 1 second to 1 year, not \(ttl)")
         }
@@ -97,7 +114,8 @@ public final class EtcdSession: Sendable {
         let session = EtcdSession(
             client: client, lease: grant.id, ttl: granted,
             owner: owner ?? "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
-            observer: observer, validUntil: sent + granted - driftMargin(for: granted))
+            observer: observer, validUntil: sent + granted - driftMargin(for: granted),
+            renewal: renewal ?? { lease, timeout in try await client.keepAliveOnce(lease, timeout: timeout) })
         return try await withThrowingTaskGroup(of: Void.self, returning: Result.self, isolation: isolation) { group in
             // A nonisolated child: the keepalive never waits for the caller's actor.
             group.addTask { await session.keepAlive() }
@@ -197,13 +215,14 @@ public final class EtcdSession: Sendable {
                 // At most one interval per attempt: a member that hangs (paused, partitioned) costs
                 // a third of the TTL, and the next attempt goes to another member in time.
                 let attemptTimeout = min(interval, max(.milliseconds(1), sent.duration(to: deadline)))
-                let answer = try await client.keepAliveOnce(lease, timeout: attemptTimeout)
+                let answer = try await renewal(lease, attemptTimeout)
                 let granted = Duration.seconds(answer.ttlSeconds)
                 state.withLock { state in
                     state.validUntil = max(state.validUntil, sent + granted - Self.driftMargin(for: granted))
                 }
                 lastSent = sent
                 failures = 0
+                await renewMarkerLeases(timeout: attemptTimeout)
             } catch let error as EtcdError where error.code == .leaseNotFound {
                 markLost(.leaseExpired)
                 return
@@ -225,18 +244,54 @@ public final class EtcdSession: Sendable {
         }
     }
 
+    /// The lease that carries this session's lock-delay markers for `delay`: TTL the session's
+    /// TTL plus `delay`, renewed with the session's lease, so a marker outlives a lost session by
+    /// the delay. Granted on first use.
+    func markerLease(for delay: Duration) async throws -> LeaseID {
+        if let lease = markerLeases.withLock({ $0[delay] }) { return lease }
+        let total = ttl + delay
+        let seconds = total.components.seconds + (total.components.attoseconds > 0 ? 1 : 0)
+        let grant = try await client.grantLease(ttlSeconds: seconds)
+        let kept = markerLeases.withLock { leases in
+            if let first = leases[delay] { return first }
+            leases[delay] = grant.id
+            return grant.id
+        }
+        if kept != grant.id { _ = try? await client.revokeLease(grant.id, timeout: .seconds(2)) }
+        return kept
+    }
+
+    /// Renews the marker leases after the session's own lease: they must stop being renewed
+    /// exactly when it does. A marker lease etcd no longer knows is forgotten (granted anew on use).
+    private func renewMarkerLeases(timeout: Duration) async {
+        for (delay, lease) in markerLeases.withLock({ $0 }) {
+            do {
+                _ = try await client.keepAliveOnce(lease, timeout: timeout)
+            } catch let error as EtcdError where error.code == .leaseNotFound {
+                markerLeases.withLock { leases in
+                    if leases[delay] == lease { leases[delay] = nil }
+                }
+            } catch {
+                // The next round tries again; the marker lease outlives the session's by the delay.
+            }
+        }
+    }
+
     /// Revokes the lease (bounded, and not cancelled with the caller) and marks the session closed.
     private func close() async {
         // Revoked unless etcd already said the lease is gone: a session lost to its local deadline
         // may still have a live lease in etcd, holding keys until its TTL ends.
         let isGone = loss == .leaseExpired
+        // A session closed before it was lost released its locks: no lock-delay applies. One that
+        // was lost keeps its markers until they expire.
+        let markers = loss == nil ? Array(markerLeases.withLock { $0.values }) : []
         markLost(.closed)
-        guard !isGone else { return }
         let client = self.client
-        let lease = self.lease
+        let leases = (isGone ? [] : [lease]) + markers
+        guard !leases.isEmpty else { return }
         // Cleanup that must survive the caller's cancellation, with a deadline of its own.
-        await Task {
-            _ = try? await client.revokeLease(lease, timeout: .seconds(2))
-        }.value
+        await finishEvenIfCancelled {
+            for lease in leases { _ = try? await client.revokeLease(lease, timeout: .seconds(2)) }
+        }
     }
 }

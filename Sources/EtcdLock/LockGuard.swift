@@ -17,13 +17,16 @@ public struct LockGuard: Sendable, CustomStringConvertible {
     /// What kind of hold this is.
     public let mode: LockMode
     let state: GuardState
+    /// The lock-delay marker this hold recorded, deleted with its key on release.
+    let marker: EtcdKey?
 
-    init(name: String, key: EtcdKey, token: FencingToken, acquiredAt: ContinuousClock.Instant, mode: LockMode) {
+    init(name: String, ticket: LockQueue.Ticket, mode: LockMode) {
         self.name = name
-        self.key = key
-        self.token = token
-        self.acquiredAt = acquiredAt
+        key = ticket.key
+        token = FencingToken(ticket.revision)
+        acquiredAt = ticket.acquiredAt
         self.mode = mode
+        marker = ticket.marker
         state = GuardState()
     }
 

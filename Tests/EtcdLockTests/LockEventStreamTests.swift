@@ -7,7 +7,7 @@ import Testing
     var lines: [String] = []
 }
 
-@Suite("lock events as an async sequence")
+@Suite("lock events as an async sequence", .timeLimit(.minutes(1)))
 struct LockEventStreamTests {
     @Test("events arrive in order and can be handled on the main actor; finish ends iteration")
     @MainActor func inOrderOnTheMainActor() async {

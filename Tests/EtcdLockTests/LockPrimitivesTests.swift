@@ -3,7 +3,7 @@ import Testing
 
 @testable import EtcdLock
 
-@Suite("lock names, fencing gate, metrics and the local queue")
+@Suite("lock names, fencing gate, metrics and the local queue", .timeLimit(.minutes(1)))
 struct LockPrimitivesTests {
     @Test("names are escaped into one key segment: no slash survives, no two names collide")
     func nameEscaping() throws {

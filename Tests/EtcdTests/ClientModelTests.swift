@@ -2,7 +2,7 @@ import Testing
 
 @testable import Etcd
 
-@Suite("endpoints, keys and retry policy")
+@Suite("endpoints, keys and retry policy", .timeLimit(.minutes(1)))
 struct ClientModelTests {
     @Test(
         "endpoint URLs parse to host and port",

@@ -2,7 +2,7 @@ import Testing
 
 @testable import Etcd
 
-@Suite("HTTP/1.1 response parsing")
+@Suite("HTTP/1.1 response parsing", .timeLimit(.minutes(1)))
 struct HTTPResponseParserTests {
     /// Feeds `bytes` in pieces of `pieceSize` the way reads would deliver them.
     private func parse(_ bytes: [UInt8], pieceSize: Int, endOfStream: Bool = false) throws -> (

@@ -8,7 +8,7 @@ private func object(_ bytes: [UInt8]) throws -> NSDictionary {
     try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? NSDictionary)
 }
 
-@Suite("hand-written JSON for the hot wire types")
+@Suite("hand-written JSON for the hot wire types", .timeLimit(.minutes(1)))
 struct HandWrittenJSONTests {
     @Test("a txn with every compare, operation and option is written as JSONEncoder writes it")
     func txnRequest() throws {

@@ -2,7 +2,7 @@ import Testing
 
 @testable import Etcd
 
-@Suite("stream framing")
+@Suite("stream framing", .timeLimit(.minutes(1)))
 struct LineFramerTests {
     private func frame(_ pieces: [String]) throws -> [String] {
         var framer = LineFramer()

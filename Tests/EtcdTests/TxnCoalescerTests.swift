@@ -83,7 +83,7 @@ private func create(_ key: EtcdKey) -> Txn {
     Txn(if: [.createRevision(of: key, .equal, .zero)], then: [.put(key, value: [1])], else: [.range(RangeRequest(.key(key)))])
 }
 
-@Suite("txn coalescer")
+@Suite("txn coalescer", .timeLimit(.minutes(1)))
 struct TxnCoalescerTests {
     @Test("an idle coalescer sends at once, alone and unchanged")
     func idleSendsAtOnce() async throws {

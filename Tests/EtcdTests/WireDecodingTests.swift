@@ -2,7 +2,7 @@ import Testing
 
 @testable import Etcd
 
-@Suite("wire decoding of real gateway answers")
+@Suite("wire decoding of real gateway answers", .timeLimit(.minutes(1)))
 struct WireDecodingTests {
     private func decode<T: Decodable>(_ type: T.Type, _ json: String) throws -> T {
         try WireCoding.decodeResponse(type, from: GoldenJSON.bytes(json), path: "/test")

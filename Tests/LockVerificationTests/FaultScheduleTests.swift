@@ -1,7 +1,7 @@
 import LockVerification
 import Testing
 
-@Suite("fault schedule")
+@Suite("fault schedule", .timeLimit(.minutes(1)))
 struct FaultScheduleTests {
     let ttl = Duration.seconds(2)
 

@@ -40,7 +40,7 @@ private func failed(_ record: VerificationRecord) -> [String] {
     HistoryChecker.check(record).filter { !$0.passed }.map(\.name)
 }
 
-@Suite("history checker")
+@Suite("history checker", .timeLimit(.minutes(1)))
 struct HistoryCheckerTests {
     @Test("a consistent history passes every check")
     func consistent() {

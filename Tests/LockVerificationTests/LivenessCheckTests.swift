@@ -39,7 +39,7 @@ private struct LivenessRun {
     }
 }
 
-@Suite("liveness checks: phantom keys and stalls")
+@Suite("liveness checks: phantom keys and stalls", .timeLimit(.minutes(1)))
 struct LivenessCheckTests {
     @Test("a key whose owner has waited for and held nothing for longer than the grace is a phantom")
     func phantomFound() throws {

@@ -26,10 +26,16 @@ extension LockQueue {
         return landed
     }
 
-    /// Deletes `key`, only if it is still the one created at `revision` when that is known.
-    static func deletion(of key: EtcdKey, createdAt revision: Revision?) -> Txn {
+    /// Deletes `key`, only if it is still the one created at `revision` when that is known; with
+    /// it, the lock-delay `marker` if this hold recorded it (its value is the hold's token).
+    static func deletion(of key: EtcdKey, createdAt revision: Revision?, marker: EtcdKey? = nil) -> Txn {
         guard let revision else { return Txn(then: [.delete(.key(key))]) }
-        return Txn(if: [.createRevision(of: key, .equal, revision)], then: [.delete(.key(key))])
+        var operations: [Txn.Operation] = [.delete(.key(key))]
+        if let marker {
+            let ownMarker = Txn(if: [.value(of: marker, .equal, String(revision.rawValue).utf8)], then: [.delete(.key(marker))])
+            operations.append(.txn(ownMarker))
+        }
+        return Txn(if: [.createRevision(of: key, .equal, revision)], then: operations)
     }
 
     /// Releases `lock`: deletes its key if it is still the one the guard created, and frees the
@@ -52,7 +58,7 @@ extension LockQueue {
         guard !lock.isReleased else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
-        let released = try await releaseReadingBack(lock.key, revision: lock.token.revision)
+        let released = try await releaseReadingBack(lock.key, revision: lock.token.revision, marker: lock.marker)
         guard lock.state.markReleased() else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
@@ -77,8 +83,8 @@ extension LockQueue {
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.
     /// When the answer is lost, reads the key back to learn whether the release landed (and
     /// releases again if the key is still there).
-    func releaseReadingBack(_ key: EtcdKey, revision: Revision) async throws -> Bool {
-        let deletion = Self.deletion(of: key, createdAt: revision)
+    func releaseReadingBack(_ key: EtcdKey, revision: Revision, marker: EtcdKey? = nil) async throws -> Bool {
+        let deletion = Self.deletion(of: key, createdAt: revision, marker: marker)
         do {
             return try await store.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: nil).succeeded
         } catch let error as EtcdError where error.mayHaveBeenApplied {

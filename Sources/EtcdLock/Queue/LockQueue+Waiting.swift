@@ -73,7 +73,7 @@ extension LockQueue {
         return entry.rule.admission(of: revision, ahead: ahead.keyValues, in: prefix)
     }
 
-    private enum WaitOutcome: Sendable {
+    enum WaitOutcome: Sendable {
         case ownKeyDeleted
         case changed
         case watchEnded
@@ -82,7 +82,7 @@ extension LockQueue {
     }
 
     /// Races an event that concerns the entry against the session's loss and the deadline.
-    private func waitForChange(
+    func waitForChange(
         on watch: EtcdWatch, of key: EtcdKey, blocker: Blocker, deadline: ContinuousClock.Instant?
     ) async throws -> WaitOutcome {
         let session = self.session
@@ -163,24 +163,24 @@ extension LockQueue {
         return error
     }
 
-    private func keyGone(_ key: EtcdKey) -> LockError {
+    func keyGone(_ key: EtcdKey) -> LockError {
         if session.isValid {
             return LockError(code: .ownershipLost, message: "the queue key \(key) of \(name) was deleted")
         }
         return LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting for \(name)")
     }
 
-    private func checkNotCancelled() throws {
+    func checkNotCancelled() throws {
         if Task.isCancelled { throw LockError(code: .cancelled, message: "waiting for \(name) was cancelled") }
     }
 
-    private func checkDeadline(_ deadline: ContinuousClock.Instant?) throws {
+    func checkDeadline(_ deadline: ContinuousClock.Instant?) throws {
         if let deadline, ContinuousClock.now >= deadline {
             throw LockError(code: .timeout, message: "\(name) was not acquired in time")
         }
     }
 
-    private func remaining(until deadline: ContinuousClock.Instant?) -> Duration? {
+    func remaining(until deadline: ContinuousClock.Instant?) -> Duration? {
         guard let deadline else { return nil }
         return max(.milliseconds(1), ContinuousClock.now.duration(to: deadline))
     }

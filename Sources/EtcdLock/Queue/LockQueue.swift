@@ -61,6 +61,18 @@ struct LockQueue: Sendable {
         /// Checks the queue's head before waiting (a semaphore's permit count): a `LockError`
         /// withdraws the entry and is thrown.
         var checkHead: @Sendable (KeyValue) -> LockError? = { _ in nil }
+        /// The lock-delay to honour once admitted, if any.
+        var delay: DelayMarker?
+    }
+
+    /// A lock-delay's marker (see ``LockDelay``).
+    struct DelayMarker: Sendable {
+        /// The marker key, next to the queue.
+        var key: EtcdKey
+        var delay: Duration
+        /// Whether the entry records its own marker while it holds (exclusive holds), or only
+        /// waits for another holder's to expire (readers).
+        var recordsOwn: Bool
     }
 
     /// An admitted entry.
@@ -71,6 +83,8 @@ struct LockQueue: Sendable {
         /// The value etcd holds, when the key was found from an earlier acquisition of this session.
         var foundValue: [UInt8]?
         var acquiredAt: ContinuousClock.Instant
+        /// The lock-delay marker this entry recorded, deleted with it on release.
+        var marker: EtcdKey?
     }
 
     var client: EtcdClient { session.client }
@@ -105,22 +119,27 @@ struct LockQueue: Sendable {
         try session.checkValid()
         let position = try await enqueue(entry)
         try await checkHead(position, of: entry)
-        if !position.isHead {
-            session.observer.waitStarted(name: name)
-            defer { session.observer.waitEnded(name: name) }
-            do {
+        do {
+            if !position.isHead {
+                session.observer.waitStarted(name: name)
+                defer { session.observer.waitEnded(name: name) }
                 try await waitForTurn(entry, revision: position.revision, deadline: deadline)
                 // A later entry may have seen this one blocked and watch it, even if it was
                 // admitted at its first look (a release came between the two reads).
                 if entry.rule.announcesAdmission { await announceAdmission(entry, revision: position.revision) }
-            } catch {
-                await withdraw(entry.key, revision: position.revision)
-                throw normalized(error)
             }
+            if let delay = entry.delay {
+                _ = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: true, deadline: deadline)
+            }
+        } catch {
+            await withdraw(entry.key, revision: position.revision)
+            throw normalized(error)
         }
         // A session that expired meanwhile (a long pause) must not hand out a guard.
         try session.checkValid()
-        return Ticket(key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now)
+        return Ticket(
+            key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
+            marker: entry.delay?.recordsOwn == true ? entry.delay?.key : nil)
     }
 
     /// The outcome of ``tryAcquire(_:)``.
@@ -152,6 +171,14 @@ struct LockQueue: Sendable {
             if admitted, !position.isHead, entry.rule.announcesAdmission {
                 await announceAdmission(entry, revision: position.revision)
             }
+            if admitted, let delay = entry.delay {
+                do {
+                    admitted = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: false, deadline: nil)
+                } catch {
+                    await withdraw(entry.key, revision: position.revision)
+                    throw normalized(error)
+                }
+            }
             guard admitted else {
                 await withdraw(entry.key, revision: position.revision)
                 if kind.keyPerSession { releaseLocalTurn(entry.key) }
@@ -159,7 +186,9 @@ struct LockQueue: Sendable {
             }
             session.observer.acquired(name: name, token: FencingToken(position.revision), waited: .zero)
             return .acquired(
-                Ticket(key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now))
+                Ticket(
+                    key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
+                    marker: entry.delay?.recordsOwn == true ? entry.delay?.key : nil))
         } catch {
             if kind.keyPerSession { releaseLocalTurn(entry.key) }
             throw error

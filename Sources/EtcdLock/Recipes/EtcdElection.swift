@@ -79,7 +79,7 @@ public struct EtcdElection: Sendable {
         let entry = LockQueue.Entry(key: queue.sessionKey, value: proposal, rule: NothingAhead())
         let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
         let leadership = Leadership(
-            lock: LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .exclusive))
+            lock: LockGuard(name: name, ticket: ticket, mode: .exclusive))
         // A key found from an earlier campaign of this session keeps its old value: publish ours.
         if let found = ticket.foundValue, found != proposal {
             do {

@@ -45,11 +45,16 @@ public struct EtcdMutex: Sendable {
         self.session = session
         self.lockDelay = try LockDelay.validated(lockDelay)
         queue = try LockQueue(session: session, namespace: namespace, kind: .mutex, name: name, store: store)
+        delayMarker = try self.lockDelay.map {
+            LockQueue.DelayMarker(key: try LockQueue.delayMarkerKey(namespace: namespace, kind: .mutex, name: name), delay: $0, recordsOwn: true)
+        }
     }
+
+    let delayMarker: LockQueue.DelayMarker?
 
     /// The admission rule: nothing ahead. A waiter watches the one key just ahead of it.
     private var entry: LockQueue.Entry {
-        LockQueue.Entry(key: queue.sessionKey, value: Array(session.owner.utf8), rule: NothingAhead())
+        LockQueue.Entry(key: queue.sessionKey, value: Array(session.owner.utf8), rule: NothingAhead(), delay: delayMarker)
     }
 
     /// The key prefix under which holders and waiters queue.
@@ -66,7 +71,7 @@ public struct EtcdMutex: Sendable {
     public func lock(timeout: Duration? = nil) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask()
         let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
-        return LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .exclusive)
+        return LockGuard(name: name, ticket: ticket, mode: .exclusive)
     }
 
     /// Acquires the lock only if nobody holds it.
@@ -78,7 +83,7 @@ public struct EtcdMutex: Sendable {
         switch try await queue.tryAcquire(entry) {
         case .acquired(let ticket):
             return .acquired(
-                LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .exclusive))
+                LockGuard(name: name, ticket: ticket, mode: .exclusive))
         case .blocked(let head):
             return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
         }

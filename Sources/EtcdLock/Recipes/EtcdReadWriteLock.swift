@@ -47,7 +47,14 @@ public struct EtcdReadWriteLock: Sendable {
         self.session = session
         self.lockDelay = try LockDelay.validated(lockDelay)
         queue = try LockQueue(session: session, namespace: namespace, kind: .readWriteLock, name: name)
+        delayMarker = try self.lockDelay.map {
+            LockQueue.DelayMarker(
+                key: try LockQueue.delayMarkerKey(namespace: namespace, kind: .readWriteLock, name: name), delay: $0, recordsOwn: true)
+        }
     }
+
+    /// The writers' lock-delay marker (readers wait for it, only writers record it).
+    let delayMarker: LockQueue.DelayMarker?
 
     /// The key prefix under which readers and writers queue.
     public var prefix: EtcdKey { queue.prefix }
@@ -59,10 +66,13 @@ public struct EtcdReadWriteLock: Sendable {
         let value = Array(session.owner.utf8)
         if mode == .read {
             // A reader waits only for the last writer ahead of it.
-            return LockQueue.Entry(key: queue.entryKey(part: "read"), value: value, rule: NothingAhead(blockingKeys: writers))
+            var readersMarker = delayMarker
+            readersMarker?.recordsOwn = false
+            return LockQueue.Entry(
+                key: queue.entryKey(part: "read"), value: value, rule: NothingAhead(blockingKeys: writers), delay: readersMarker)
         }
         // A writer waits for the last key of either kind ahead of it.
-        return LockQueue.Entry(key: queue.entryKey(part: "write"), value: value, rule: NothingAhead())
+        return LockQueue.Entry(key: queue.entryKey(part: "write"), value: value, rule: NothingAhead(), delay: delayMarker)
     }
 
     /// Acquires a read hold, waiting as long as needed or until `timeout`.
@@ -85,7 +95,7 @@ public struct EtcdReadWriteLock: Sendable {
     private func acquire(_ mode: LockMode, timeout: Duration?) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask()
         let ticket = try await queue.acquire(entry(mode), deadline: timeout.map { .now + $0 })
-        return LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: mode)
+        return LockGuard(name: name, ticket: ticket, mode: mode)
     }
 
     /// Acquires a read hold only if no writer holds the lock or waits for it.
@@ -101,7 +111,7 @@ public struct EtcdReadWriteLock: Sendable {
         switch try await queue.tryAcquire(entry(mode)) {
         case .acquired(let ticket):
             return .acquired(
-                LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: mode))
+                LockGuard(name: name, ticket: ticket, mode: mode))
         case .blocked(let head):
             return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
         }

@@ -86,7 +86,7 @@ public struct EtcdSemaphore: Sendable {
     public func acquire(timeout: Duration? = nil) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask(conflicts: { _ in permits == 1 })
         let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
-        return LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .permit)
+        return LockGuard(name: name, ticket: ticket, mode: .permit)
     }
 
     /// Acquires a permit only if one is free and nobody waits.
@@ -97,7 +97,7 @@ public struct EtcdSemaphore: Sendable {
         switch try await queue.tryAcquire(entry) {
         case .acquired(let ticket):
             return .acquired(
-                LockGuard(name: name, key: ticket.key, token: FencingToken(ticket.revision), acquiredAt: ticket.acquiredAt, mode: .permit))
+                LockGuard(name: name, ticket: ticket, mode: .permit))
         case .blocked(let head):
             return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
         }

@@ -1,0 +1,69 @@
+import Etcd
+import EtcdLock
+import Synchronization
+
+/// A unique namespace per test, so tests never share a queue.
+func recipeNamespace(_ label: String) -> String { "\(label)-\(Int.random(in: 0..<1_000_000_000))" }
+
+/// The keys queued under `prefix`, oldest first.
+func queuedKeys(_ client: EtcdClient, _ prefix: EtcdKey) async throws -> [KeyValue] {
+    try await client.range(RangeRequest(.prefix(prefix), sort: .init(.createRevision, .ascending))).keyValues
+}
+
+/// Who is inside a protected section right now, checked on every entry: the test's record of
+/// what the recipes promise (readers together, a writer alone, at most N permit holders).
+final class Occupancy: Sendable {
+    private struct State {
+        var readers = 0
+        var writers = 0
+        var holders = 0
+        var mostReaders = 0
+        var mostHolders = 0
+        var violations: [String] = []
+    }
+
+    private let state = Mutex(State())
+
+    func enterRead() {
+        state.withLock {
+            $0.readers += 1
+            $0.mostReaders = max($0.mostReaders, $0.readers)
+            if $0.writers > 0 { $0.violations.append("a reader entered while a writer held the lock") }
+        }
+    }
+
+    func leaveRead() { state.withLock { $0.readers -= 1 } }
+
+    func enterWrite() {
+        state.withLock {
+            $0.writers += 1
+            if $0.writers > 1 { $0.violations.append("two writers held the lock") }
+            if $0.readers > 0 { $0.violations.append("a writer entered while \($0.readers) readers held the lock") }
+        }
+    }
+
+    func leaveWrite() { state.withLock { $0.writers -= 1 } }
+
+    /// Enters a section that admits at most `limit` holders.
+    func enter(limit: Int) {
+        state.withLock {
+            $0.holders += 1
+            $0.mostHolders = max($0.mostHolders, $0.holders)
+            if $0.holders > limit { $0.violations.append("\($0.holders) holders at once; at most \(limit) allowed") }
+        }
+    }
+
+    func leave() { state.withLock { $0.holders -= 1 } }
+
+    var holders: Int { state.withLock { $0.holders } }
+    var mostReaders: Int { state.withLock { $0.mostReaders } }
+    var mostHolders: Int { state.withLock { $0.mostHolders } }
+    var violations: [String] { state.withLock { $0.violations } }
+}
+
+/// A flag set from any task.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
+}

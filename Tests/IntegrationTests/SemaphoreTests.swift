@@ -1,0 +1,102 @@
+import Etcd
+import EtcdLock
+import EtcdTestSupport
+import Testing
+
+@Suite("the semaphore against a real etcd", .timeLimit(.minutes(3)))
+struct SemaphoreTests {
+    @Test("eight sessions, three permits: never more than three inside, three reached, everyone admitted")
+    func atMostPermitsHolders() async throws {
+        let namespace = recipeNamespace("sem-limit")
+        let occupancy = Occupancy()
+        let admitted = Occupancy()
+        try await TestEnvironment.withClient { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await EtcdSession.withSession(client) { session in
+                            let slots = try EtcdSemaphore("slots", permits: 3, session: session, namespace: namespace)
+                            try await slots.withPermit(timeout: .seconds(60)) { permit in
+                                #expect(permit.mode == .permit)
+                                occupancy.enter(limit: 3)
+                                defer { occupancy.leave() }
+                                admitted.enter(limit: .max)
+                                // The first three wait until all three are inside, so the limit is reached.
+                                if admitted.mostHolders <= 3 {
+                                    let reached = try await eventually(within: .seconds(20)) { occupancy.mostHolders >= 3 }
+                                    #expect(reached)
+                                }
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(occupancy.violations.isEmpty, "\(occupancy.violations)")
+            #expect(occupancy.mostHolders == 3)
+            #expect(admitted.holders == 8)
+        }
+    }
+
+    @Test("a waiter behind another waiter is admitted when its turn comes: the waiter ahead announces its own admission")
+    func chainedWaiterIsAdmitted() async throws {
+        let namespace = recipeNamespace("sem-chain")
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { a in
+                try await EtcdSession.withSession(client) { b in
+                    try await EtcdSession.withSession(client) { c in
+                        try await EtcdSession.withSession(client) { d in
+                            let semaphores = try [a, b, c, d].map { try EtcdSemaphore("chain", permits: 2, session: $0, namespace: namespace) }
+                            let first = try await semaphores[0].acquire(timeout: .seconds(5))
+                            let second = try await semaphores[1].acquire(timeout: .seconds(5))
+                            // The third waits first in line (watching releases ahead of it) …
+                            let third = Task { try await semaphores[2].acquire(timeout: .seconds(30)) }
+                            #expect(try await eventually(within: .seconds(10)) { try await queuedKeys(client, semaphores[0].prefix).count == 3 })
+                            // … the fourth behind it, watching only the third.
+                            let fourth = Task { try await semaphores[3].acquire(timeout: .seconds(30)) }
+                            #expect(try await eventually(within: .seconds(10)) { try await queuedKeys(client, semaphores[0].prefix).count == 4 })
+                            try await semaphores[0].release(first)
+                            let thirdPermit = try await third.value
+                            // The third holds and stays; the fourth's turn comes with the second's release.
+                            try await semaphores[1].release(second)
+                            let fourthPermit = try await fourth.value
+                            #expect(thirdPermit.token < fourthPermit.token)
+                            #expect(Set(try await semaphores[0].holders().map(\.token)) == [thirdPermit.token, fourthPermit.token])
+                            try await semaphores[2].release(thirdPermit)
+                            try await semaphores[3].release(fourthPermit)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("a different permit count for a held semaphore is permits_mismatch and leaves no key; bad counts are invalid_argument")
+    func permitCountIsChecked() async throws {
+        let namespace = recipeNamespace("sem-count")
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { one in
+                try await EtcdSession.withSession(client) { two in
+                    for bad in [0, -1, EtcdSemaphore.maximumPermits + 1] {
+                        #expect { try EtcdSemaphore("count", permits: bad, session: one, namespace: namespace) } throws: {
+                            ($0 as? LockError)?.code == .invalidArgument
+                        }
+                    }
+                    let two2 = try EtcdSemaphore("count", permits: 2, session: one, namespace: namespace)
+                    let held = try await two2.acquire()
+                    let three = try EtcdSemaphore("count", permits: 3, session: two, namespace: namespace)
+                    await #expect { try await three.acquire(timeout: .seconds(5)) } throws: {
+                        ($0 as? LockError)?.code == .permitsMismatch
+                    }
+                    await #expect { try await three.tryAcquire() } throws: { ($0 as? LockError)?.code == .permitsMismatch }
+                    #expect(try await queuedKeys(client, two2.prefix).map(\.createRevision) == [held.token.revision])
+                    // The same count is fine, from the same session too: one key per permit.
+                    let again = try await EtcdSemaphore("count", permits: 2, session: one, namespace: namespace).acquire(timeout: .seconds(5))
+                    #expect(again.key != held.key)
+                    try await two2.release(again)
+                    try await two2.release(held)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import Etcd
+import EtcdTestSupport
+import Synchronization
+import Testing
+
+@testable import EtcdLock
+
+/// Passes every call to a real client, and runs a hook just before the first watch is created:
+/// the point between a waiter's read of the queue and its watch, where a release is easy to miss.
+private final class BeforeFirstWatch: QueueStore {
+    let client: EtcdClient
+    private let hook: Mutex<(@Sendable () async throws -> Void)?>
+
+    init(_ client: EtcdClient, hook: @escaping @Sendable () async throws -> Void) {
+        self.client = client
+        self.hook = Mutex(hook)
+    }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await client.txn(txn, retry: retry, timeout: timeout)
+    }
+
+    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
+    }
+
+    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
+        try await client.range(request, timeout: timeout)
+    }
+
+    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
+        if let hook = hook.withLock({ hook in defer { hook = nil }; return hook }) { try await hook() }
+        return try await client.watch(ranges, options: options, timeout: timeout)
+    }
+}
+
+/// Records when keepalives were sent and answers the first one late.
+private final class LateFirstAnswer: Sendable {
+    let client: EtcdClient
+    let lateness: Duration
+    private let sends = Mutex<[ContinuousClock.Instant]>([])
+
+    init(_ client: EtcdClient, lateness: Duration) {
+        self.client = client
+        self.lateness = lateness
+    }
+
+    var firstSend: ContinuousClock.Instant? { sends.withLock { $0.first } }
+
+    func renew(_ lease: LeaseID, timeout: Duration) async throws -> LeaseKeepAlive {
+        let count = sends.withLock { sends in
+            sends.append(.now)
+            return sends.count
+        }
+        let answer = try await client.keepAliveOnce(lease, timeout: timeout)
+        if count == 1 {
+            // The answer is slow to come back (a loaded member, a slow network).
+            try await Task.sleep(for: lateness)
+            return answer
+        }
+        // Later keepalives never come back: only the first answer moves the deadline.
+        try await Task.sleep(for: .seconds(3600))
+        return answer
+    }
+}
+
+@Suite("the guarantees the design rests on, each pinned by a deterministic test", .timeLimit(.minutes(1)))
+struct GuaranteeTests {
+    @Test("a waiter whose predecessor is released between its read and its watch proceeds at once (the second look)")
+    func releaseBetweenReadAndWatchIsSeen() async throws {
+        let namespace = recipeNamespace("second-look")
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { holderSession in
+                try await EtcdSession.withSession(client) { waiterSession in
+                    let holder = try EtcdMutex("gap", session: holderSession, namespace: namespace)
+                    let held = try await holder.lock()
+                    let store = BeforeFirstWatch(client) {
+                        // The waiter has read the queue (the holder ahead) and is about to watch it.
+                        try await holder.unlock(held)
+                    }
+                    let waiter = try EtcdMutex("gap", session: waiterSession, namespace: namespace, store: store)
+                    // Without the look after the watch starts, the release is never seen: the
+                    // waiter would sleep until its timeout.
+                    let next = try await waiter.lock(timeout: .seconds(20))
+                    #expect(next.token > held.token)
+                    try await waiter.unlock(next)
+                }
+            }
+        }
+    }
+
+    @Test("the session's deadline counts from a keepalive's send time, minus the drift margin, not from its late answer")
+    func deadlineCountsFromSendTime() async throws {
+        try await TestEnvironment.withClient { client in
+            let renewals = LateFirstAnswer(client, lateness: .seconds(1))
+            try await EtcdSession.withSession(
+                client, ttl: .seconds(3), owner: nil, observer: NoLockObserver(),
+                renewal: { try await renewals.renew($0, timeout: $1) }, isolation: nil
+            ) { session in
+                let initial = session.validUntil
+                let renewed = try await eventually(within: .seconds(10)) { session.validUntil > initial }
+                #expect(renewed)
+                guard let sent = renewals.firstSend else {
+                    Issue.record("no keepalive was sent")
+                    return
+                }
+                let expected = sent + session.ttl - EtcdSession.driftMargin(for: session.ttl)
+                // The session notes the send instant just before calling the renewal: a hair earlier.
+                #expect(session.validUntil <= expected, "deadline \(session.validUntil - expected) past send time + TTL - margin")
+                #expect(session.validUntil > expected - .milliseconds(100), "deadline \(expected - session.validUntil) too early")
+            }
+        }
+    }
+}

@@ -48,6 +48,11 @@ public enum CLIRunner {
         return Outcome(status: outcome.status, output: outcome.output, errors: outcome.errors)
     }
 
+    /// Starts another program (`etcdctl`, say) in the background, like ``start(_:environment:)``.
+    public static func startProgram(_ path: String, _ arguments: [String], environment: [String: String] = [:]) throws -> RunningCommand {
+        try RunningCommand(path, arguments, environment: environment)
+    }
+
     /// Starts `etcdlock arguments…` in the background; its output goes to files read on demand.
     public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> RunningCommand {
         try RunningCommand(binary, arguments, environment: environment)

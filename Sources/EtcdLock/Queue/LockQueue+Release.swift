@@ -76,8 +76,7 @@ extension LockQueue {
         let text = key.description
         guard text.hasPrefix(prefix.description) else { return false }
         let leaf = text.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
-        let lease = session.lease.hexString
-        return leaf == lease || leaf.hasPrefix(lease + "-")
+        return leaf == leaseSegment || leaf.hasPrefix(leaseSegment + "-")
     }
 
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.

@@ -31,22 +31,32 @@ struct LockQueue: Sendable {
     }
 
     /// The queue under a given `prefix` (ending with `/`).
-    init(session: EtcdSession, prefix: EtcdKey, kind: RecipeKind, name: String, store: (any QueueStore)? = nil) {
+    ///
+    /// - Parameter etcdLayout: name keys as etcd's own Go recipes and `etcdctl` do — the lease in
+    ///   lowercase hex without leading zeros — so that they and this queue exclude each other.
+    init(
+        session: EtcdSession, prefix: EtcdKey, kind: RecipeKind, name: String, store: (any QueueStore)? = nil,
+        etcdLayout: Bool = false
+    ) {
         self.session = session
         self.prefix = prefix
         self.kind = kind
         self.name = name
         self.store = store ?? session.client
+        leaseSegment = etcdLayout ? String(UInt64(bitPattern: session.lease.rawValue), radix: 16) : session.lease.hexString
     }
+
+    /// How this session's lease appears in its keys.
+    let leaseSegment: String
 
     /// This session's key in a queue with one key per session: `<prefix><lease-hex>`. Also what
     /// identifies "this session's hold on this queue" for reentrancy.
-    var sessionKey: EtcdKey { prefix.appending(session.lease.hexString) }
+    var sessionKey: EtcdKey { prefix.appending(leaseSegment) }
 
     /// A fresh key for one entry of this session: `<prefix>[<part>/]<lease-hex>-<n>`, unique
     /// because the lease is and `n` never repeats within a session.
     func entryKey(part: String? = nil) -> EtcdKey {
-        let leaf = "\(session.lease.hexString)-\(String(session.nextEntryNumber(), radix: 16))"
+        let leaf = "\(leaseSegment)-\(String(session.nextEntryNumber(), radix: 16))"
         return prefix.appending(part.map { "\($0)/\(leaf)" } ?? leaf)
     }
 

@@ -29,6 +29,13 @@ public struct EtcdElection: Sendable {
         queue = try LockQueue(session: session, namespace: namespace, kind: .election, name: name)
     }
 
+    /// An election over a given queue.
+    init(name: String, session: EtcdSession, queue: LockQueue) {
+        self.name = name
+        self.session = session
+        self.queue = queue
+    }
+
     /// The key prefix under which campaigners queue.
     public var prefix: EtcdKey { queue.prefix }
 

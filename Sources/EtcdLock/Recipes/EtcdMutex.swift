@@ -52,6 +52,15 @@ public struct EtcdMutex: Sendable {
 
     let delayMarker: LockQueue.DelayMarker?
 
+    /// A mutex over a given queue, without lock-delay.
+    init(name: String, session: EtcdSession, queue: LockQueue) {
+        self.name = name
+        self.session = session
+        self.queue = queue
+        lockDelay = nil
+        delayMarker = nil
+    }
+
     /// The admission rule: nothing ahead. A waiter watches the one key just ahead of it.
     private var entry: LockQueue.Entry {
         LockQueue.Entry(key: queue.sessionKey, value: Array(session.owner.utf8), rule: NothingAhead(), delay: delayMarker)

@@ -13,7 +13,12 @@ struct InspectCommand: Command {
         lease and owner. A name can have three unrelated locks: the mutex (etcdlock lock NAME),
         the read/write lock (--read, --write) and the semaphore (--permits N). Without --kind,
         each of them that has holders or waiters is shown, labelled, the mutex first, and
-        "lock NAME: free" when none has.
+        "lock NAME: free" when none has. A read/write lock or a semaphore is shown as
+
+          rwlock NAME: held for reading by 2, 1 waiting     (or: held for writing, …)
+          semaphore NAME: 2 of 3 permits held, 0 waiting
+            holder (read): OWNER, token T, lease L, lease TTL 9s, key K
+            waiter 1 (write): OWNER, token T, lease L, lease TTL 9s, key K
 
         \(ConnectionOptions.help)
           --namespace NS     lock namespace (default "default")

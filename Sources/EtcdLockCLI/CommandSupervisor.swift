@@ -34,7 +34,7 @@ struct CommandSupervisor: Sendable {
     /// Runs COMMAND under `lock` and returns etcdlock's exit status: COMMAND's, 1 when the lock
     /// was lost, 128 + N when signal N asked etcdlock to stop.
     func run(
-        holding lock: LockGuard, mutex: EtcdMutex, session: EtcdSession, signals: TerminationSignals
+        holding lock: LockGuard, recipe: LockRecipe, session: EtcdSession, signals: TerminationSignals
     ) async throws -> ExitStatus {
         // The guard kills the group at the session's local deadline unless this process keeps
         // moving it: a stopped or frozen etcdlock cannot vouch for its lock any more.
@@ -58,7 +58,7 @@ struct CommandSupervisor: Sendable {
             },
             { await child.wait().map { .exited($0) } },
             // The session's loss or a deleted lock key (force-release), whichever comes first.
-            { (try? await mutex.waitUntilLost(lock)).map { .lost("\($0)") } },
+            { (try? await recipe.waitUntilLost(lock)).map { .lost("\($0)") } },
             { await signals.wait().map { .signal($0) } },
         ])
         switch event {
@@ -71,11 +71,11 @@ struct CommandSupervisor: Sendable {
         case .exited(let status):
             // Descendants left in the group must not run on once the lock is released.
             if child.groupIsAlive { await stop(child, with: SIGTERM, signals: signals) }
-            await release(lock, mutex: mutex)
+            await release(lock, recipe: recipe)
             return ExitStatus(code: status)
         case .signal(let number):
             await stop(child, with: number, signals: signals)
-            await release(lock, mutex: mutex)
+            await release(lock, recipe: recipe)
             return ExitStatus(code: 128 + number)
         case .lost(let reason):
             Console.error("etcdlock: lost \(lockName) (token \(lock.token)): \(reason); stopping the command")
@@ -108,10 +108,10 @@ struct CommandSupervisor: Sendable {
 
     /// Releases the lock once COMMAND is gone, insisting while etcd is unreachable (the next
     /// holder then gets it as soon as etcd is back, not a TTL later) until the session ends.
-    private func release(_ lock: LockGuard, mutex: EtcdMutex) async {
+    private func release(_ lock: LockGuard, recipe: LockRecipe) async {
         let lockName = self.lockName
         let reported = Mutex(false)
-        _ = await mutex.unlockUntilDone(lock) { error in
+        _ = await recipe.releaseUntilDone(lock) { error in
             let isFirst = reported.withLock { wasReported in
                 defer { wasReported = true }
                 return !wasReported
@@ -125,7 +125,7 @@ struct CommandSupervisor: Sendable {
     private func environment(lock: LockGuard, session: EtcdSession) -> [[UInt8]] {
         let added = [
             "ETCDLOCK_FENCING_TOKEN": lock.token.description, "ETCDLOCK_LOCK_KEY": lock.key.description,
-            "ETCDLOCK_LEASE": session.lease.hexString,
+            "ETCDLOCK_LEASE": session.lease.hexString, "ETCDLOCK_LOCK_MODE": lock.mode.rawValue,
         ]
         var entries: [[UInt8]] = []
         var cursor = environ

@@ -30,7 +30,8 @@ enum EtcdLockCommand {
             Run 'etcdlock <command> --help' for a command's options.
 
             Exit status: 0 success, 1 failure, 64 usage error, 69 etcd unavailable,
-            75 lock not acquired (--try or --timeout), 128 + N stopped by signal N.
+            75 lock not acquired (--try or --timeout), 78 semaphore held with another
+            --permits count, 128 + N stopped by signal N.
             """
         return text
     }
@@ -71,8 +72,9 @@ enum EtcdLockCommand {
         if let status = error as? ExitStatus { return status }
         if let error = error as? LockError {
             switch error.code {
-            case .invalidName, .invalidTTL: return .usage
+            case .invalidName, .invalidTTL, .invalidArgument: return .usage
             case .timeout: return .temporaryFailure
+            case .permitsMismatch: return .permitsMismatch
             default: return .failure
             }
         }

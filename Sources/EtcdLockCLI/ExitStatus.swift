@@ -12,4 +12,8 @@ struct ExitStatus: Error, Equatable, Sendable {
     static let unavailable = ExitStatus(code: 69)
     /// The lock was held by someone else with `--try`, or `--timeout` passed (`EX_TEMPFAIL`).
     static let temporaryFailure = ExitStatus(code: 75)
+    /// A semaphore is held with another permit count than `--permits` gave (`EX_CONFIG`): its
+    /// users disagree on its configuration. Nothing of the attempt is left in etcd; a retry
+    /// succeeds only once every holder and waiter with the other count has left.
+    static let permitsMismatch = ExitStatus(code: 78)
 }

@@ -1,55 +1,74 @@
 import Etcd
 import EtcdLock
 
-/// `etcdlock inspect NAME`: the holder, its token, its lease's TTL, and the waiters in order.
+/// `etcdlock inspect NAME`: the holders, their tokens, their leases' TTLs, and the waiters in
+/// order, of the mutex, read/write lock and semaphore named NAME.
 struct InspectCommand: Command {
     static let name = "inspect"
-    static let abstract = "show a lock's holder, token, lease TTL and waiters"
+    static let abstract = "show a lock's holders, tokens, lease TTLs and waiters"
     static let usage = """
         Usage: etcdlock inspect NAME [options]
 
+        Shows who holds NAME and who waits for it, in order, with each one's fencing token,
+        lease and owner. A name can have three unrelated locks: the mutex (etcdlock lock NAME),
+        the read/write lock (--read, --write) and the semaphore (--permits N). Without --kind,
+        each of them that has holders or waiters is shown, labelled, the mutex first, and
+        "lock NAME: free" when none has. A read/write lock or a semaphore is shown as
+
+          rwlock NAME: held for reading by 2, 1 waiting     (or: held for writing, …)
+          semaphore NAME: 2 of 3 permits held, 0 waiting
+            holder (read): OWNER, token T, lease L, lease TTL 9s, key K
+            waiter 1 (write): OWNER, token T, lease L, lease TTL 9s, key K
+
         \(ConnectionOptions.help)
           --namespace NS     lock namespace (default "default")
-          --json             machine-readable output
+          --kind KIND        show only this kind: lock (the mutex), rwlock or semaphore, even
+                             when free
+          --json             machine-readable output: one object, {"lock": NAME, "revision",
+                             the mutex's "holder" and "waiters", "rwlock": {"mode", "holders",
+                             "waiters"}, "semaphore": {"permits", "holders", "waiters"}}; with
+                             --kind, only that kind's fields
         """
 
     let lockName: String
     let connection: ConnectionOptions
     let namespace: String
+    let kind: InspectedQueue.Kind?
     let json: Bool
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
         namespace = try arguments.option("--namespace") ?? "default"
+        kind = try arguments.option("--kind").map { text in
+            guard let kind = InspectedQueue.Kind(rawValue: text) else {
+                throw UsageError(description: "--kind must be lock, rwlock or semaphore, not \(text)")
+            }
+            return kind
+        }
         json = arguments.flag("--json")
         lockName = try arguments.positional("the lock NAME")
     }
 
     func run() async throws -> ExitStatus {
         try await EtcdClient.withClient(connection.configuration) { client in
-            let prefix = try LockInspection.prefix(lockName, namespace: namespace)
-            let queue = try await client.range(RangeRequest(.prefix(prefix), sort: .init(.createRevision, .ascending)))
-            var entries: [(keyValue: KeyValue, ttl: Int64?)] = []
-            for keyValue in queue.keyValues {
-                var ttl: Int64?
-                if let lease = keyValue.lease { ttl = try await client.timeToLive(lease).ttlSeconds }
-                entries.append((keyValue, ttl))
+            var revision: Revision?
+            var queues: [InspectedQueue] = []
+            var ttls: [LeaseID: Int64] = [:]
+            for kind in kind.map({ [$0] }) ?? InspectedQueue.Kind.allCases {
+                let prefix = try kind.prefix(lockName, namespace: namespace)
+                // Every queue as of the first read's revision: one consistent picture.
+                let range = try await client.range(
+                    RangeRequest(.prefix(prefix), revision: revision, sort: .init(.createRevision, .ascending)))
+                revision = revision ?? range.header.revision
+                for lease in range.keyValues.compactMap(\.lease) where ttls[lease] == nil {
+                    ttls[lease] = try await client.timeToLive(lease).ttlSeconds
+                }
+                queues.append(InspectedQueue(kind: kind, prefix: prefix, keys: range.keyValues, ttls: ttls))
             }
             if json {
-                let items = entries.map { entry in
-                    #"{"key":\#(jsonString(entry.keyValue.key.description)),"owner":\#(jsonString(entry.keyValue.valueString)),"token":\#(entry.keyValue.createRevision),"lease":\#(jsonString(entry.keyValue.lease?.hexString ?? "")),"lease_ttl_seconds":\#(entry.ttl.map(String.init) ?? "null")}"#
-                }
-                let holder = items.first ?? "null"
-                let waiters = items.dropFirst().joined(separator: ",")
-                Console.out(#"{"lock":\#(jsonString(lockName)),"revision":\#(queue.header.revision),"holder":\#(holder),"waiters":[\#(waiters)]}"#)
-            } else if let holder = entries.first {
-                Console.out("lock \(lockName): held by \(Console.field(holder.keyValue.valueString)), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")")
-                Console.out("  key \(holder.keyValue.key)")
-                for (index, waiter) in entries.dropFirst().enumerated() {
-                    Console.out("  waiter \(index + 1): \(Console.field(waiter.keyValue.valueString)), token \(waiter.keyValue.createRevision), key \(waiter.keyValue.key)")
-                }
+                Console.out(jsonReport(queues, revision: revision ?? Revision(rawValue: 0)))
             } else {
-                Console.out("lock \(lockName): free")
+                for line in textReport(queues) { Console.out(line) }
             }
             return .success
         }

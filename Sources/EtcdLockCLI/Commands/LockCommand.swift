@@ -13,11 +13,22 @@ struct LockCommand: Command {
     static let name = "lock"
     static let abstract = "run a command while holding a lock"
     static let usage = """
-        Usage: etcdlock lock NAME [options] -- COMMAND [ARGS...]
+        Usage: etcdlock lock NAME [--read | --write | --permits N] [options] -- COMMAND [ARGS...]
 
         Waits for the lock NAME, then runs COMMAND while holding it, with the fencing token in
         its environment as ETCDLOCK_FENCING_TOKEN (the lock key as ETCDLOCK_LOCK_KEY, the lease
-        as ETCDLOCK_LEASE). COMMAND and everything it starts run only while the lock is held.
+        as ETCDLOCK_LEASE, the kind of hold as ETCDLOCK_LOCK_MODE: exclusive, read, write or
+        permit). COMMAND and everything it starts run only while the lock is held.
+
+        Kinds of lock (at most one of --read, --write, --permits; the default is exclusive):
+          (none)             a mutex: one holder at a time
+          --read             a shared hold of the read/write lock NAME: any number of readers
+                             at once, never with a writer; a waiting writer goes first
+          --write            the exclusive hold of the read/write lock NAME (no readers)
+          --permits N        one of N permits of the semaphore NAME (N from 1 to \(EtcdSemaphore.maximumPermits)):
+                             at most N holders at once. Every user of NAME must pass the same
+                             N: while holders with another count remain, etcdlock exits 78
+          A mutex, a read/write lock and a semaphore of one name are unrelated locks.
 
         How COMMAND runs:
           - in a process group of its own, with an empty signal mask and default signal
@@ -44,10 +55,14 @@ struct LockCommand: Command {
           --try              do not wait: exit 75 at once if someone holds the lock
           --namespace NS     lock namespace (default "default")
           --kill-after SECONDS  grace between SIGTERM and SIGKILL when stopping COMMAND (default 5)
+          --lock-delay SECONDS  after a holder's session is lost (not released), keep the lock
+                             unavailable this long (at most 3600; exclusive, --read and --write
+                             only; every user of the lock must pass the same value)
 
         Exit status: COMMAND's status (128 + N when signal N ended it); 1 lock lost; 64 usage;
-        69 etcd unavailable; 75 not acquired; 127 COMMAND not found, 126 not executable;
-        128 + N when etcdlock was stopped by signal N.
+        69 etcd unavailable; 75 not acquired; 78 the semaphore is held with another --permits
+        count; 127 COMMAND not found, 126 not executable; 128 + N when etcdlock was stopped by
+        signal N.
         """
 
     let lockName: String
@@ -57,6 +72,8 @@ struct LockCommand: Command {
     let tryOnly: Bool
     let namespace: String
     let killAfter: Duration
+    let recipe: LockRecipe.Choice
+    let lockDelay: Duration?
     let command: [CommandLineArgument]
 
     init(parsing arguments: inout Arguments) throws {
@@ -66,10 +83,32 @@ struct LockCommand: Command {
         tryOnly = arguments.flag("--try")
         namespace = try arguments.option("--namespace") ?? "default"
         killAfter = try parseSeconds(try arguments.option("--kill-after") ?? "5", option: "--kill-after", maximum: 24 * 3600)
+        recipe = try Self.parseRecipe(&arguments)
+        let maximumDelay = Double(LockDelay.maximum.components.seconds)
+        lockDelay = try arguments.option("--lock-delay").map { try parseSeconds($0, option: "--lock-delay", maximum: maximumDelay) }
         lockName = try arguments.positional("the lock NAME")
         command = arguments.trailing
         if command.isEmpty { throw UsageError(description: "missing -- COMMAND [ARGS...]") }
         if tryOnly && timeout != nil { throw UsageError(description: "--try and --timeout exclude each other") }
+        if case .permits = recipe, lockDelay != nil {
+            throw UsageError(description: "--lock-delay does not apply to a semaphore (--permits)")
+        }
+    }
+
+    /// `--read`, `--write` or `--permits N`, at most one of them.
+    private static func parseRecipe(_ arguments: inout Arguments) throws -> LockRecipe.Choice {
+        var chosen: [LockRecipe.Choice] = []
+        if arguments.flag("--read") { chosen.append(.read) }
+        if arguments.flag("--write") { chosen.append(.write) }
+        if let text = try arguments.option("--permits") {
+            guard let permits = Int(text), (1...EtcdSemaphore.maximumPermits).contains(permits) else {
+                throw UsageError(
+                    description: "--permits must be a whole number from 1 to \(EtcdSemaphore.maximumPermits), not \(text)")
+            }
+            chosen.append(.permits(permits))
+        }
+        guard chosen.count <= 1 else { throw UsageError(description: "--read, --write and --permits exclude each other") }
+        return chosen.first ?? .exclusive
     }
 
     func run() async throws -> ExitStatus {
@@ -81,12 +120,12 @@ struct LockCommand: Command {
         }
         return try await EtcdClient.withClient(connection.configuration) { client in
             try await EtcdSession.withSession(client, ttl: ttl) { session in
-                let mutex = try EtcdMutex(lockName, session: session, namespace: namespace)
-                switch try await acquire(mutex, signals: signals) {
+                let held = try LockRecipe(recipe, name: lockName, session: session, namespace: namespace, lockDelay: lockDelay)
+                switch try await acquire(held, signals: signals) {
                 case .acquired(let lock):
                     let supervisor = CommandSupervisor(
                         executable: executable, command: command, killAfter: killAfter, lockName: lockName)
-                    return try await supervisor.run(holding: lock, mutex: mutex, session: session, signals: signals)
+                    return try await supervisor.run(holding: lock, recipe: held, session: session, signals: signals)
                 case .notAcquired(let status):
                     return status
                 }
@@ -106,9 +145,9 @@ struct LockCommand: Command {
 
     /// Takes the lock (or finds it held, with `--try`), unless a stopping signal comes first: then
     /// the attempt is cancelled, which withdraws its key, and the signal's exit status is returned.
-    private func acquire(_ mutex: EtcdMutex, signals: TerminationSignals) async throws -> Acquisition {
+    private func acquire(_ recipe: LockRecipe, signals: TerminationSignals) async throws -> Acquisition {
         let (first, late) = await withTaskGroup(of: AcquireEvent?.self) { group in
-            group.addTask { .finished(await Result(catching: { try await attempt(mutex) })) }
+            group.addTask { .finished(await Result(catching: { try await attempt(recipe) })) }
             group.addTask { await signals.wait().map { .signal($0) } }
             let first = await group.next() ?? nil
             group.cancelAll()
@@ -132,21 +171,24 @@ struct LockCommand: Command {
         }
     }
 
-    private func attempt(_ mutex: EtcdMutex) async throws -> Acquisition {
-        if tryOnly {
-            switch try await mutex.tryLock() {
-            case .acquired(let lock):
-                return .acquired(lock)
-            case .heldByOther(let holder):
-                Console.error("etcdlock: \(lockName) is held by \(Console.field(holder.owner)) (token \(holder.token))")
-                return .notAcquired(.temporaryFailure)
-            }
-        }
+    private func attempt(_ recipe: LockRecipe) async throws -> Acquisition {
         do {
-            return .acquired(try await mutex.lock(timeout: timeout))
+            if tryOnly {
+                switch try await recipe.tryAcquire() {
+                case .acquired(let lock):
+                    return .acquired(lock)
+                case .heldByOther(let holder):
+                    Console.error("etcdlock: \(recipe.contention(holder, name: lockName))")
+                    return .notAcquired(.temporaryFailure)
+                }
+            }
+            return .acquired(try await recipe.acquire(timeout: timeout))
         } catch let error as LockError where error.code == .timeout {
             Console.error("etcdlock: \(lockName) was not acquired within the timeout")
             return .notAcquired(.temporaryFailure)
+        } catch let error as LockError where error.code == .permitsMismatch {
+            Console.error("etcdlock: \(error.message); every user of a semaphore must pass the same --permits")
+            return .notAcquired(EtcdLockCommand.exitStatus(for: error))
         }
     }
 }

@@ -1,0 +1,88 @@
+import Etcd
+import EtcdLock
+
+extension InspectCommand {
+    /// The lines `inspect` prints: the chosen kind, or every kind with keys (the mutex when none has).
+    func textReport(_ queues: [InspectedQueue]) -> [String] {
+        var shown = kind == nil ? queues.filter { !$0.isFree } : queues
+        if shown.isEmpty, let mutex = queues.first { shown = [mutex] }
+        return shown.flatMap { queue in
+            queue.kind == .lock ? mutexLines(queue) : recipeLines(queue)
+        }
+    }
+
+    /// The mutex's lines, as `inspect` always printed them.
+    private func mutexLines(_ queue: InspectedQueue) -> [String] {
+        guard let holder = queue.holders.first else { return ["lock \(lockName): free"] }
+        var lines = [
+            "lock \(lockName): held by \(Console.field(holder.owner)), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")",
+            "  key \(holder.keyValue.key)",
+        ]
+        for (index, waiter) in queue.waiters.enumerated() {
+            lines.append("  waiter \(index + 1): \(Console.field(waiter.owner)), token \(waiter.keyValue.createRevision), key \(waiter.keyValue.key)")
+        }
+        return lines
+    }
+
+    /// A read/write lock's or a semaphore's lines: a summary, then one line per holder and waiter.
+    private func recipeLines(_ queue: InspectedQueue) -> [String] {
+        let label = "\(queue.kind) \(lockName)"
+        guard !queue.isFree else { return ["\(label): free"] }
+        let waiting = "\(queue.waiters.count) waiting"
+        var summary: String
+        switch queue.kind {
+        case .semaphore:
+            summary = "\(queue.holders.count) of \(queue.permits.map(String.init) ?? "?") permits held, \(waiting)"
+        case .rwlock where queue.holders.first?.mode == .write:
+            summary = "held for writing, \(waiting)"
+        case .rwlock, .lock:
+            summary = "held for reading by \(queue.holders.count), \(waiting)"
+        }
+        var lines = ["\(label): \(summary)"]
+        for holder in queue.holders { lines.append("  holder (\(holder.mode)): \(entryText(holder, in: queue))") }
+        for (index, waiter) in queue.waiters.enumerated() {
+            lines.append("  waiter \(index + 1) (\(waiter.mode)): \(entryText(waiter, in: queue))")
+        }
+        return lines
+    }
+
+    private func entryText(_ entry: InspectedQueue.Entry, in queue: InspectedQueue) -> String {
+        var text = "\(Console.field(entry.owner)), token \(entry.keyValue.createRevision)"
+        text += ", lease \(entry.keyValue.lease?.hexString ?? "none"), lease TTL \(entry.ttl.map { "\($0)s" } ?? "none")"
+        // A semaphore entry that disagrees with the oldest one about the count (refused from now on).
+        if entry.mode == .permit, entry.permits != queue.permits { text += ", with \(entry.permits.map(String.init) ?? "?") permits" }
+        return text + ", key \(entry.keyValue.key)"
+    }
+
+    /// The `--json` object: the mutex's fields at the top (as `inspect` always printed them), each
+    /// other kind in a field of its own.
+    func jsonReport(_ queues: [InspectedQueue], revision: Revision) -> String {
+        var fields = [#""lock":\#(jsonString(lockName))"#, #""revision":\#(revision)"#]
+        for queue in queues {
+            let holders = queue.holders.map(entryJSON).joined(separator: ",")
+            let waiters = queue.waiters.map(entryJSON).joined(separator: ",")
+            switch queue.kind {
+            case .lock:
+                fields.append(#""holder":\#(queue.holders.first.map(entryJSON) ?? "null")"#)
+                fields.append(#""waiters":[\#(waiters)]"#)
+            case .rwlock:
+                let mode = queue.holders.first.map { jsonString($0.mode.rawValue) } ?? "null"
+                fields.append(#""rwlock":{"mode":\#(mode),"holders":[\#(holders)],"waiters":[\#(waiters)]}"#)
+            case .semaphore:
+                let permits = queue.permits.map(String.init) ?? "null"
+                fields.append(#""semaphore":{"permits":\#(permits),"holders":[\#(holders)],"waiters":[\#(waiters)]}"#)
+            }
+        }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    private func entryJSON(_ entry: InspectedQueue.Entry) -> String {
+        var fields = [
+            #""key":\#(jsonString(entry.keyValue.key.description))"#, #""owner":\#(jsonString(entry.owner))"#,
+            #""token":\#(entry.keyValue.createRevision)"#, #""lease":\#(jsonString(entry.keyValue.lease?.hexString ?? ""))"#,
+            #""lease_ttl_seconds":\#(entry.ttl.map(String.init) ?? "null")"#, #""mode":\#(jsonString(entry.mode.rawValue))"#,
+        ]
+        if entry.mode == .permit { fields.append(#""permits":\#(entry.permits.map(String.init) ?? "null")"#) }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+}

@@ -1,0 +1,83 @@
+import Etcd
+import EtcdLock
+
+/// One lock queue as `etcdlock inspect` reports it: who holds it and who waits, in order.
+struct InspectedQueue: Sendable {
+    /// The kinds of lock a name can have, by the key space each queues in.
+    enum Kind: String, Sendable, CaseIterable {
+        /// A mutex (`etcdlock lock NAME`), under `/etcdlock/<ns>/lock/<name>/`.
+        case lock
+        /// A read/write lock (`--read`, `--write`), under `/etcdlock/<ns>/rwlock/<name>/`.
+        case rwlock
+        /// A semaphore (`--permits N`), under `/etcdlock/<ns>/semaphore/<name>/`.
+        case semaphore
+
+        /// The key prefix of lock `name` of this kind in `namespace`.
+        func prefix(_ name: String, namespace: String) throws -> EtcdKey {
+            switch self {
+            case .lock: try LockInspection.prefix(name, namespace: namespace)
+            case .rwlock: try LockInspection.readWriteLockPrefix(name, namespace: namespace)
+            case .semaphore: try LockInspection.semaphorePrefix(name, namespace: namespace)
+            }
+        }
+    }
+
+    /// One key of the queue.
+    struct Entry: Sendable {
+        var keyValue: KeyValue
+        /// The hold it has or waits for.
+        var mode: LockMode
+        /// Its session's owner (for a semaphore, without the recorded permit count).
+        var owner: String
+        /// The permit count a semaphore entry was acquired with.
+        var permits: Int?
+        /// Its lease's remaining TTL in seconds (`nil`: no lease; -1: the lease is gone).
+        var ttl: Int64?
+    }
+
+    let kind: Kind
+    /// Who holds it now: one entry, or every reader admitted together, or up to N permit holders.
+    let holders: [Entry]
+    /// Everyone else, in queue order.
+    let waiters: [Entry]
+    /// A semaphore's permit count, as its oldest entry recorded it.
+    let permits: Int?
+
+    var isFree: Bool { holders.isEmpty && waiters.isEmpty }
+
+    /// The queue of `kind` under `prefix`, from its keys in create-revision order; `ttls` gives
+    /// each lease's remaining TTL.
+    init(kind: Kind, prefix: EtcdKey, keys: [KeyValue], ttls: [LeaseID: Int64]) {
+        self.kind = kind
+        let writers = prefix.appending("write/").description
+        let entries = keys.map { keyValue in
+            let ttl = keyValue.lease.flatMap { ttls[$0] }
+            switch kind {
+            case .lock:
+                return Entry(keyValue: keyValue, mode: .exclusive, owner: keyValue.valueString, ttl: ttl)
+            case .rwlock:
+                let mode: LockMode = keyValue.key.description.hasPrefix(writers) ? .write : .read
+                return Entry(keyValue: keyValue, mode: mode, owner: keyValue.valueString, ttl: ttl)
+            case .semaphore:
+                let record = LockInspection.semaphoreRecord(keyValue.value)
+                return Entry(keyValue: keyValue, mode: .permit, owner: record.owner, permits: record.permits, ttl: ttl)
+            }
+        }
+        let holding: Int
+        switch kind {
+        case .lock:
+            holding = min(entries.count, 1)
+            permits = nil
+        case .rwlock:
+            // The head if it is a writer, otherwise every reader before the first writer.
+            let firstWriter = entries.firstIndex { $0.mode == .write } ?? entries.count
+            holding = firstWriter == 0 ? min(entries.count, 1) : firstWriter
+            permits = nil
+        case .semaphore:
+            permits = entries.first?.permits
+            holding = min(entries.count, max(permits ?? 1, 1))
+        }
+        holders = Array(entries.prefix(holding))
+        waiters = Array(entries.dropFirst(holding))
+    }
+}

@@ -99,7 +99,7 @@ public struct EtcdSemaphore: Sendable {
             return .acquired(
                 LockGuard(name: name, ticket: ticket, mode: .permit))
         case .blocked(let head):
-            return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
+            return .heldByOther(head.map(LockHolder.init(permitEntry:)) ?? LockHolder(head: nil, orThisSessionOf: queue))
         }
     }
 
@@ -133,11 +133,13 @@ public struct EtcdSemaphore: Sendable {
         try await queue.withHold(reentrant: false, isolation: isolation, acquire: { try await acquire(timeout: timeout) }, body)
     }
 
-    /// The current permit holders, oldest first (at most ``permits``).
+    /// The current permit holders, oldest first: as many as the count the oldest recorded.
     public func holders() async throws -> [LockHolder] {
         let head = try await session.client.range(
-            RangeRequest(.prefix(prefix), limit: Int64(permits), sort: .init(.createRevision, .ascending)))
-        return head.keyValues.map(LockHolder.init(entry:))
+            RangeRequest(.prefix(prefix), limit: Int64(Self.maximumPermits), sort: .init(.createRevision, .ascending)))
+        guard let first = head.keyValues.first else { return [] }
+        let count = SemaphoreValue(first.value).permits ?? permits
+        return head.keyValues.prefix(count).map(LockHolder.init(permitEntry:))
     }
 }
 
@@ -162,6 +164,13 @@ struct FirstPermitsAdmitted: AdmissionRule {
     }
 
     var announcesAdmission: Bool { true }
+}
+
+extension LockHolder {
+    /// The holder a semaphore entry stands for: its owner without the recorded permit count.
+    init(permitEntry entry: KeyValue) {
+        self.init(key: entry.key, token: FencingToken(entry.createRevision), owner: SemaphoreValue(entry.value).owner, lease: entry.lease)
+    }
 }
 
 /// A semaphore key's value: `permits=<N>;<owner>`, so every holder records the count it used.

@@ -31,6 +31,15 @@ enum LockRecipe: Sendable {
         }
     }
 
+    /// The key prefix the recipe queues under.
+    var prefix: EtcdKey {
+        switch self {
+        case .mutex(let mutex): mutex.prefix
+        case .read(let lock), .write(let lock): lock.prefix
+        case .semaphore(let semaphore): semaphore.prefix
+        }
+    }
+
     /// Waits for the hold, at most `timeout` (see ``EtcdMutex/lock(timeout:)``).
     func acquire(timeout: Duration?) async throws -> LockGuard {
         switch self {

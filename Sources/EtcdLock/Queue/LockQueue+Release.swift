@@ -58,7 +58,8 @@ extension LockQueue {
         guard !lock.isReleased else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
-        let released = try await releaseReadingBack(lock.key, revision: lock.token.revision, marker: lock.marker)
+        let released = try await releaseReadingBack(
+            lock.key, revision: lock.token.revision, marker: lock.marker, coalescing: lock.mode == .exclusive || lock.mode == .write)
         guard lock.state.markReleased() else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
@@ -82,15 +83,22 @@ extension LockQueue {
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.
     /// When the answer is lost, reads the key back to learn whether the release landed (and
     /// releases again if the key is still there).
-    func releaseReadingBack(_ key: EtcdKey, revision: Revision, marker: EtcdKey? = nil) async throws -> Bool {
+    ///
+    /// - Parameter coalescing: whether the deletion may travel merged with other queues' (an
+    ///   exclusive hold's); shared holds' releases travel alone (see ``Entry/shared``).
+    func releaseReadingBack(_ key: EtcdKey, revision: Revision, marker: EtcdKey? = nil, coalescing: Bool = true) async throws -> Bool {
         let deletion = Self.deletion(of: key, createdAt: revision, marker: marker)
+        let send = { [store, prefix] () async throws -> Bool in
+            coalescing
+                ? try await store.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: nil).succeeded
+                : try await store.txn(deletion, retry: .onlyIfNotSent, timeout: nil).succeeded
+        }
         do {
-            return try await store.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: nil).succeeded
+            return try await send()
         } catch let error as EtcdError where error.mayHaveBeenApplied {
             let current = try await store.range(RangeRequest(.key(key)), timeout: nil)
             guard current.keyValues.first?.createRevision == revision else { return true }
-            return try await store.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: nil)
-                .succeeded
+            return try await send()
         }
     }
 

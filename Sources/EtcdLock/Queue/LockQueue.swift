@@ -73,6 +73,11 @@ struct LockQueue: Sendable {
         var checkHead: @Sendable (KeyValue) -> LockError? = { _ in nil }
         /// The lock-delay to honour once admitted, if any.
         var delay: DelayMarker?
+        /// The hold an entry shares with others of its queue (a read, a permit), or `nil` for an
+        /// exclusive one. Shared entries' enqueues and releases travel alone: merged with
+        /// another of the same queue they would share its create revision, and the coalescer
+        /// would send them one at a time, serializing the holders it exists to let run together.
+        var shared: LockMode?
     }
 
     /// A lock-delay's marker (see ``LockDelay``).
@@ -130,7 +135,7 @@ struct LockQueue: Sendable {
         let position = try await enqueue(entry)
         try await checkHead(position, of: entry)
         do {
-            if !position.isHead {
+            if !position.isAdmitted {
                 session.observer.waitStarted(name: name)
                 defer { session.observer.waitEnded(name: name) }
                 try await waitForTurn(entry, revision: position.revision, deadline: deadline)
@@ -169,7 +174,7 @@ struct LockQueue: Sendable {
             try session.checkValid()
             let position = try await enqueue(entry)
             try await checkHead(position, of: entry)
-            var admitted = position.isHead
+            var admitted = position.isAdmitted
             if !admitted {
                 do {
                     admitted = try await look(entry, revision: position.revision) == .admitted
@@ -252,6 +257,12 @@ struct LockQueue: Sendable {
         var foundValue: [UInt8]?
         /// Whether the entry is at the head.
         var isHead: Bool { head?.createRevision == revision }
+        /// Whether the rule admitted the entry as it was created (the keys ahead were read in the
+        /// same txn, just before the put): the head always is; a reader or a permit holder behind
+        /// others may be.
+        var admittedAtEnqueue = false
+        /// Whether the entry needs no wait: ``isHead`` or ``admittedAtEnqueue``.
+        var isAdmitted: Bool { isHead || admittedAtEnqueue }
     }
 
     /// Puts the entry's key in the queue (or finds it there) and learns the head, in one txn.
@@ -263,9 +274,12 @@ struct LockQueue: Sendable {
     func enqueue(_ entry: Entry) async throws -> Position {
         let key = entry.key
         let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
+        // A shared entry also reads the rule's slice just before its put: every key there is
+        // ahead of it, so the rule can admit it without another request.
+        let slice = entry.shared == nil ? nil : entry.rule.slice(ahead: Revision(Int64.max), in: prefix)
         let queued = Txn(
             if: [.createRevision(of: key, .equal, .zero)],
-            then: [.put(key, value: entry.value, lease: session.lease), .range(headRange)],
+            then: (slice.map { [.range($0)] } ?? []) + [.put(key, value: entry.value, lease: session.lease), .range(headRange)],
             else: [.range(RangeRequest(.key(key))), .range(headRange)])
         let txn = Txn(
             if: [Txn.Compare(.prefix(prefix), .createRevision(.zero), .equal)],
@@ -280,8 +294,11 @@ struct LockQueue: Sendable {
             // their create revisions must differ).
             let store = self.store
             let group = prefix.description
+            let coalesces = entry.shared == nil
             result = try await finishEvenIfCancelled {
-                try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: nil)
+                coalesces
+                    ? try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: nil)
+                    : try await store.txn(txn, retry: .idempotent, timeout: nil)
             }
         } catch let error as EtcdError where error.code == .leaseNotFound {
             session.markLost(.leaseExpired)
@@ -301,13 +318,17 @@ struct LockQueue: Sendable {
                 lease: session.lease)
             return Position(revision: revision, head: mine)
         }
-        guard case .txn(let inner) = result.responses.first, inner.responses.count == 2,
-            case .range(let head) = inner.responses[1]
+        guard case .txn(let inner) = result.responses.first, inner.responses.count >= 2,
+            case .range(let head) = inner.responses[inner.responses.count - 1]
         else {
             throw EtcdError(code: .invalidResponse, message: "an enqueue txn answered \(result.responses)")
         }
         if inner.succeeded {
-            return Position(revision: result.header.revision, head: head.keyValues.first)
+            var position = Position(revision: result.header.revision, head: head.keyValues.first)
+            if slice != nil, inner.responses.count == 3, case .range(let ahead) = inner.responses[0] {
+                position.admittedAtEnqueue = entry.rule.admission(of: position.revision, ahead: ahead.keyValues, in: prefix) == .admitted
+            }
+            return position
         }
         guard case .range(let mine) = inner.responses[0], let existing = mine.keyValues.first else {
             throw EtcdError(code: .invalidResponse, message: "an enqueue txn found no key in its failure branch")

@@ -69,7 +69,8 @@ public struct EtcdReadWriteLock: Sendable {
             var readersMarker = delayMarker
             readersMarker?.recordsOwn = false
             return LockQueue.Entry(
-                key: queue.entryKey(part: "read"), value: value, rule: NothingAhead(blockingKeys: writers), delay: readersMarker)
+                key: queue.entryKey(part: "read"), value: value, rule: NothingAhead(blockingKeys: writers), delay: readersMarker,
+                shared: .read)
         }
         // A writer waits for the last key of either kind ahead of it.
         return LockQueue.Entry(key: queue.entryKey(part: "write"), value: value, rule: NothingAhead(), delay: delayMarker)

@@ -76,7 +76,8 @@ public struct EtcdSemaphore: Sendable {
                 return LockError(
                     code: .permitsMismatch,
                     message: "\(name) is held with \(theirs) permits; this acquisition asked for \(permits)")
-            })
+            },
+            shared: .permit)
     }
 
     /// Acquires a permit, waiting as long as needed or until `timeout`.

@@ -88,9 +88,16 @@ extension BenchCommand {
     func runQueue() async throws -> ExitStatus {
         try await EtcdClient.withClient(configuration) { client in
             let name = "queue-\(UUID().uuidString.prefix(8))"
+            let choice = queueRecipe
             try await EtcdSession.withSession(client, ttl: .seconds(60)) { holderSession in
-                let holder = try EtcdMutex(name, session: holderSession, namespace: "bench")
-                let first = try await holder.lock()
+                let holder = try LockRecipe(choice, name: name, session: holderSession, namespace: "bench", lockDelay: nil)
+                // The holder takes every permit, so all waiters queue behind it.
+                var held: [LockGuard] = []
+                if case .permits(let permits) = choice {
+                    for _ in 0..<permits { held.append(try await holder.acquire(timeout: nil)) }
+                } else {
+                    held.append(try await holder.acquire(timeout: nil))
+                }
                 let prefix = holder.prefix
                 let measured = Counter()
                 let handoffs = Counter()
@@ -98,10 +105,10 @@ extension BenchCommand {
                     for _ in 0..<waiters {
                         group.addTask {
                             try await EtcdSession.withSession(client, ttl: .seconds(60)) { session in
-                                let mutex = try EtcdMutex(name, session: session, namespace: "bench")
-                                let lock = try await mutex.lock()
+                                let recipe = try LockRecipe(choice, name: name, session: session, namespace: "bench", lockDelay: nil)
+                                let lock = try await recipe.acquire(timeout: nil)
                                 handoffs.add()
-                                try await mutex.unlock(lock)
+                                _ = await recipe.releaseUntilDone(lock, onFailure: { _ in })
                             }
                         }
                     }
@@ -111,21 +118,55 @@ extension BenchCommand {
                     while true {
                         let queued = try await client.range(RangeRequest(.prefix(prefix), countOnly: true)).count
                         let sent = client.requestsSent
-                        if queued == waiters + 1 && sent == previous + 1 { break }
+                        if queued == waiters + held.count && sent == previous + 1 { break }
                         previous = sent
                         try await Task.sleep(for: .milliseconds(200))  // polling etcd's queue length
                     }
                     measured.add(client.requestsSent)
-                    try await holder.unlock(first)
+                    for lock in held { _ = await holder.releaseUntilDone(lock, onFailure: { _ in }) }
                     try await group.waitForAll()
                 }
-                // Each waiter's session revokes its lease at the end: not part of a handoff.
+                // Each waiter's session revokes its lease at the end: not part of a handoff; the
+                // holder's releases are.
                 let spent = client.requestsSent - measured.value - waiters
                 Console.out(
                     String(
-                        format: #"{"client":"EtcdClient","op":"queue","waiters":%d,"handoffs":%d,"requests_per_handoff":%.2f}"#,
-                        waiters, handoffs.value, Double(spent) / Double(max(1, handoffs.value))))
+                        format: #"{"client":"EtcdClient","op":"queue","recipe":"%@","waiters":%d,"handoffs":%d,"requests_per_handoff":%.2f}"#,
+                        recipeLabel, waiters, handoffs.value, Double(spent) / Double(max(1, handoffs.value))))
             }
+            return .success
+        }
+    }
+
+    /// Read+unlock cycles per second with `lockers` readers of one read/write lock, each in a
+    /// session of its own: readers never wait for each other, so this should match `lockers`
+    /// tasks on locks of their own (`throughput`).
+    func runReaders() async throws -> ExitStatus {
+        try await EtcdClient.withClient(configuration) { client in
+            let name = "readers-\(UUID().uuidString.prefix(8))"
+            let cycles = Counter()
+            let start = ContinuousClock.now + .milliseconds(500)
+            let end = start + duration
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<lockers {
+                    group.addTask {
+                        try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
+                            let lock = try EtcdReadWriteLock(name, session: session, namespace: "bench")
+                            while ContinuousClock.now < start { try await lock.unlock(try await lock.read()) }
+                            while ContinuousClock.now < end {
+                                try await lock.unlock(try await lock.read())
+                                cycles.add()
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let seconds = Self.seconds(ContinuousClock.now - start)
+            Console.out(
+                String(
+                    format: #"{"client":"EtcdClient","op":"readers","lockers":%d,"cycles":%d,"cycles_per_second":%.1f}"#,
+                    lockers, cycles.value, Double(cycles.value) / seconds))
             return .success
         }
     }

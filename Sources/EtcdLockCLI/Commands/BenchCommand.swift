@@ -16,13 +16,14 @@ struct BenchCommand: Command {
     static let name = "bench"
     static let abstract = "measure request latency and client CPU (see scripts/bench)"
     static let usage = """
-        Usage: etcdlock bench client|txn-rate|locks|throughput|queue|election [options]
+        Usage: etcdlock bench client|txn-rate|locks|throughput|readers|queue|election [options]
 
         client:     sequential range, txn, and the exact acquire and release txns through EtcdClient.
         txn-rate:   acquire and release txns per second from --lockers N tasks, coalescing off (our floor).
         locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
         throughput: lock+unlock cycles per second with --lockers N, each on its own lock.
-        queue:      etcd requests per handoff with --waiters N queued on one lock.
+        readers:    read+unlock cycles per second with --lockers N readers of one read/write lock.
+        queue:      etcd requests per handoff with --waiters N queued on one lock (--recipe).
         election:   time from the leader's session closing to the next leader being observed.
 
         \(ConnectionOptions.help)
@@ -33,6 +34,7 @@ struct BenchCommand: Command {
           --no-coalescing    send every txn alone (throughput, locks)
           --in-flight N      coalescible txns in flight before others are merged (default 2)
           --waiters N        queued waiters (queue, default 100)
+          --recipe R         queue: mutex (default), rwlock (writers), or semaphore (2 permits)
           --rounds N         leader changes to time (election, default 10)
 
         Prints one JSON object per measurement: p50_ms, p99_ms and more.
@@ -52,8 +54,8 @@ struct BenchCommand: Command {
     let rounds: Int
 
     init(parsing arguments: inout Arguments) throws {
-        suite = try arguments.positional("a benchmark name (client, txn-rate, locks, throughput, queue, election)")
-        guard ["client", "txn-rate", "locks", "throughput", "queue", "election"].contains(suite) else {
+        suite = try arguments.positional("a benchmark name (client, txn-rate, locks, throughput, readers, queue, election)")
+        guard ["client", "txn-rate", "locks", "throughput", "readers", "queue", "election"].contains(suite) else {
             throw UsageError(description: "unknown benchmark '\(suite)'")
         }
         connection = try ConnectionOptions(parsing: &arguments)
@@ -83,7 +85,18 @@ struct BenchCommand: Command {
         duration = try parseSeconds(try arguments.option("--seconds") ?? "5", option: "--seconds")
         waiters = try count("--waiters", 100, 1...1000)
         rounds = try count("--rounds", 10, 1...1000)
+        recipeLabel = try arguments.option("--recipe") ?? "mutex"
+        switch recipeLabel {
+        case "mutex": queueRecipe = .exclusive
+        case "rwlock": queueRecipe = .write
+        case "semaphore": queueRecipe = .permits(2)
+        default: throw UsageError(description: "--recipe must be mutex, rwlock or semaphore")
+        }
     }
+
+    /// `--recipe`: the recipe whose queue `queue` measures.
+    let recipeLabel: String
+    let queueRecipe: LockRecipe.Choice
 
     /// The client configuration of every suite.
     var configuration: EtcdClient.Configuration {
@@ -98,6 +111,7 @@ struct BenchCommand: Command {
         case "locks": return try await runLocks()
         case "throughput": return try await runThroughput()
         case "queue": return try await runQueue()
+        case "readers": return try await runReaders()
         case "election": return try await runElection()
         case "txn-rate": return try await runTxnRate()
         default: break

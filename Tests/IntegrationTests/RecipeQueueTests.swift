@@ -10,6 +10,7 @@ struct RecipeUnderTest: Sendable, CustomTestStringConvertible {
     var prefix: @Sendable (EtcdSession, String, String) throws -> EtcdKey
     var acquire: @Sendable (EtcdSession, String, String, Duration?) async throws -> LockGuard
     var release: @Sendable (EtcdSession, String, String, LockGuard) async throws -> Void
+    var fenced: @Sendable (EtcdSession, String, String, LockGuard, Txn) async throws -> Void
 
     var testDescription: String { label }
 
@@ -17,11 +18,13 @@ struct RecipeUnderTest: Sendable, CustomTestStringConvertible {
         RecipeUnderTest(
             label: "mutex", prefix: { try EtcdMutex($1, session: $0, namespace: $2).prefix },
             acquire: { try await EtcdMutex($1, session: $0, namespace: $2).lock(timeout: $3) },
-            release: { try await EtcdMutex($1, session: $0, namespace: $2).unlock($3) }),
+            release: { try await EtcdMutex($1, session: $0, namespace: $2).unlock($3) },
+            fenced: { try await EtcdMutex($1, session: $0, namespace: $2).fenced($3, $4) }),
         RecipeUnderTest(
             label: "write lock", prefix: { try EtcdReadWriteLock($1, session: $0, namespace: $2).prefix },
             acquire: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).write(timeout: $3) },
-            release: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).unlock($3) }),
+            release: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).unlock($3) },
+            fenced: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).fenced($3, $4) }),
         RecipeUnderTest(
             label: "read lock behind a writer",
             prefix: { try EtcdReadWriteLock($1, session: $0, namespace: $2).prefix },
@@ -30,11 +33,13 @@ struct RecipeUnderTest: Sendable, CustomTestStringConvertible {
                 let lock = try EtcdReadWriteLock(name, session: session, namespace: namespace)
                 return timeout == nil ? try await lock.write() : try await lock.read(timeout: timeout)
             },
-            release: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).unlock($3) }),
+            release: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).unlock($3) },
+            fenced: { try await EtcdReadWriteLock($1, session: $0, namespace: $2).fenced($3, $4) }),
         RecipeUnderTest(
             label: "semaphore of one permit", prefix: { try EtcdSemaphore($1, permits: 1, session: $0, namespace: $2).prefix },
             acquire: { try await EtcdSemaphore($1, permits: 1, session: $0, namespace: $2).acquire(timeout: $3) },
-            release: { try await EtcdSemaphore($1, permits: 1, session: $0, namespace: $2).release($3) }),
+            release: { try await EtcdSemaphore($1, permits: 1, session: $0, namespace: $2).release($3) },
+            fenced: { try await EtcdSemaphore($1, permits: 1, session: $0, namespace: $2).fenced($3, $4) }),
     ]
 }
 
@@ -64,7 +69,7 @@ struct RecipeQueueTests {
         }
     }
 
-    @Test("an old guard of a session never releases a newer hold of the same session (conditional release, by its effect)", arguments: RecipeUnderTest.all)
+    @Test("an old guard of a session never writes under, nor releases, a newer hold of the same session (by their effect)", arguments: RecipeUnderTest.all)
     func oldGuardCannotReleaseNewerHold(_ recipe: RecipeUnderTest) async throws {
         let namespace = recipeNamespace("old-guard")
         try await TestEnvironment.withClient { client in
@@ -78,6 +83,13 @@ struct RecipeQueueTests {
                     ($0 as? LockError)?.code == .notHeld
                 }
                 let newer = try await recipe.acquire(session, "reused", namespace, .seconds(5))
+                // The old guard's fenced write is refused, though the session holds again (for a
+                // mutex, under the same key): the compare is on the old hold's own create revision.
+                let witness: EtcdKey = "/test/\(namespace)/witness"
+                await #expect { try await recipe.fenced(session, "reused", namespace, old, Txn(then: [.put(witness, value: "stale".utf8)])) } throws: {
+                    ($0 as? LockError)?.code == .ownershipLost
+                }
+                #expect(try await client.range(RangeRequest(.key(witness))).keyValues.isEmpty, "a stale guard's write landed")
                 // The old hold's release reaches etcd again (a late retry, a stale copy of the guard):
                 // it must not delete the newer hold.
                 let queue = LockQueue(session: session, prefix: prefix, kind: .semaphore, name: "reused")

@@ -79,8 +79,7 @@ public struct EtcdMutex: Sendable {
     ///   through ``withLock(timeout:reentrant:isolation:_:)``); ``EtcdError`` when etcd cannot be reached.
     public func lock(timeout: Duration? = nil) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask()
-        let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
-        return LockGuard(name: name, ticket: ticket, mode: .exclusive)
+        return try await queue.hold(entry, mode: .exclusive, timeout: timeout)
     }
 
     /// Acquires the lock only if nobody holds it.
@@ -89,13 +88,7 @@ public struct EtcdMutex: Sendable {
     ///   holder, after deleting this attempt's key.
     /// - Throws: ``LockError`` `.sessionLost`; ``EtcdError`` when etcd cannot be reached.
     public func tryLock() async throws -> TryLockOutcome {
-        switch try await queue.tryAcquire(entry) {
-        case .acquired(let ticket):
-            return .acquired(
-                LockGuard(name: name, ticket: ticket, mode: .exclusive))
-        case .blocked(let head):
-            return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
-        }
+        try await queue.tryHold(entry, mode: .exclusive)
     }
 
     /// Releases the lock: deletes its key if it is still the one this guard created.

@@ -95,8 +95,7 @@ public struct EtcdReadWriteLock: Sendable {
 
     private func acquire(_ mode: LockMode, timeout: Duration?) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask()
-        let ticket = try await queue.acquire(entry(mode), deadline: timeout.map { .now + $0 })
-        return LockGuard(name: name, ticket: ticket, mode: mode)
+        return try await queue.hold(entry(mode), mode: mode, timeout: timeout)
     }
 
     /// Acquires a read hold only if no writer holds the lock or waits for it.
@@ -109,13 +108,7 @@ public struct EtcdReadWriteLock: Sendable {
     public func tryWrite() async throws -> TryLockOutcome { try await tryAcquire(.write) }
 
     private func tryAcquire(_ mode: LockMode) async throws -> TryLockOutcome {
-        switch try await queue.tryAcquire(entry(mode)) {
-        case .acquired(let ticket):
-            return .acquired(
-                LockGuard(name: name, ticket: ticket, mode: mode))
-        case .blocked(let head):
-            return .heldByOther(LockHolder(head: head, orThisSessionOf: queue))
-        }
+        try await queue.tryHold(entry(mode), mode: mode)
     }
 
     /// Releases a read or write hold, as ``EtcdMutex/unlock(_:)`` does.

@@ -86,8 +86,7 @@ public struct EtcdSemaphore: Sendable {
     ///   semaphore has one permit and this task holds it (through ``withPermit(timeout:isolation:_:)``).
     public func acquire(timeout: Duration? = nil) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask(conflicts: { _ in permits == 1 })
-        let ticket = try await queue.acquire(entry, deadline: timeout.map { .now + $0 })
-        return LockGuard(name: name, ticket: ticket, mode: .permit)
+        return try await queue.hold(entry, mode: .permit, timeout: timeout)
     }
 
     /// Acquires a permit only if one is free and nobody waits.
@@ -95,13 +94,7 @@ public struct EtcdSemaphore: Sendable {
     /// - Returns: ``TryLockOutcome/heldByOther(_:)`` with the queue's head when none is free;
     ///   nothing of the attempt is left in etcd.
     public func tryAcquire() async throws -> TryLockOutcome {
-        switch try await queue.tryAcquire(entry) {
-        case .acquired(let ticket):
-            return .acquired(
-                LockGuard(name: name, ticket: ticket, mode: .permit))
-        case .blocked(let head):
-            return .heldByOther(head.map(LockHolder.init(permitEntry:)) ?? LockHolder(head: nil, orThisSessionOf: queue))
-        }
+        try await queue.tryHold(entry, mode: .permit, holder: LockHolder.init(permitEntry:))
     }
 
     /// Gives a permit back, as ``EtcdMutex/unlock(_:)`` releases a lock.

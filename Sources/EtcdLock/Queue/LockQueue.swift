@@ -183,7 +183,8 @@ struct LockQueue: Sendable {
                     throw normalized(error)
                 }
             }
-            if admitted, !position.isHead, entry.rule.announcesAdmission {
+            // Admitted at the second look: a later entry may have seen this one blocked meanwhile.
+            if admitted, !position.isAdmitted, entry.rule.announcesAdmission {
                 await announceAdmission(entry, revision: position.revision)
             }
             if admitted, let delay = entry.delay {

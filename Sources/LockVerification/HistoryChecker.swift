@@ -22,16 +22,40 @@ public enum HistoryChecker {
         }
     }
 
-    /// Runs every check.
+    /// Runs every check of the record's recipe: its safety checks, then the clean-up, client
+    /// and liveness checks every recipe shares.
     public static func check(_ record: VerificationRecord) -> [CheckOutcome] {
         let index = HistoryIndex(record.events)
         let timeline = ClientTimeline(events: record.events, exits: record.exits, pauses: record.pauses)
-        return [
-            registerMatchesIncrements(record),
-            outcomesMatchHistory(record, index),
-            tokensIncrease(record),
-            writerHeldLock(record),
-            criticalSectionsDisjoint(record, index),
+        let safety: [CheckOutcome]
+        switch record.recipe {
+        case .mutex:
+            safety = [
+                registerMatchesIncrements(record),
+                outcomesMatchHistory(record, index),
+                tokensIncrease(record),
+                writerHeldLock(record),
+                criticalSectionsDisjoint(record, index),
+            ]
+        case .readWriteLock:
+            safety = [
+                registerMatchesIncrements(record),
+                outcomesMatchHistory(record, index),
+                tokensIncrease(record),
+                writerHeldLock(record),
+                readersHeldLock(record, index),
+                readsSawNoWrite(record, index),
+                writeSectionsExclusive(record, index),
+            ]
+        case .semaphore(let permits):
+            safety = [
+                outcomesMatchHistory(record, index),
+                writerHeldLock(record),
+                permitIntervalsWithinPermits(record, permits: permits),
+                permitSectionsWithinPermits(record, index, permits: permits),
+            ]
+        }
+        return safety + [
             nothingLeftBehind(record),
             clientsBehaved(record, index),
             noPhantomKeys(record, timeline),
@@ -45,7 +69,7 @@ public enum HistoryChecker {
             detail: detail)
     }
 
-    private static func unavailable(_ name: String) -> CheckOutcome {
+    static func unavailable(_ name: String) -> CheckOutcome {
         outcome(name, ["etcd's history of the register could not be read (compacted?)"], "not checked")
     }
 
@@ -120,21 +144,24 @@ public enum HistoryChecker {
         return outcome(name, violations, "\(writes.count) writes in revision order")
     }
 
-    /// Mutual exclusion as etcd saw it: when each write applied, its writer's key was the
-    /// lowest of the lock's keys (the writer was the holder).
+    /// Exclusion as etcd saw it: when each write applied, its writer's key held by the
+    /// recipe's rule (a mutex's or a writer's key was the lowest of the lock's keys; a permit's
+    /// was among the `permits` lowest).
     static func writerHeldLock(_ record: VerificationRecord) -> CheckOutcome {
-        let name = "each write applied while its writer held the lock"
+        let isSemaphore = record.recipe.isSemaphore
+        let name = isSemaphore ? "each write applied while its writer held a permit" : "each write applied while its writer held the lock"
         guard let writes = record.registerWrites else { return unavailable(name) }
         var violations: [String] = []
         for write in writes {
             guard let value = write.value else { continue }
-            if write.holderToken != value.token {
-                let holder = write.holderToken.map { "token \($0)" } ?? "nobody"
+            if !write.holderTokens.contains(value.token) {
+                let holders = write.holderTokens.isEmpty
+                    ? "nobody" : "token\(write.holderTokens.count == 1 ? "" : "s") \(write.holderTokens.map(String.init).joined(separator: ", "))"
                 violations.append(
-                    "revision \(write.revision): \(value.operation) wrote with token \(value.token) while \(holder) held the lock")
+                    "revision \(write.revision): \(value.operation) wrote with token \(value.token) while \(holders) held \(isSemaphore ? "the permits" : "the lock")")
             }
         }
-        return outcome(name, violations, "holder read at each of \(writes.count) write revisions")
+        return outcome(name, violations, "holder\(isSemaphore ? "s" : "") read at each of \(writes.count) write revisions")
     }
 
     /// Mutual exclusion in real time: taking accepted writes in token order, each writer sent its
@@ -189,6 +216,7 @@ public enum HistoryChecker {
         }
         var lockStarted: [Locker: UInt64] = [:]
         var writeStarted: [String: UInt64] = [:]
+        var readStarted: [Locker: UInt64] = [:]
         var violations: [String] = []
         func check(_ event: HistoryEvent, since start: UInt64, limit: UInt64, what: String) {
             let span = start...max(start, event.time)
@@ -216,44 +244,17 @@ public enum HistoryChecker {
                 if let start = writeStarted.removeValue(forKey: operation) {
                     check(event, since: start, limit: limits.write, what: "the fenced write \(operation)")
                 }
+            case .readSent:
+                readStarted[locker] = event.time
+            case .readAccepted, .readRejected, .error:
+                // A fenced read is a request like a fenced write; an error ends it too.
+                if let start = readStarted.removeValue(forKey: locker) {
+                    check(event, since: start, limit: limits.write, what: "a fenced read")
+                }
             default:
                 break
             }
         }
         return violations
-    }
-}
-
-/// The client histories, indexed for the checks.
-struct HistoryIndex {
-    /// When each write was sent, by operation.
-    var attempted: [String: UInt64] = [:]
-    /// When each token's holder acquired the lock.
-    var acquired: [Int64: UInt64] = [:]
-    /// Operations acknowledged as applied.
-    var accepted: Set<String> = []
-    /// Operations reported rejected by fencing or certainly not applied.
-    var refused: Set<String> = []
-    /// Operations with an unknown outcome.
-    var unknown: Set<String> = []
-    /// Untyped error messages.
-    var untyped: [String] = []
-    /// How many typed errors clients reported.
-    var typedErrors = 0
-
-    init(_ events: [HistoryEvent]) {
-        for event in events {
-            switch event.step {
-            case .acquired(let token): acquired[token] = event.time
-            case .writeStart(_, _, let operation): attempted[operation] = event.time
-            case .writeAccepted(_, let operation): accepted.insert(operation)
-            case .writeRejected(_, let operation): refused.insert(operation)
-            case .writeFailed(_, let operation, _): refused.insert(operation); typedErrors += 1
-            case .writeUnknown(_, let operation, _): unknown.insert(operation); typedErrors += 1
-            case .lockFailed, .releaseFailed, .error: typedErrors += 1
-            case .untypedError(let message): untyped.append("client \(event.client).\(event.incarnation): \(message)")
-            case .session, .lockStart, .read, .released, .stopped: break
-            }
-        }
     }
 }

@@ -29,6 +29,14 @@ public enum ClientStep: Sendable, Hashable {
     case writeFailed(token: Int64, operation: String, code: String)
     /// The write failed and may or may not have been applied.
     case writeUnknown(token: Int64, operation: String, code: String)
+    /// A fenced read under `token` was sent (a read/write lock's reader: a txn that reads the
+    /// register only if the reader's key still has create revision `token`).
+    case readSent(token: Int64)
+    /// The fenced read was answered: at `revision` the reader's key was there and the register
+    /// held `value`.
+    case readAccepted(token: Int64, value: Int, revision: Int64)
+    /// The fenced read was refused: the reader's key was gone.
+    case readRejected(token: Int64)
     /// `unlock()` succeeded.
     case released(token: Int64)
     /// `unlock()` failed with a typed error.
@@ -62,6 +70,9 @@ public enum ClientStep: Sendable, Hashable {
         case .writeRejected(let token, let operation): ["write-rejected", String(token), operation]
         case .writeFailed(let token, let operation, let code): ["write-failed", String(token), operation, code]
         case .writeUnknown(let token, let operation, let code): ["write-unknown", String(token), operation, code]
+        case .readSent(let token): ["read-sent", String(token)]
+        case .readAccepted(let token, let value, let revision): ["read-accepted", String(token), String(value), String(revision)]
+        case .readRejected(let token): ["read-rejected", String(token)]
         case .released(let token): ["released", String(token)]
         case .releaseFailed(let token, let code): ["release-failed", String(token), code]
         case .error(let code): ["error", code]
@@ -99,6 +110,11 @@ public enum ClientStep: Sendable, Hashable {
         case "write-unknown":
             guard let token = int64(0), let operation = text(1), let code = text(2) else { return nil }
             self = .writeUnknown(token: token, operation: operation, code: code)
+        case "read-sent": guard let token = int64(0) else { return nil }; self = .readSent(token: token)
+        case "read-accepted":
+            guard let token = int64(0), let value = int64(1), let revision = int64(2) else { return nil }
+            self = .readAccepted(token: token, value: Int(value), revision: revision)
+        case "read-rejected": guard let token = int64(0) else { return nil }; self = .readRejected(token: token)
         case "released": guard let token = int64(0) else { return nil }; self = .released(token: token)
         case "release-failed":
             guard let token = int64(0), let code = text(1) else { return nil }
@@ -178,8 +194,11 @@ public enum MonotonicTime {
 
 /// The register's value as the clients write it: `<count> <token> <operation>`, so etcd's own
 /// history of the key says which write of which holder produced each value.
+///
+/// A semaphore's holders share the register as a log rather than a counter: `count` is the
+/// write's place in its holder's section (1 on entering, 2 before leaving).
 public struct RegisterValue: Sendable, Hashable {
-    /// The number of increments so far.
+    /// The number of increments so far (for a semaphore: 1 on entering a section, 2 before leaving).
     public var count: Int
     /// The fencing token the write was made under.
     public var token: Int64

@@ -12,6 +12,8 @@ public struct HistorySummary: Sendable, Hashable {
     public var writesFailed = 0, writesUnknown = 0
     /// Successful and failed `unlock()` calls.
     public var released = 0, releaseFailures = 0
+    /// Fenced reads answered, and refused because the reader's hold was gone.
+    public var readsAccepted = 0, readsRejected = 0
     /// Sessions granted (client processes start a new one after losing theirs).
     public var sessions = 0
     /// Typed error codes seen, with how often.
@@ -38,7 +40,9 @@ public struct HistorySummary: Sendable, Hashable {
                 releaseFailures += 1
                 errorsByCode["unlock:\(code)", default: 0] += 1
             case .error(let code): errorsByCode[code, default: 0] += 1
-            case .read, .writeStart, .untypedError, .stopped: break
+            case .readAccepted: readsAccepted += 1
+            case .readRejected: readsRejected += 1
+            case .read, .readSent, .writeStart, .untypedError, .stopped: break
             }
         }
     }

@@ -1,13 +1,26 @@
 /// One key of a lock's queue, as a sample read it from etcd.
 public struct QueueKey: Sendable, Hashable {
+    /// What an entry of the queue asks for.
+    public enum Role: Sendable, Hashable {
+        /// A mutex's or a semaphore's entry (one kind of entry per queue).
+        case entry
+        /// A read/write lock's reader (`<prefix>read/…`).
+        case reader
+        /// A read/write lock's writer (`<prefix>write/…`).
+        case writer
+    }
+
     /// The lease the key is attached to (its owner's session).
     public var lease: Int64
     /// Its create revision: its place in the queue and, at the head, the holder's token.
     public var createRevision: Int64
+    /// What it asks for.
+    public var role: Role
 
-    public init(lease: Int64, createRevision: Int64) {
+    public init(lease: Int64, createRevision: Int64, role: Role = .entry) {
         self.lease = lease
         self.createRevision = createRevision
+        self.role = role
     }
 }
 

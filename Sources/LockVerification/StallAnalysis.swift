@@ -1,4 +1,5 @@
-/// A stretch during which someone waited for a lock and nobody held it.
+/// A stretch during which someone waited for a lock and nobody held it (for a semaphore: a
+/// permit was free).
 public struct Stall: Sendable, Hashable {
     /// Which lock.
     public var lock: Int
@@ -19,18 +20,20 @@ public struct Stall: Sendable, Hashable {
 /// A locker waits from `lock()` until it returns, except while its process is paused; it
 /// holds from the acquisition until the hold ends, except from the moment its process is
 /// paused (a frozen holder holds nothing useful: waiters wait for its TTL). A stall is a
-/// maximal stretch with a waiter and no holder. A stall is explained when it is no longer than
+/// maximal stretch with a waiter and no holder (for a semaphore, fewer holders than permits). A stall is explained when it is no longer than
 /// the margin, or when a fault that began no later than the margin after the stall did, and
 /// whose influence (its duration, then the TTL and the recovery time) reached the stall,
 /// allows for its whole length: `length ≤ fault duration + TTL + recovery + margin`. Stretches
-/// in which the queue samples saw at the head the key of a dead, frozen or ended session whose
-/// lease etcd may still keep (leader changes renew every lease) are explained by that lease;
-/// the rest of the stall must be explained stretch by stretch.
+/// in which the queue samples saw among the holders by the recipe's rule (the head, the readers
+/// ahead of the first writer, the `permits` oldest keys) the key of a dead, frozen or ended
+/// session whose lease etcd may still keep (leader changes renew every lease) are explained by
+/// that lease; the rest of the stall must be explained stretch by stretch.
 struct StallAnalysis {
     let timeline: ClientTimeline
     let rules: LivenessRules
     let faults: [InjectedFault]
     let samples: [QueueSample]
+    var recipe = VerifiedRecipe.mutex
 
     /// Every stall of `lock`, in time order.
     func stalls(of lock: Int) -> [Stall] {
@@ -57,7 +60,7 @@ struct StallAnalysis {
         for change in changes {
             waiting += change.waiting
             holding += change.holding
-            let stalled = waiting > 0 && holding == 0
+            let stalled = waiting > 0 && holding < recipe.capacity
             if stalled, stalledSince == nil {
                 stalledSince = change.time
             } else if !stalled, let since = stalledSince {
@@ -131,31 +134,38 @@ struct StallAnalysis {
         var isLeaseOfGoneOwner = false
     }
 
-    /// What the queue's head was in `sample`, and why it was there.
+    /// What held the queue in `sample` by the recipe's rule, and why it was there: the first
+    /// holder whose owner is gone, if any, or else the oldest holder.
     private func head(lock: Int) -> (QueueSample) -> Head {
         { sample in
-            guard let head = sample.keys.first else { return Head(text: "queue empty (waiters not enqueued: etcd unreachable?)") }
-            guard let session = timeline.sessions[head.lease] else { return Head(text: "PHANTOM head key of an unknown lease") }
-            let owner = "client \(session.process)"
-            let at = sample.sent
-            let checker = PhantomKeyCheck(timeline: timeline, rules: rules, faults: faults)
-            if let pause = timeline.pauses(of: session.process.client, overlapping: session.start...sample.received).last,
-                checker.leaseMayLive(after: pause.lowerBound, at: at)
-            {
-                return Head(text: "head key of frozen \(owner), until its lease expires", isLeaseOfGoneOwner: true)
-            }
-            if let end = session.end, end <= at, checker.leaseMayLive(after: end, at: at) {
-                let kept = end + rules.ttl + rules.margin < at ? " (kept alive by leader changes)" : ""
-                return Head(text: "head key of ended session of \(owner), until its lease expires\(kept)", isLeaseOfGoneOwner: true)
-            }
-            let attempts = timeline.attempts.filter { $0.lease == head.lease && $0.lock == lock && $0.start <= sample.received && $0.end >= at }
-            if attempts.contains(where: { $0.acquired.map { $0 <= sample.received } ?? false }) {
-                return Head(text: "head key of \(owner), which believed it held")
-            }
-            if !attempts.isEmpty { return Head(text: "head key of waiting \(owner), not yet told it heads the queue") }
-            return checker.isExplained(head, lock: lock, sent: sample.sent, received: sample.received)
-                ? Head(text: "head key of \(owner) being withdrawn") : Head(text: "PHANTOM head key of idle \(owner)")
+            let heads = recipe.holders(in: sample.keys).map { describe($0, of: sample, lock: lock) }
+            return heads.first(where: \.isLeaseOfGoneOwner) ?? heads.first
+                ?? Head(text: "queue empty (waiters not enqueued: etcd unreachable?)")
         }
+    }
+
+    /// Why the holder `head` was in the queue in `sample`.
+    private func describe(_ head: QueueKey, of sample: QueueSample, lock: Int) -> Head {
+        guard let session = timeline.sessions[head.lease] else { return Head(text: "PHANTOM head key of an unknown lease") }
+        let owner = "client \(session.process)"
+        let at = sample.sent
+        let checker = PhantomKeyCheck(timeline: timeline, rules: rules, faults: faults)
+        if let pause = timeline.pauses(of: session.process.client, overlapping: session.start...sample.received).last,
+            checker.leaseMayLive(after: pause.lowerBound, at: at)
+        {
+            return Head(text: "head key of frozen \(owner), until its lease expires", isLeaseOfGoneOwner: true)
+        }
+        if let end = session.end, end <= at, checker.leaseMayLive(after: end, at: at) {
+            let kept = end + rules.ttl + rules.margin < at ? " (kept alive by leader changes)" : ""
+            return Head(text: "head key of ended session of \(owner), until its lease expires\(kept)", isLeaseOfGoneOwner: true)
+        }
+        let attempts = timeline.attempts.filter { $0.lease == head.lease && $0.lock == lock && $0.start <= sample.received && $0.end >= at }
+        if attempts.contains(where: { $0.acquired.map { $0 <= sample.received } ?? false }) {
+            return Head(text: "head key of \(owner), which believed it held")
+        }
+        if !attempts.isEmpty { return Head(text: "head key of waiting \(owner), not yet told it heads the queue") }
+        return checker.isExplained(head, lock: lock, sent: sample.sent, received: sample.received)
+            ? Head(text: "head key of \(owner) being withdrawn") : Head(text: "PHANTOM head key of idle \(owner)")
     }
 }
 
@@ -165,7 +175,8 @@ extension HistoryChecker {
     static func stallsExplained(_ record: VerificationRecord, _ timeline: ClientTimeline) -> CheckOutcome {
         let name = "every stall (a waiter, no holder) is explained by an injected fault"
         guard let rules = record.liveness else { return outcome(name, [], "not measured") }
-        let analysis = StallAnalysis(timeline: timeline, rules: rules, faults: record.faults, samples: record.samples)
+        let analysis = StallAnalysis(
+            timeline: timeline, rules: rules, faults: record.faults, samples: record.samples, recipe: record.recipe)
         let stalls = analysis.stalls(of: record.lock)
         let origin = record.origin
         func describe(_ stall: Stall) -> String {

@@ -4,14 +4,26 @@ public struct RegisterWrite: Sendable, Hashable {
     public var revision: Int64
     /// The stored value, parsed (`nil` if it is not a register value).
     public var value: RegisterValue?
-    /// The lowest create revision among the lock's keys at that revision: the token of the
-    /// holder at the moment the write applied (`nil` when no key existed).
-    public var holderToken: Int64?
+    /// The tokens (create revisions) of the keys that held at that revision by the recipe's
+    /// rule (``VerifiedRecipe/holders(in:)``): for a mutex, the lowest create revision among the
+    /// lock's keys; empty when no key existed.
+    public var holderTokens: [Int64]
+
+    /// The holder at the moment the write applied, for a recipe with one holder (a mutex): the
+    /// first of ``holderTokens``. Setting it makes it the only holder.
+    public var holderToken: Int64? {
+        get { holderTokens.first }
+        set { holderTokens = newValue.map { [$0] } ?? [] }
+    }
 
     public init(revision: Int64, value: RegisterValue?, holderToken: Int64?) {
+        self.init(revision: revision, value: value, holderTokens: holderToken.map { [$0] } ?? [])
+    }
+
+    public init(revision: Int64, value: RegisterValue?, holderTokens: [Int64]) {
         self.revision = revision
         self.value = value
-        self.holderToken = holderToken
+        self.holderTokens = holderTokens
     }
 }
 
@@ -40,6 +52,11 @@ public struct VerificationRecord: Sendable {
     public var limits: OperationLimits?
     /// Which of the run's locks the record is about.
     public var lock = 0
+    /// The recipe the clients used: it decides which checks run and who holds a queue.
+    public var recipe = VerifiedRecipe.mutex
+    /// For each revision at which a client's fenced read was answered, the tokens that held by
+    /// the recipe's rule (``RegisterWrite/holderTokens``); `nil` when they could not be read.
+    public var readHolders: [Int64: [Int64]]? = [:]
     /// The lock's queue, read from etcd during the run.
     public var samples: [QueueSample] = []
     /// Every fault the nemesis injected, with when it began and was healed.

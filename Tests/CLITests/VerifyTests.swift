@@ -9,6 +9,12 @@ struct VerifyTests {
         ["ETCD_ENDPOINTS": try await TestEnvironment.endpoints().joined(separator: ",")]
     }
 
+    /// The number on verify's "faults injected: N (…)" line (0 without one).
+    private func faultsInjected(_ output: String) -> Int {
+        let faults = output.split(separator: "\n").first { $0.hasPrefix("faults injected: ") }
+        return faults.flatMap { Int($0.dropFirst("faults injected: ".count).prefix { $0.isNumber }) } ?? 0
+    }
+
     @Test("the same seed prints the same fault schedule; another seed another; bad options are usage errors")
     func scheduleIsReproducible() async throws {
         let arguments = ["verify", "--print-schedule", "--duration", "120", "--clients", "3"]
@@ -30,9 +36,39 @@ struct VerifyTests {
             ["verify", "--duration", "8", "--clients", "3", "--seed", "5"], environment: try await environment())
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
         #expect(result.output.hasSuffix("verdict: 9 passed, 0 failed\n"))
-        let faults = result.output.split(separator: "\n").first { $0.hasPrefix("faults injected: ") }
-        let count = faults.flatMap { Int($0.dropFirst("faults injected: ".count).prefix { $0.isNumber }) } ?? 0
-        #expect(count >= 2)
+        #expect(faultsInjected(result.output) >= 2)
+    }
+
+    @Test("--recipe semaphore: 2 permits shared by 3 clients under client faults; every check passes")
+    func semaphorePasses() async throws {
+        let result = try await CLIRunner.run(
+            ["verify", "--recipe", "semaphore", "--permits", "2", "--duration", "4", "--clients", "3", "--seed", "4"],
+            environment: try await environment())
+        #expect(result.status == 0, "\(result.output)\n\(result.errors)")
+        #expect(result.output.contains("verify: semaphore of 2 permits, 3 client processes"))
+        #expect(result.output.contains("PASS  at most 2 accepted permit sections overlap in real time"))
+        #expect(faultsInjected(result.output) >= 1)
+        #expect(result.output.hasSuffix("verdict: 8 passed, 0 failed\n"))
+    }
+
+    @Test("--recipe rwlock: readers and writers under client faults; every check passes")
+    func readWriteLockPasses() async throws {
+        let result = try await CLIRunner.run(
+            ["verify", "--recipe", "rwlock", "--duration", "4", "--clients", "3", "--seed", "4"],
+            environment: try await environment())
+        #expect(result.status == 0, "\(result.output)\n\(result.errors)")
+        #expect(result.output.contains("PASS  each fenced read was answered while its reader held a read hold"))
+        #expect(result.output.contains("; fenced reads: "))
+        #expect(faultsInjected(result.output) >= 1)
+        #expect(result.output.hasSuffix("verdict: 11 passed, 0 failed\n"))
+    }
+
+    @Test("recipe options: an unknown recipe, --permits without a semaphore, or 0 permits are usage errors")
+    func recipeOptions() async throws {
+        #expect(try await CLIRunner.run(["verify", "--recipe", "barrier", "--print-schedule"]).status == 64)
+        #expect(try await CLIRunner.run(["verify", "--recipe", "rwlock", "--permits", "2", "--print-schedule"]).status == 64)
+        #expect(try await CLIRunner.run(["verify", "--recipe", "semaphore", "--permits", "0", "--print-schedule"]).status == 64)
+        #expect(try await CLIRunner.run(["verify", "--recipe", "semaphore", "--permits", "3", "--print-schedule"]).status == 0)
     }
 
     @Test("with fencing switched off, the checker reports the stale writes and verify exits 1")

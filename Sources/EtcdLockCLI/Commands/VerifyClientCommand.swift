@@ -6,18 +6,21 @@ import Synchronization
 
 /// `etcdlock verify-client`: one client process of `etcdlock verify` (not listed in the help).
 ///
-/// Loops until SIGTERM: lock, read the register, work, write the register back with a fenced
-/// write, unlock. With `--locks N` there are N locks (`NAME-0` …) and registers (`KEY-0` …);
-/// with `--lockers L`, L tasks share the process's client and session, each picking a lock at
-/// random each turn (so concurrent operations travel together through txn coalescing). It uses plain `lock()`/`unlock()` on purpose: a client paused mid-work still
-/// sends its write when it resumes, and fencing is what must reject it. Prints each step as a
-/// history line (``HistoryEvent/line(_:at:)``) for the coordinator.
+/// Loops until SIGTERM taking turns of the recipe under test (`--recipe`, see
+/// ``turn(_:lock:locker:client:operations:)``): for a mutex, lock, read the register, work,
+/// write it back with a fenced write, unlock. With `--locks N` there are N locks (`NAME-0` …)
+/// and registers (`KEY-0` …); with `--lockers L`, L tasks share the process's client and
+/// session, each picking a lock at random each turn (so concurrent operations travel together
+/// through txn coalescing). It uses plain acquire and release on purpose: a client paused
+/// mid-work still sends its write when it resumes, and fencing is what must reject it. Prints
+/// each step as a history line (``HistoryEvent/line(_:at:)``) for the coordinator.
 struct VerifyClientCommand: Command {
     static let name = "verify-client"
     static let abstract = "one client of etcdlock verify"
     static let usage = """
         Usage: etcdlock verify-client --endpoints URLS --lock NAME --register KEY --client I --incarnation K
                                       [--locks N] [--lockers L] [--ttl S] [--work-ms MS] [--lock-timeout S] [--unfenced]
+                                      [--recipe mutex|rwlock|semaphore] [--permits N]
         """
 
     let connection: ConnectionOptions
@@ -30,6 +33,8 @@ struct VerifyClientCommand: Command {
     let lockTimeout: Duration
     /// Writes without the token compare: the verifier's self-test of its checker.
     let unfenced: Bool
+    /// The recipe whose locks the turns take.
+    let recipe: VerifiedRecipe
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
@@ -49,6 +54,7 @@ struct VerifyClientCommand: Command {
         maximumWork = max(1, Int(try arguments.option("--work-ms") ?? "100") ?? 100)
         lockTimeout = try parseSeconds(try arguments.option("--lock-timeout") ?? "8", option: "--lock-timeout")
         unfenced = arguments.flag("--unfenced")
+        recipe = try parseRecipe(&arguments)
     }
 
     func run() async throws -> ExitStatus {
@@ -63,12 +69,12 @@ struct VerifyClientCommand: Command {
         return .success
     }
 
-    private func emit(_ step: ClientStep, lock: Int = 0, locker: Int = 0) {
+    func emit(_ step: ClientStep, lock: Int = 0, locker: Int = 0) {
         Console.out(HistoryEvent.line(step, lock: lock, locker: locker))
     }
 
     /// Emits `error` as a history step: its code if typed, an untyped-error step otherwise.
-    private func emitFailure(_ error: any Error, lock: Int = 0, locker: Int = 0) {
+    func emitFailure(_ error: any Error, lock: Int = 0, locker: Int = 0) {
         if let code = typedCode(error) {
             emit(.error(code: code), lock: lock, locker: locker)
         } else {
@@ -77,7 +83,7 @@ struct VerifyClientCommand: Command {
         }
     }
 
-    private func typedCode(_ error: any Error) -> String? {
+    func typedCode(_ error: any Error) -> String? {
         if let error = error as? EtcdError { return "\(error.code)" }
         if let error = error as? LockError { return "\(error.code)" }
         return nil
@@ -92,15 +98,13 @@ struct VerifyClientCommand: Command {
                         // A lost session (after a pause) is replaced by a new one: a new life, new tokens.
                         try await EtcdSession.withSession(client, ttl: ttl) { session in
                             emit(.session(lease: session.lease.rawValue))
-                            let mutexes = try lockNames.map { try EtcdMutex($0, session: session) }
+                            let locks = try lockNames.map { try VerifiedLock(recipe, name: $0, session: session) }
                             try await withThrowingTaskGroup(of: Void.self) { group in
                                 for locker in 0..<lockers {
                                     group.addTask {
                                         while session.isValid, !Task.isCancelled {
-                                            let lock = Int.random(in: 0..<mutexes.count)
-                                            let operation = operations.next()
-                                            try await holdOnce(
-                                                mutexes[lock], lock: lock, locker: locker, client: client, operation: operation)
+                                            let lock = Int.random(in: 0..<locks.count)
+                                            try await turn(locks[lock], lock: lock, locker: locker, client: client, operations: operations)
                                         }
                                     }
                                 }
@@ -119,63 +123,10 @@ struct VerifyClientCommand: Command {
             if !Task.isCancelled { emitFailure(error) }
         }
     }
-
-    /// One turn: lock, read, work, fenced write, unlock. Typed failures are history steps;
-    /// the session's loss ends the turn.
-    private func holdOnce(
-        _ mutex: EtcdMutex, lock index: Int, locker: Int, client: EtcdClient, operation number: Int
-    ) async throws {
-        let register = registers[index]
-        func emit(_ step: ClientStep) { self.emit(step, lock: index, locker: locker) }
-        emit(.lockStart)
-        let lock: LockGuard
-        do {
-            lock = try await mutex.lock(timeout: lockTimeout)
-        } catch {
-            guard let code = typedCode(error) else { throw error }
-            emit(.lockFailed(code: code))
-            return
-        }
-        let token = lock.token.rawValue
-        emit(.acquired(token: token))
-        do {
-            let current = try await client.range(RangeRequest(.key(register)))
-            let count = current.keyValues.first.flatMap { RegisterValue(parsing: $0.valueString)?.count } ?? 0
-            emit(.read(token: token, value: count))
-            try await Task.sleep(for: .milliseconds(Int.random(in: maximumWork / 5...maximumWork)))  // the work a pause can interrupt
-            let operation = operationPrefix + String(number)
-            let value = RegisterValue(count: count + 1, token: token, operation: operation)
-            emit(.writeStart(token: token, value: value.count, operation: operation))
-            do {
-                let write = Txn(then: [.put(register, value: Array(value.text.utf8))])
-                if unfenced {
-                    _ = try await client.txn(write)
-                } else {
-                    try await mutex.fenced(lock, write)
-                }
-                emit(.writeAccepted(token: token, operation: operation))
-            } catch let error as LockError where error.code == .ownershipLost {
-                emit(.writeRejected(token: token, operation: operation))
-            } catch let error as EtcdError {
-                emit(
-                    error.mayHaveBeenApplied
-                        ? .writeUnknown(token: token, operation: operation, code: "\(error.code)")
-                        : .writeFailed(token: token, operation: operation, code: "\(error.code)"))
-            }
-        } catch {
-            guard typedCode(error) != nil || error is CancellationError else { throw error }
-            if !(error is CancellationError) { emitFailure(error, lock: index, locker: locker) }
-        }
-        let command = self
-        let released = await mutex.unlockUntilDone(lock) { error in
-            command.emit(.releaseFailed(token: token, code: command.typedCode(error) ?? "untyped"), lock: index, locker: locker)
-        }
-        if released { emit(.released(token: token)) }
-    }
 }
 
 /// Numbers the operations of one client process, across its lockers.
-private final class OperationNumbers: Sendable {
+final class OperationNumbers: Sendable {
     private let last = Atomic<Int>(0)
     func next() -> Int { last.wrappingAdd(1, ordering: .relaxed).newValue }
 }

@@ -7,6 +7,8 @@ struct FinalStateReader: Sendable {
     let client: EtcdClient
     /// The revision before the run's first write.
     let startRevision: Revision
+    /// The recipe under test: whose keys hold in a queue.
+    let recipe: VerifiedRecipe
 
     /// Waits (up to `limit`) for the locks' keys and the clients' leases to disappear, as the
     /// TTLs of killed clients run out; returns what is still there.
@@ -36,7 +38,7 @@ struct FinalStateReader: Sendable {
         }
     }
 
-    /// The register's final count, and every write of it from etcd's history with the holder of
+    /// The register's final count, and every write of it from etcd's history with the holders of
     /// the lock at `lockPrefix` at that revision (`nil` when the history cannot be read).
     func registerHistory(register: EtcdKey, lockPrefix: EtcdKey) async throws -> (finalCount: Int, writes: [RegisterWrite]?) {
         let final = try await client.range(RangeRequest(.key(register)))
@@ -58,10 +60,34 @@ struct FinalStateReader: Sendable {
             return (finalCount, nil)
         }
         for index in writes.indices {
-            let keys = try await client.range(
-                RangeRequest(.prefix(lockPrefix), revision: Revision(writes[index].revision), keysOnly: true))
-            writes[index].holderToken = keys.keyValues.map(\.createRevision.rawValue).min()
+            writes[index].holderTokens = try await holders(at: writes[index].revision, lockPrefix: lockPrefix)
         }
         return (finalCount, writes)
+    }
+
+    /// The holders' tokens of the lock at `lockPrefix` at each revision at which one of `events`'
+    /// fenced reads was answered (`nil` when that history was compacted).
+    func readHolders(of events: [HistoryEvent], lockPrefix: EtcdKey) async throws -> [Int64: [Int64]]? {
+        var holders: [Int64: [Int64]] = [:]
+        for event in events {
+            guard case .readAccepted(_, _, let revision) = event.step, holders[revision] == nil else { continue }
+            do {
+                holders[revision] = try await self.holders(at: revision, lockPrefix: lockPrefix)
+            } catch let error as EtcdError where error.code == .compacted {
+                return nil
+            }
+        }
+        return holders
+    }
+
+    /// The tokens of the keys that held the lock at `lockPrefix` at `revision`, by the recipe's rule.
+    private func holders(at revision: Int64, lockPrefix: EtcdKey) async throws -> [Int64] {
+        let queue = try await client.range(RangeRequest(.prefix(lockPrefix), revision: Revision(revision), keysOnly: true))
+        let keys = queue.keyValues.map {
+            QueueKey(
+                key: $0.key.description, prefix: lockPrefix.description, attachedLease: $0.lease?.rawValue,
+                createRevision: $0.createRevision.rawValue)
+        }
+        return recipe.holders(in: keys).map(\.createRevision)
     }
 }

@@ -190,7 +190,8 @@ final class HistoryLog: Sendable {
         var lastHeard: [Int: (incarnation: Int, at: ContinuousClock.Instant)] = [:]
         /// How many locks each client holds (between `acquired` and the end of that hold).
         var holding: [Int: Int] = [:]
-        /// Clients between `acquired` and their write: a pause there is the case fencing exists for.
+        /// Clients between `acquired` and their first write (or fenced read): a pause there is the
+        /// case fencing exists for.
         var beforeWrite: [Int: Int] = [:]
         var strayLines = 0
     }
@@ -211,7 +212,7 @@ final class HistoryLog: Sendable {
             case .acquired:
                 state.holding[client, default: 0] += 1
                 state.beforeWrite[client, default: 0] += 1
-            case .writeStart: state.beforeWrite[client] = max(0, (state.beforeWrite[client] ?? 0) - 1)
+            case .writeStart, .readSent: state.beforeWrite[client] = max(0, (state.beforeWrite[client] ?? 0) - 1)
             case .released, .releaseFailed: state.holding[client] = max(0, (state.holding[client] ?? 0) - 1)
             case .stopped:
                 state.holding[client] = nil

@@ -19,7 +19,9 @@ extension VerifyCommand {
             "operations: \(summary.lockAttempts) lock attempts, \(summary.acquired) acquired; writes: "
                 + "\(summary.writesAccepted) accepted, \(summary.writesRejected) rejected by fencing, "
                 + "\(summary.writesFailed) failed, \(summary.writesUnknown) unknown; \(summary.released) released, "
-                + "\(summary.releaseFailures) unlock failures; \(summary.sessions) sessions")
+                + "\(summary.releaseFailures) unlock failures; \(summary.sessions) sessions"
+                + (summary.readsAccepted + summary.readsRejected > 0
+                    ? "; fenced reads: \(summary.readsAccepted) answered, \(summary.readsRejected) rejected by fencing" : ""))
         if !summary.errorsByCode.isEmpty {
             let text = summary.errorsByCode.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             Console.out("typed errors by code: \(text)")

@@ -26,7 +26,11 @@ final class QueueSampler: Sendable {
                 let sent = MonotonicTime.now()
                 guard let result = try? await client.range(RangeRequest(.prefix(prefix), keysOnly: true), timeout: .seconds(1))
                 else { continue }
-                let keys = result.keyValues.map { QueueKey(lease: $0.lease?.rawValue ?? 0, createRevision: $0.createRevision.rawValue) }
+                let keys = result.keyValues.map {
+                    QueueKey(
+                        key: $0.key.description, prefix: prefix.description, attachedLease: $0.lease?.rawValue,
+                        createRevision: $0.createRevision.rawValue)
+                }
                 let sample = QueueSample(lock: lock, sent: sent, received: MonotonicTime.now(), keys: keys)
                 collected.withLock { $0.append(sample) }
             }

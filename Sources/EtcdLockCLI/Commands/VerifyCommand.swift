@@ -3,10 +3,11 @@ import EtcdLock
 import Foundation
 import LockVerification
 
-/// `etcdlock verify`: proves the lock under faults. Client processes increment a register
-/// under the lock with fenced writes while a nemesis kills and pauses etcd members and the
-/// clients themselves; a checker then compares the clients' histories with etcd's own history
-/// of the register. Exits 1 on any violation.
+/// `etcdlock verify`: proves a lock recipe under faults. Client processes increment a register
+/// under the lock with fenced writes (read/write lock readers read it with fenced reads;
+/// semaphore holders log their sections in it) while a nemesis kills and pauses etcd members and
+/// the clients themselves; a checker then compares the clients' histories with etcd's own
+/// history of the register and of the lock's queue. Exits 1 on any violation.
 struct VerifyCommand: Command {
     static let name = "verify"
     static let abstract = "check the lock's guarantees under injected faults"
@@ -25,6 +26,19 @@ struct VerifyCommand: Command {
         waited for and held nothing (sampled during the run), and every stall (a waiter, no
         holder) is explained by an injected fault.
 
+        --recipe rwlock: clients take the write hold one turn in three (a fenced increment, as
+        above) and a read hold otherwise, reading the register twice with fenced reads (a txn
+        whose compare is the reader key's create revision) with work between them. Checked too:
+        each read was answered while its reader held (no writer ahead in etcd's queue at that
+        revision), returned etcd's register at that revision, and no write applied between a
+        reader's two reads; no write section overlaps any other section in real time (read
+        sections may overlap each other).
+        --recipe semaphore: holders write the register with fenced writes on entering and before
+        leaving (no counter). Checked instead of the register and token checks: each write
+        applied while its writer's key was among the first N of the queue, and at most N
+        accepted holders overlap, both in etcd's history (from each permit's first to its last
+        write revision) and in real time.
+
         \(ConnectionOptions.help)
           --cluster-dir DIR  a cluster started by scripts/etcd-cluster (3 members): enables member and link faults
           --no-link-faults   with --cluster-dir: clients talk to the members directly, no link faults
@@ -37,7 +51,9 @@ struct VerifyCommand: Command {
           --history FILE     write every client's history there (default: a temporary file, kept on failure)
           --verbose          print each fault as it is injected
           --print-schedule   print the fault schedule for these options and exit
-          --unfenced         self-test: clients write without fencing, so the checker must find violations
+          --recipe R         the recipe under test: mutex (default), rwlock or semaphore
+          --permits N        with --recipe semaphore: its permits (default 2)
+          --unfenced         self-test: clients write (and read) without fencing, so the checker must find violations
 
         Exit status: 0 when every check passed, 1 on a violation, 64 usage, 69 etcd unavailable.
         """
@@ -57,6 +73,8 @@ struct VerifyCommand: Command {
     let unfenced: Bool
     /// Whether clients talk to members through fault-injecting proxies (with --cluster-dir).
     let linkFaults: Bool
+    /// The recipe under test.
+    let recipe: VerifiedRecipe
 
     init(parsing arguments: inout Arguments) throws {
         var connection = try ConnectionOptions(parsing: &arguments)
@@ -92,6 +110,7 @@ struct VerifyCommand: Command {
         printSchedule = arguments.flag("--print-schedule")
         unfenced = arguments.flag("--unfenced")
         linkFaults = clusterDirectory != nil && !arguments.flag("--no-link-faults")
+        recipe = try parseRecipe(&arguments)
     }
 
     private var schedule: FaultSchedule {
@@ -113,7 +132,7 @@ struct VerifyCommand: Command {
         let lockNames = (0..<locks).map { "\(lockName)-\($0)" }
         let registers = (0..<locks).map { EtcdKey("\(register)-\($0)") }
         Console.out(
-            "verify: \(clients) client processes"
+            "verify: \(recipe), \(clients) client processes"
                 + (lockersPerClient > 1 ? " of \(lockersPerClient) lockers each" : "")
                 + " on \(locks == 1 ? "lock \"\(lockNames[0])\"" : "\(locks) locks \"\(lockName)-*\"")"
                 + ", session TTL \(ttlText)s, \(duration.components.seconds)s of faults, seed \(seed)")
@@ -134,7 +153,8 @@ struct VerifyCommand: Command {
                     index, incarnation: incarnation, endpoints: mesh?.endpoints(client: index) ?? connection.endpoints,
                     lockName: lockName, register: register, fleet: fleet)
             }
-            let lockPrefixes = try lockNames.map { try LockInspection.prefix($0) }
+            var lockPrefixes: [EtcdKey] = []
+            for name in lockNames { lockPrefixes.append(try await VerifiedLock.prefix(recipe, name: name, client: client)) }
             let sampler = QueueSampler(client: client, prefixes: lockPrefixes)
             let tally = FaultTally()
             let start = ContinuousClock.now
@@ -160,7 +180,7 @@ struct VerifyCommand: Command {
                 group.cancelAll()
             }
             Console.out("verify: clients stopped; waiting for expired sessions to clear, then reading etcd's history")
-            let reader = FinalStateReader(client: client, startRevision: startRevision)
+            let reader = FinalStateReader(client: client, startRevision: startRevision, recipe: recipe)
             let leftovers = await reader.leftovers(
                 lockPrefixes: lockPrefixes, leases: fleet.log.leases, within: ttl * 2 + .seconds(15))
             let events = fleet.log.events
@@ -171,11 +191,14 @@ struct VerifyCommand: Command {
             let samples = sampler.samples
             for lock in 0..<locks {
                 let (finalCount, writes) = try await reader.registerHistory(register: registers[lock], lockPrefix: lockPrefixes[lock])
+                let lockEvents = events.filter { $0.lock == lock || $0.step.concernsEveryLock }
                 // Clean-up, exits and hangs concern the whole run: they go with the first lock.
                 var record = VerificationRecord(
-                    events: events.filter { $0.lock == lock || $0.step.concernsEveryLock }, registerWrites: writes,
-                    finalCount: finalCount, pauses: pauses, limits: Self.operationLimits)
+                    events: lockEvents, registerWrites: writes, finalCount: finalCount, pauses: pauses,
+                    limits: Self.operationLimits)
                 record.lock = lock
+                record.recipe = recipe
+                record.readHolders = try await reader.readHolders(of: lockEvents, lockPrefix: lockPrefixes[lock])
                 record.samples = samples.filter { $0.lock == lock }
                 record.faults = faults
                 record.exits = exits
@@ -224,8 +247,8 @@ struct VerifyCommand: Command {
             executable, "verify-client", "--endpoints", endpoints.joined(separator: ","), "--lock", lockName,
             "--register", register.description, "--client", String(index), "--incarnation", String(incarnation),
             "--ttl", ttlText, "--locks", String(locks), "--lockers", String(lockersPerClient),
-            "--lock-timeout", String(Self.lockTimeout.components.seconds),
-        ] + (unfenced ? ["--unfenced"] : [])
+            "--lock-timeout", String(Self.lockTimeout.components.seconds), "--recipe", recipe.option,
+        ] + (unfenced ? ["--unfenced"] : []) + (recipe.isSemaphore ? ["--permits", String(recipe.capacity)] : [])
         let log = fleet.log
         return try ChildProcess(command: arguments, environment: [:]) { line in
             log.record(client: index, incarnation: incarnation, line: line)

@@ -34,6 +34,33 @@ private final class BeforeFirstWatch: QueueStore {
     }
 }
 
+/// Sends every enqueue to etcd, then loses the answer of the first (as a member that applied it
+/// and died would): the caller learns only that it may have been applied.
+private final class LostFirstEnqueueAnswer: QueueStore {
+    let client: EtcdClient
+    private let lost = Mutex(false)
+
+    init(_ client: EtcdClient) { self.client = client }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await client.txn(txn, retry: retry, timeout: timeout)
+    }
+
+    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        let result = try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
+        guard lost.withLock({ lost in defer { lost = true }; return !lost }) else { return result }
+        throw EtcdError(code: .unavailable, message: "the connection closed before the answer", mayHaveBeenApplied: true)
+    }
+
+    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
+        try await client.range(request, timeout: timeout)
+    }
+
+    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
+        try await client.watch(ranges, options: options, timeout: timeout)
+    }
+}
+
 /// Records when keepalives were sent and answers the first one late.
 private final class LateFirstAnswer: Sendable {
     let client: EtcdClient
@@ -85,6 +112,20 @@ struct GuaranteeTests {
                     #expect(next.token > held.token)
                     try await waiter.unlock(next)
                 }
+            }
+        }
+    }
+
+    @Test("an enqueue that landed but whose answer was lost is withdrawn: no phantom key, and the next attempt succeeds")
+    func unknownEnqueueIsWithdrawn() async throws {
+        let namespace = recipeNamespace("lost-answer")
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { session in
+                let mutex = try EtcdMutex("answer", session: session, namespace: namespace, store: LostFirstEnqueueAnswer(client))
+                await #expect { try await mutex.lock(timeout: .seconds(5)) } throws: { ($0 as? EtcdError)?.mayHaveBeenApplied == true }
+                #expect(try await queuedKeys(client, mutex.prefix).isEmpty, "the landed enqueue stayed behind: a phantom")
+                let held = try await mutex.lock(timeout: .seconds(5))
+                try await mutex.unlock(held)
             }
         }
     }

@@ -38,6 +38,39 @@ struct SemaphoreTests {
         }
     }
 
+    @Test("with every permit held, one more is refused at once by a try and times out when waited for, leaving no key")
+    func fullSemaphoreRefuses() async throws {
+        let namespace = recipeNamespace("sem-full")
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { one in
+                try await EtcdSession.withSession(client) { two in
+                    let holders = try EtcdSemaphore("full", permits: 2, session: one, namespace: namespace)
+                    let other = try EtcdSemaphore("full", permits: 2, session: two, namespace: namespace)
+                    let first = try await holders.acquire(timeout: .seconds(5))
+                    let second = try await other.acquire(timeout: .seconds(5))
+                    guard case .heldByOther(let head) = try await other.tryAcquire() else {
+                        Issue.record("a third permit was granted out of two")
+                        return
+                    }
+                    #expect(head.token == first.token)
+                    #expect(head.owner == one.owner)
+                    await #expect { try await holders.acquire(timeout: .milliseconds(300)) } throws: {
+                        ($0 as? LockError)?.code == .timeout
+                    }
+                    #expect(try await queuedKeys(client, holders.prefix).map(\.createRevision) == [first.token.revision, second.token.revision])
+                    try await other.release(second)
+                    // A permit is free again: the next one is granted at once.
+                    guard case .acquired(let third) = try await other.tryAcquire() else {
+                        Issue.record("a freed permit was not granted")
+                        return
+                    }
+                    try await other.release(third)
+                    try await holders.release(first)
+                }
+            }
+        }
+    }
+
     @Test("a waiter behind another waiter is admitted when its turn comes: the waiter ahead announces its own admission")
     func chainedWaiterIsAdmitted() async throws {
         let namespace = recipeNamespace("sem-chain")

@@ -282,16 +282,16 @@ public final class EtcdSession: Sendable {
         // Revoked unless etcd already said the lease is gone: a session lost to its local deadline
         // may still have a live lease in etcd, holding keys until its TTL ends.
         let isGone = loss == .leaseExpired
-        // A session closed before it was lost released its locks: no lock-delay applies. One that
-        // was lost keeps its markers until they expire.
-        let markers = loss == nil ? Array(markerLeases.withLock { $0.values }) : []
         markLost(.closed)
+        // Lock-delay markers are left to expire: a hold released cleanly deleted its marker
+        // already; one still standing belongs to a hold that was lost or never released, and its
+        // delay applies (see ``LockDelay``).
+        guard !isGone else { return }
         let client = self.client
-        let leases = (isGone ? [] : [lease]) + markers
-        guard !leases.isEmpty else { return }
+        let lease = self.lease
         // Cleanup that must survive the caller's cancellation, with a deadline of its own.
         await finishEvenIfCancelled {
-            for lease in leases { _ = try? await client.revokeLease(lease, timeout: .seconds(2)) }
+            _ = try? await client.revokeLease(lease, timeout: .seconds(2))
         }
     }
 }

@@ -61,26 +61,30 @@ private final class LostFirstEnqueueAnswer: QueueStore {
     }
 }
 
-/// Records when keepalives were sent and answers the first one late.
+/// Answers the first successful keepalive late, and records when it was sent.
 private final class LateFirstAnswer: Sendable {
     let client: EtcdClient
     let lateness: Duration
-    private let sends = Mutex<[ContinuousClock.Instant]>([])
+    private let delayedSend = Mutex<ContinuousClock.Instant?>(nil)
 
     init(_ client: EtcdClient, lateness: Duration) {
         self.client = client
         self.lateness = lateness
     }
 
-    var firstSend: ContinuousClock.Instant? { sends.withLock { $0.first } }
+    /// When the keepalive whose answer came late was sent.
+    var firstSend: ContinuousClock.Instant? { delayedSend.withLock { $0 } }
 
     func renew(_ lease: LeaseID, timeout: Duration) async throws -> LeaseKeepAlive {
-        let count = sends.withLock { sends in
-            sends.append(.now)
-            return sends.count
-        }
+        let sent = ContinuousClock.now
+        // A keepalive that fails (a loaded etcd) fails as it would: the session tries again.
         let answer = try await client.keepAliveOnce(lease, timeout: timeout)
-        if count == 1 {
+        let isFirst = delayedSend.withLock { delayed in
+            guard delayed == nil else { return false }
+            delayed = sent
+            return true
+        }
+        if isFirst {
             // The answer is slow to come back (a loaded member, a slow network).
             try await Task.sleep(for: lateness)
             return answer
@@ -135,11 +139,11 @@ struct GuaranteeTests {
         try await TestEnvironment.withClient { client in
             let renewals = LateFirstAnswer(client, lateness: .seconds(1))
             try await EtcdSession.withSession(
-                client, ttl: .seconds(3), owner: nil, observer: NoLockObserver(),
+                client, ttl: .seconds(6), owner: nil, observer: NoLockObserver(),
                 renewal: { try await renewals.renew($0, timeout: $1) }, isolation: nil
             ) { session in
                 let initial = session.validUntil
-                let renewed = try await eventually(within: .seconds(10)) { session.validUntil > initial }
+                let renewed = try await eventually(within: .seconds(20)) { session.validUntil > initial }
                 #expect(renewed)
                 guard let sent = renewals.firstSend else {
                     Issue.record("no keepalive was sent")
@@ -150,7 +154,7 @@ struct GuaranteeTests {
                 let expected = sent + session.ttl - (.milliseconds(100) + session.ttl / 50)
                 // The session notes the send instant just before calling the renewal: a hair earlier.
                 #expect(session.validUntil <= expected, "deadline \(session.validUntil - expected) past send time + TTL - margin")
-                #expect(session.validUntil > expected - .milliseconds(100), "deadline \(expected - session.validUntil) too early")
+                #expect(session.validUntil > expected - .milliseconds(200), "deadline \(expected - session.validUntil) too early")
             }
         }
     }

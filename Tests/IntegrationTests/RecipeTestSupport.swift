@@ -1,5 +1,5 @@
 import Etcd
-import EtcdLock
+@testable import EtcdLock
 import Synchronization
 
 /// A unique namespace per test, so tests never share a queue.
@@ -66,4 +66,63 @@ final class Flag: Sendable {
     private let value = Mutex(false)
     func set() { value.withLock { $0 = true } }
     var isSet: Bool { value.withLock { $0 } }
+}
+
+/// Passes every call to a real client, except that the first transaction matching `matches`
+/// fails: before reaching etcd (`applied: false`), or after etcd applied it, its answer lost
+/// (`applied: true`, as when a member applies a request and dies). For deterministic races.
+final class FailFirstTxn: QueueStore {
+    let client: EtcdClient
+    private let matches: @Sendable (Txn) -> Bool
+    private let applied: Bool
+    private let failed = Mutex(false)
+
+    init(_ client: EtcdClient, applied: Bool, where matches: @escaping @Sendable (Txn) -> Bool) {
+        self.client = client
+        self.applied = applied
+        self.matches = matches
+    }
+
+    /// Whether the failure happened yet.
+    var hasFailed: Bool { failed.withLock { $0 } }
+
+    private func shouldFail(_ txn: Txn) -> Bool {
+        guard matches(txn) else { return false }
+        return failed.withLock { failed in
+            defer { failed = true }
+            return !failed
+        }
+    }
+
+    private func send(_ txn: Txn, _ forward: () async throws -> TxnResult) async throws -> TxnResult {
+        guard shouldFail(txn) else { return try await forward() }
+        if applied { _ = try await forward() }
+        throw EtcdError(code: .unavailable, message: "injected: the answer was lost", mayHaveBeenApplied: applied)
+    }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await send(txn) { try await client.txn(txn, retry: retry, timeout: timeout) }
+    }
+
+    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await send(txn) { try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout) }
+    }
+
+    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
+        try await client.range(request, timeout: timeout)
+    }
+
+    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
+        try await client.watch(ranges, options: options, timeout: timeout)
+    }
+}
+
+extension Txn {
+    /// Whether one of the operations it runs when its compares hold puts `key`.
+    func puts(where matches: (EtcdKey) -> Bool) -> Bool {
+        success.contains { operation in
+            if case .put(let put) = operation { return matches(put.key) }
+            return false
+        }
+    }
 }

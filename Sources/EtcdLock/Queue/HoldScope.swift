@@ -6,7 +6,8 @@ extension LockQueue {
     ///
     /// If the session is lost or the guard's key is deleted while `body` runs, `body` is
     /// cancelled; once it has ended, the call throws `.ownershipLost`. Cancelling the caller
-    /// cancels `body`; the guard is released all the same and the cancellation rethrown. `body`
+    /// cancels `body`; the guard is released all the same, and a `CancellationError` from `body`
+    /// becomes ``LockError`` `.cancelled`, as for a cancelled wait. `body`
     /// runs in `isolation` (see ``runUntilLost(isolation:loss:_:)`` for why in a task of its own).
     ///
     /// - Parameter reuse: when this task already holds a guard of this queue on this session
@@ -32,6 +33,10 @@ extension LockQueue {
             }
         } catch {
             _ = await releaseUntilDone(lock, onFailure: { _ in })
+            // Cancellation reads the same whether it came while waiting or while holding.
+            if error is CancellationError {
+                throw LockError(code: .cancelled, message: "the body holding \(name) was cancelled")
+            }
             throw error
         }
         switch outcome {

@@ -11,11 +11,17 @@ extension LockQueue {
     ///
     /// - Returns: whether the withdrawal landed now (`false`: it goes on in the background).
     @discardableResult
-    func withdraw(_ key: EtcdKey, revision: Revision?) async -> Bool {
+    ///
+    /// - Parameters:
+    ///   - marker: the entry's lock-delay marker, deleted with it if the entry had recorded it.
+    ///   - pastDeadline: the caller's deadline has passed: try only briefly before handing the
+    ///     withdrawal to the background, so the caller is not held long past its deadline.
+    func withdraw(_ key: EtcdKey, revision: Revision?, marker: EtcdKey? = nil, pastDeadline: Bool = false) async -> Bool {
         let store = self.store
-        let deletion = Self.deletion(of: key, createdAt: revision)
+        let deletion = Self.deletion(of: key, createdAt: revision, marker: marker)
+        let timeout: Duration = pastDeadline ? .milliseconds(500) : .seconds(2)
         let landed = await finishEvenIfCancelled {
-            (try? await store.txn(deletion, retry: .idempotent, timeout: .seconds(2))) != nil
+            (try? await store.txn(deletion, retry: .idempotent, timeout: timeout)) != nil
         }
         if !landed {
             session.pendingWithdrawals.add(.init(key: key, revision: revision))
@@ -32,7 +38,7 @@ extension LockQueue {
         guard let revision else { return Txn(then: [.delete(.key(key))]) }
         var operations: [Txn.Operation] = [.delete(.key(key))]
         if let marker {
-            let ownMarker = Txn(if: [.value(of: marker, .equal, String(revision.rawValue).utf8)], then: [.delete(.key(marker))])
+            let ownMarker = Txn(if: [.value(of: marker, .equal, Self.markerValue(revision))], then: [.delete(.key(marker))])
             operations.append(.txn(ownMarker))
         }
         return Txn(if: [.createRevision(of: key, .equal, revision)], then: operations)

@@ -73,6 +73,8 @@ struct LockQueue: Sendable {
         var checkHead: @Sendable (KeyValue) -> LockError? = { _ in nil }
         /// The lock-delay to honour once admitted, if any.
         var delay: DelayMarker?
+        /// The marker this entry records while it holds, if any.
+        var ownMarker: EtcdKey? { delay?.recordsOwn == true ? delay?.key : nil }
         /// The hold an entry shares with others of its queue (a read, a permit), or `nil` for an
         /// exclusive one. Shared entries' enqueues and releases travel alone: merged with
         /// another of the same queue they would share its create revision, and the coalescer
@@ -132,7 +134,7 @@ struct LockQueue: Sendable {
 
     private func enqueueAndWait(_ entry: Entry, deadline: ContinuousClock.Instant?) async throws -> Ticket {
         try session.checkValid()
-        let position = try await enqueue(entry)
+        let position = try await enqueue(entry, deadline: deadline)
         try await checkHead(position, of: entry)
         do {
             if !position.isAdmitted {
@@ -147,14 +149,14 @@ struct LockQueue: Sendable {
                 _ = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: true, deadline: deadline)
             }
         } catch {
-            await withdraw(entry.key, revision: position.revision)
+            await withdraw(entry.key, revision: position.revision, marker: entry.ownMarker, pastDeadline: deadline.map { .now >= $0 } ?? false)
             throw normalized(error)
         }
         // A session that expired meanwhile (a long pause) must not hand out a guard.
         try session.checkValid()
         return Ticket(
             key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
-            marker: entry.delay?.recordsOwn == true ? entry.delay?.key : nil)
+            marker: entry.ownMarker)
     }
 
     /// The outcome of ``tryAcquire(_:)``.
@@ -172,9 +174,10 @@ struct LockQueue: Sendable {
         }
         do {
             try session.checkValid()
-            let position = try await enqueue(entry)
+            let position = try await enqueue(entry, deadline: nil)
             try await checkHead(position, of: entry)
             var admitted = position.isAdmitted
+            var head = position.head
             if !admitted {
                 do {
                     admitted = try await look(entry, revision: position.revision) == .admitted
@@ -189,22 +192,29 @@ struct LockQueue: Sendable {
             }
             if admitted, let delay = entry.delay {
                 do {
-                    admitted = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: false, deadline: nil)
+                    if let standing = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: false, deadline: nil) {
+                        admitted = false
+                        // The lock is in a lost holder's lock-delay: that holder is the one to report.
+                        head = KeyValue(
+                            key: standing.key, value: Array("lock-delay of a holder that was lost (token \(standing.valueString))".utf8),
+                            createRevision: Revision(Int64(standing.valueString) ?? 0), modRevision: standing.modRevision,
+                            version: standing.version, lease: standing.lease)
+                    }
                 } catch {
-                    await withdraw(entry.key, revision: position.revision)
+                    await withdraw(entry.key, revision: position.revision, marker: entry.ownMarker)
                     throw normalized(error)
                 }
             }
             guard admitted else {
                 await withdraw(entry.key, revision: position.revision)
                 if kind.keyPerSession { releaseLocalTurn(entry.key) }
-                return .blocked(head: position.head)
+                return .blocked(head: head)
             }
             session.observer.acquired(name: name, token: FencingToken(position.revision), waited: .zero)
             return .acquired(
                 Ticket(
                     key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
-                    marker: entry.delay?.recordsOwn == true ? entry.delay?.key : nil))
+                    marker: entry.ownMarker))
         } catch {
             if kind.keyPerSession { releaseLocalTurn(entry.key) }
             throw error
@@ -272,7 +282,9 @@ struct LockQueue: Sendable {
     /// the prefix", and the new key is then the head. Otherwise a nested txn creates the key if
     /// absent (or finds it) and reads the head. Safe to retry: the key is the entry's own, so a
     /// second attempt finds it.
-    func enqueue(_ entry: Entry) async throws -> Position {
+    ///
+    /// - Parameter deadline: the caller's; the request's own timeout does not outlast it.
+    func enqueue(_ entry: Entry, deadline: ContinuousClock.Instant?) async throws -> Position {
         let key = entry.key
         let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
         // A shared entry also reads the rule's slice just before its put: every key there is
@@ -296,10 +308,11 @@ struct LockQueue: Sendable {
             let store = self.store
             let group = prefix.description
             let coalesces = entry.shared == nil
+            let timeout = remaining(until: deadline)
             result = try await finishEvenIfCancelled {
                 coalesces
-                    ? try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: nil)
-                    : try await store.txn(txn, retry: .idempotent, timeout: nil)
+                    ? try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: timeout)
+                    : try await store.txn(txn, retry: .idempotent, timeout: timeout)
             }
         } catch let error as EtcdError where error.code == .leaseNotFound {
             session.markLost(.leaseExpired)
@@ -309,7 +322,11 @@ struct LockQueue: Sendable {
             // and nobody would ever delete it (a phantom waiter, later a phantom holder). Delete
             // it: the key is this entry's own (for a key per session, the local lock table keeps
             // other tasks of the session off it).
-            await withdraw(key, revision: nil)
+            let pastDeadline = deadline.map { .now >= $0 } ?? false
+            await withdraw(key, revision: nil, pastDeadline: pastDeadline)
+            if pastDeadline {
+                throw LockError(code: .timeout, message: "\(name) was not acquired in time (etcd did not answer)", underlying: error)
+            }
             throw normalized(error)
         }
         if result.succeeded {
@@ -339,12 +356,24 @@ struct LockQueue: Sendable {
 
     /// Writes an admitted entry's key again (same value and lease, only while it is the entry
     /// created at `revision`), so a waiter watching it learns that its own position changed.
-    /// Best effort: when it fails, that waiter still learns of the entry's deletion.
+    ///
+    /// Completes even when the caller is cancelled, and tries again while etcd cannot be reached,
+    /// for up to a third of the session's TTL: a waiter left unannounced would wait until this
+    /// entry is released. Past that (a long outage), it does wait that long.
     private func announceAdmission(_ entry: Entry, revision: Revision) async {
         let rewrite = Txn(
             if: [.createRevision(of: entry.key, .equal, revision)],
             then: [.put(entry.key, value: entry.value, lease: session.lease)])
-        _ = try? await store.txn(rewrite, retry: .idempotent, timeout: nil)
+        let store = self.store
+        let session = self.session
+        let giveUp = ContinuousClock.now + session.ttl / 3
+        await finishEvenIfCancelled {
+            var pause = Duration.milliseconds(50)
+            while (try? await store.txn(rewrite, retry: .idempotent, timeout: nil)) == nil, session.isValid, ContinuousClock.now < giveUp {
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .milliseconds(500))
+            }
+        }
     }
 }
 

@@ -8,8 +8,8 @@ enum LossScopeOutcome<Value> {
 
 /// Runs `body` in the caller's isolation until it finishes or `loss` returns, whichever comes
 /// first. On a loss, `body` is cancelled and this waits for it to end before returning `.lost`.
-/// When the calling task is cancelled, `body` is cancelled too and the cancellation is rethrown
-/// once `body` has ended. What `body` throws is rethrown.
+/// When the calling task is cancelled, `body` is cancelled too; what it then returns or throws
+/// (once it has ended) is the outcome. What `body` throws is rethrown.
 ///
 /// Why `body` runs in a task of its own: the scope must cancel `body` without cancelling its
 /// caller, and Swift can only cancel a task other than the current one (through its handle). A
@@ -34,14 +34,20 @@ func runUntilLost<Value>(
         let lost: Bool
         do {
             lost = try await withTaskCancellationHandler {
-                try await withThrowingTaskGroup(of: Bool.self) { group in
+                try await withThrowingTaskGroup(of: Bool?.self) { group in
                     group.addTask {
                         try await bodyTask.value
                         return false
                     }
                     group.addTask {
-                        try await loss()
-                        return true
+                        do {
+                            try await loss()
+                            return true
+                        } catch {
+                            // Cancelled with the caller: the body's own outcome decides (a body
+                            // that finished keeps its value).
+                            return nil
+                        }
                     }
                     // Whichever ends first, the other is cancelled; leaving the group waits for
                     // both, so `body` has ended by then.
@@ -49,7 +55,10 @@ func runUntilLost<Value>(
                         group.cancelAll()
                         bodyTask.cancel()
                     }
-                    return try await group.next() ?? true
+                    while let outcome = try await group.next() {
+                        if let lost = outcome { return lost }
+                    }
+                    return true
                 }
             } onCancel: {
                 bodyTask.cancel()

@@ -16,7 +16,9 @@ extension EtcdMutex {
     /// it; cancelling `body` still takes effect only at its next suspension point.
     ///
     /// Cancelling the calling task cancels `body`; the lock is released all the same (as by
-    /// ``unlockUntilDone(_:onFailure:)``) and the cancellation error is rethrown.
+    /// ``unlockUntilDone(_:onFailure:)``) and, when `body` ends by throwing `CancellationError`,
+    /// the call throws ``LockError`` `.cancelled`, as a cancelled wait does (a `body` that finished
+    /// anyway returns its value).
     ///
     /// - Parameters:
     ///   - timeout: how long to wait for the lock (forever when `nil`).

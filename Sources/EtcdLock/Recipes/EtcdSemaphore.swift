@@ -50,6 +50,11 @@ public struct EtcdSemaphore: Sendable {
     /// - Throws: ``LockError`` `.invalidName`; `.invalidArgument` unless `permits` is between 1
     ///   and ``maximumPermits``.
     public init(_ name: String, permits: Int, session: EtcdSession, namespace: String = "default") throws {
+        try self.init(name, permits: permits, session: session, namespace: namespace, store: nil)
+    }
+
+    /// A semaphore whose queue operations go through `store` (tests interpose on them).
+    init(_ name: String, permits: Int, session: EtcdSession, namespace: String, store: (any QueueStore)?) throws {
         guard (1...Self.maximumPermits).contains(permits) else {
             throw LockError(
                 code: .invalidArgument,
@@ -58,7 +63,7 @@ public struct EtcdSemaphore: Sendable {
         self.name = name
         self.permits = permits
         self.session = session
-        queue = try LockQueue(session: session, namespace: namespace, kind: .semaphore, name: name)
+        queue = try LockQueue(session: session, namespace: namespace, kind: .semaphore, name: name, store: store)
     }
 
     /// The key prefix under which holders and waiters queue.

@@ -13,9 +13,14 @@ import Etcd
 /// marker outlives it by the delay: a successor admitted by the queue finds a marker that is not
 /// its own and waits for it to expire before it is told it holds the lock.
 ///
+/// A marker that is not a successor's own stops counting when its lease expires, or once the
+/// delay has passed since that successor first saw it, whichever comes first: so a holder whose
+/// key an administrator deleted, while its session lives on, delays the lock by the delay too,
+/// not for the session's lifetime.
+///
 /// Every user of one lock must pass the same delay: a user without it neither writes nor waits
-/// for markers. Closing a session normally revokes its marker lease too (its locks count as
-/// released).
+/// for markers. Release explicitly to hand over at once (`withLock` does): a session that ends
+/// while still holding leaves its markers to expire, as a lost one does.
 public enum LockDelay {
     /// The longest lock-delay accepted.
     public static let maximum = Duration.seconds(3600)

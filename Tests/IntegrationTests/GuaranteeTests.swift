@@ -61,6 +61,41 @@ private final class LostFirstEnqueueAnswer: QueueStore {
     }
 }
 
+/// Passes every call to a real client; once armed, a waiter's look at the queue that finds
+/// nothing ahead (its admission) is held until an instant (the session's deadline), as a process
+/// paused at the worst moment would be.
+private final class PausedLook: QueueStore {
+    let client: EtcdClient
+    private let until = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(_ client: EtcdClient) { self.client = client }
+
+    func arm(until instant: ContinuousClock.Instant) { until.withLock { $0 = instant } }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        let result = try await client.txn(txn, retry: retry, timeout: timeout)
+        let isLook = txn.compares.isEmpty && txn.success.count == 2
+        if isLook, case .range(let ahead) = result.responses.first, ahead.keyValues.isEmpty,
+            let instant = until.withLock({ $0 })
+        {
+            try await Task.sleep(until: instant, clock: .continuous)
+        }
+        return result
+    }
+
+    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
+    }
+
+    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
+        try await client.range(request, timeout: timeout)
+    }
+
+    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
+        try await client.watch(ranges, options: options, timeout: timeout)
+    }
+}
+
 /// Answers the first successful keepalive late, and records when it was sent.
 private final class LateFirstAnswer: Sendable {
     let client: EtcdClient
@@ -130,6 +165,38 @@ struct GuaranteeTests {
                 #expect(try await queuedKeys(client, mutex.prefix).isEmpty, "the landed enqueue stayed behind: a phantom")
                 let held = try await mutex.lock(timeout: .seconds(5))
                 try await mutex.unlock(held)
+            }
+        }
+    }
+
+    @Test("a waiter whose session passes its deadline while it learns it is admitted gets no guard (session_lost)")
+    func expiredWaiterGetsNoGuard() async throws {
+        let namespace = recipeNamespace("expired-waiter")
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client) { holderSession in
+                let holder = try EtcdMutex("late", session: holderSession, namespace: namespace)
+                let held = try await holder.lock()
+                // The waiter's keepalives never come back: its local deadline is fixed at the grant.
+                let neverAnswered: EtcdSession.Renewal = { _, _ in
+                    try await Task.sleep(for: .seconds(3600))
+                    throw CancellationError()
+                }
+                do {
+                    try await EtcdSession.withSession(
+                        client, ttl: .seconds(4), owner: nil, observer: NoLockObserver(), renewal: neverAnswered, isolation: nil
+                    ) { session in
+                        let store = PausedLook(client)
+                        // The look that finds the waiter admitted returns only after its deadline.
+                        store.arm(until: session.validUntil + .milliseconds(200))
+                        let waiter = try EtcdMutex("late", session: session, namespace: namespace, store: store)
+                        let waiting = Task { try await waiter.lock(timeout: .seconds(30)) }
+                        #expect(try await eventually(within: .seconds(3)) { try await queuedKeys(client, waiter.prefix).count == 2 })
+                        try await holder.unlock(held)
+                        await #expect { try await waiting.value } throws: { ($0 as? LockError)?.code == .sessionLost }
+                    }
+                } catch let error as LockError where error.code == .sessionLost {
+                    // The session ends lost, as it should.
+                }
             }
         }
     }

@@ -171,13 +171,3 @@ public enum LockLoss: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
-
-/// Read-only access to where locks live, for tools that inspect them without a session.
-public enum LockInspection {
-    /// The key prefix of the lock `name` in `namespace`, under which its holder and waiters queue.
-    ///
-    /// - Throws: ``LockError`` `.invalidName`.
-    public static func prefix(_ name: String, namespace: String = "default") throws -> EtcdKey {
-        try LockName.prefix(namespace: namespace, kind: "lock", name: name)
-    }
-}

@@ -12,6 +12,12 @@ public struct AccessTokens: Sendable {
         public var namespace: String
         /// The caller's role.
         public var role: Role
+
+        /// A grant of `role` in `namespace`.
+        public init(namespace: String, role: Role) {
+            self.namespace = namespace
+            self.role = role
+        }
     }
 
     /// What a caller may do.

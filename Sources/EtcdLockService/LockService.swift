@@ -118,6 +118,9 @@ public final class LockService: Sendable {
 
     private func answer(_ request: HTTPRequest, route: Route) async throws -> HTTPResponse {
         if case .notFound = route { throw ServiceError(status: 404, code: "not_found", message: "no such route") }
+        if case .badName = route {
+            throw ServiceError(status: 400, code: "invalid_name", message: "the lock name is not valid percent-encoded UTF-8")
+        }
         guard request.method == route.method else {
             throw ServiceError(status: 405, code: "method_not_allowed", message: "use \(route.method) here")
         }

@@ -14,11 +14,14 @@ let package = Package(
     products: [
         .library(name: "Etcd", targets: ["Etcd"]),
         .library(name: "EtcdLock", targets: ["EtcdLock"]),
+        .library(name: "EtcdLockService", targets: ["EtcdLockService"]),
         .executable(name: "etcdlock", targets: ["EtcdLockCLI"]),
     ],
     targets: [
         .target(name: "Etcd", swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
+        // The HTTP lock API (`etcdlock serve`): stateless handles over a small HTTP/1.1 server.
+        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),
         // posix_spawn children reaped by polling, shared by the CLI and the test support.
         .target(name: "ChildProcesses", dependencies: ["CProcessGuard"], swiftSettings: strictSettings),
         // The guard process that runs `etcdlock lock`'s command in a process group of its own
@@ -28,7 +31,7 @@ let package = Package(
         .target(name: "LockVerification", swiftSettings: strictSettings),
         .executableTarget(
             name: "EtcdLockCLI",
-            dependencies: ["Etcd", "EtcdLock", "ChildProcesses", "LockVerification"],
+            dependencies: ["Etcd", "EtcdLock", "EtcdLockService", "ChildProcesses", "LockVerification"],
             swiftSettings: strictSettings
         ),
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),
@@ -37,7 +40,7 @@ let package = Package(
         .testTarget(name: "LockVerificationTests", dependencies: ["LockVerification"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Etcd", "EtcdLock", "EtcdTestSupport"],
+            dependencies: ["Etcd", "EtcdLock", "EtcdLockService", "EtcdTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -42,6 +42,8 @@ public final class EtcdSession: Sendable {
         var validUntil: ContinuousClock.Instant
         var loss: SessionLoss?
         var waiters: [UUID: CheckedContinuation<SessionLoss, any Error>] = [:]
+        /// Whether ``handOverLease()`` was called: closing then leaves the lease alone.
+        var isLeaseHandedOver = false
     }
 
     private let state: Mutex<State>
@@ -277,11 +279,22 @@ public final class EtcdSession: Sendable {
         }
     }
 
+    /// Hands the lease over to whoever renews it next: when the session's scope ends, the lease
+    /// is no longer renewed, and it is **not** revoked, so its keys live until its TTL runs out
+    /// unless someone else keeps it alive (``LockHandle``: an HTTP caller renews it).
+    ///
+    /// Internal seam for handles. Call it only as the very last step of a scope that succeeded:
+    /// a scope that throws afterwards would leave the lease (and its keys) to expire on its own.
+    func handOverLease() {
+        state.withLock { $0.isLeaseHandedOver = true }
+    }
+
     /// Revokes the lease (bounded, and not cancelled with the caller) and marks the session closed.
     private func close() async {
         // Revoked unless etcd already said the lease is gone: a session lost to its local deadline
-        // may still have a live lease in etcd, holding keys until its TTL ends.
-        let isGone = loss == .leaseExpired
+        // may still have a live lease in etcd, holding keys until its TTL ends. A lease handed over
+        // (``handOverLease()``) belongs to its new renewer.
+        let isGone = loss == .leaseExpired || state.withLock { $0.isLeaseHandedOver }
         markLost(.closed)
         // Lock-delay markers are left to expire: a hold released cleanly deleted its marker
         // already; one still standing belongs to a hold that was lost or never released, and its

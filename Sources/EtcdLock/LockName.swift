@@ -54,4 +54,28 @@ enum LockName {
         let space = try segment(namespace, kind: "namespace")
         return EtcdKey("/etcdlock/\(space)/\(kind)/\(try segment(name, kind: kind))/")
     }
+
+    /// The prefix under which every lock of `kind` in `namespace` queues:
+    /// `/etcdlock/<namespace>/<kind>/`.
+    static func kindPrefix(namespace: String, kind: String) throws -> EtcdKey {
+        EtcdKey("/etcdlock/\(try segment(namespace, kind: "namespace"))/\(kind)/")
+    }
+
+    /// The name a key segment stands for (the inverse of ``segment(_:kind:)``), or `nil` when the
+    /// segment is not one this type produced.
+    static func name(ofSegment segment: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = segment.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
+            bytes.append(value)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
 }

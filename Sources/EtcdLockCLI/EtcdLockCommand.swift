@@ -6,8 +6,8 @@ import Foundation
 enum EtcdLockCommand {
     /// Commands `--help` lists.
     static let commands: [any Command.Type] = [
-        LockCommand.self, ElectCommand.self, ObserveCommand.self, InspectCommand.self, DemoCommand.self, BenchCommand.self,
-        VerifyCommand.self,
+        LockCommand.self, ElectCommand.self, ObserveCommand.self, InspectCommand.self, ListCommand.self, ReleaseCommand.self,
+        ServeCommand.self, DemoCommand.self, BenchCommand.self, VerifyCommand.self,
     ]
 
     /// Commands that exist but are not listed (helpers of other commands).

@@ -1,0 +1,76 @@
+import Etcd
+
+extension LockHandle {
+    /// The outcome of ``LockHandle/acquire(_:namespace:client:ttl:owner:wait:observer:)``:
+    /// contention is a result, not an error.
+    public enum Acquisition: Sendable {
+        /// The lock is held. The lease has about `ttl` left: renew it well before that (every
+        /// `ttl / 3`), or the lock is lost.
+        case acquired(LockHandle, ttl: Duration)
+        /// Someone else holds it (a try: `wait` zero); nothing of the attempt is left in etcd.
+        case heldByOther(LockHolder?)
+        /// The wait ended without the lock; nothing of the attempt is left in etcd. `holder` is the
+        /// holder at that moment, if one could be read.
+        case timedOut(holder: LockHolder?)
+    }
+
+    /// Acquires the mutex `name` for a holder that renews the lease itself.
+    ///
+    /// Grants a lease of `ttl`, queues the holder's key on it and waits. **While waiting, this call
+    /// keeps the lease alive**; once it returns ``Acquisition/acquired(_:ttl:)``, it does not: the
+    /// caller must call ``renew(client:timeout:)`` before the TTL runs out. If the wait ran long, the
+    /// lease is renewed once more before returning, so the caller starts with nearly the whole TTL.
+    ///
+    /// On every other ending — try refused, timeout, cancellation, an error — the waiter's key is
+    /// withdrawn and the lease revoked before this call returns (the clean-up finishes even when
+    /// the calling task is cancelled), so nothing of the attempt stays in etcd.
+    ///
+    /// - Parameters:
+    ///   - ttl: the lease's TTL, from 1 second to 1 year (etcd raises small values to its minimum).
+    ///   - owner: who holds the lock, stored as the key's value (shown by inspections).
+    ///   - wait: how long to wait; `.zero` tries once; `nil` waits until cancelled.
+    ///   - observer: told about the acquisition as for an ``EtcdMutex``.
+    /// - Throws: ``LockError`` `.invalidName`, `.invalidTTL`, `.cancelled`, `.sessionLost` (the lease
+    ///   was lost while waiting); ``EtcdError`` when etcd cannot be reached.
+    public static func acquire(
+        _ name: String, namespace: String = "default", client: EtcdClient, ttl: Duration, owner: String,
+        wait: Duration?, observer: any LockObserver = NoLockObserver()
+    ) async throws -> Acquisition {
+        _ = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
+        return try await EtcdSession.withSession(client, ttl: ttl, owner: owner, observer: observer) { session in
+            let mutex = try EtcdMutex(name, session: session, namespace: namespace)
+            let lock: LockGuard
+            if wait == .zero {
+                switch try await mutex.tryLock() {
+                case .acquired(let acquired): lock = acquired
+                case .heldByOther(let holder): return .heldByOther(holder)
+                }
+            } else {
+                do {
+                    lock = try await mutex.lock(timeout: wait)
+                } catch let error as LockError where error.code == .timeout {
+                    return .timedOut(holder: try? await mutex.holder())
+                }
+            }
+            var ttlLeft = session.ttl
+            // After a long wait the last keepalive may be up to a third of the TTL old: renew once
+            // more, so the caller's first renewal is due a whole TTL/3 from now.
+            if ContinuousClock.now.duration(to: session.validUntil) < session.ttl * 0.8 {
+                ttlLeft = .seconds(try await client.keepAliveOnce(session.lease).ttlSeconds)
+            }
+            let handle = LockHandle(name: name, namespace: namespace, key: lock.key, lease: session.lease, token: lock.token)
+            // Last step: from here on the lease is the caller's to renew; the session neither
+            // renews nor revokes it.
+            session.handOverLease()
+            return .acquired(handle, ttl: ttlLeft)
+        }
+    }
+
+    init(name: String, namespace: String, key: EtcdKey, lease: LeaseID, token: FencingToken) {
+        self.name = name
+        self.namespace = namespace
+        self.key = key
+        self.lease = lease
+        self.token = token
+    }
+}

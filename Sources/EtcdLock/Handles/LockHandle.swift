@@ -1,0 +1,130 @@
+import Etcd
+
+/// A mutex holder described by values alone: valid in any process that can reach etcd.
+///
+/// A ``LockGuard`` lives and dies with its ``EtcdSession``; a handle does not. Its lease is
+/// *client-driven*: once ``acquire(_:namespace:client:ttl:owner:wait:observer:)`` returns, nobody
+/// renews the lease unless the handle's owner calls ``renew(client:timeout:)`` — a crashed owner
+/// loses the lock within its TTL. Any process can rebuild a handle from its name, namespace,
+/// lease and token (``init(name:namespace:lease:token:)``) and renew or release it, which is what
+/// lets stateless replicas of `etcdlock serve` share holders.
+///
+/// ```swift
+/// let attempt = try await LockHandle.acquire("invoices", client: client, ttl: .seconds(10),
+///                                            owner: "billing-7", wait: .seconds(5))
+/// guard case .acquired(let handle, let ttl) = attempt else { return }
+/// // … renew every ttl/3 while working, fence writes with handle.token …
+/// _ = try await handle.renew(client: client)
+/// _ = try await handle.release(client: client)
+/// ```
+///
+/// The handle's key is the mutex's (`<prefix><lease-hex>`), so handles and ``EtcdMutex`` holders
+/// of one name exclude each other and their tokens compare.
+public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
+    /// The lock's name.
+    public let name: String
+    /// The namespace the lock lives in.
+    public let namespace: String
+    /// The holder's key: the lock's prefix followed by the lease in hex.
+    public let key: EtcdKey
+    /// The lease the key is attached to; renewing it keeps the lock.
+    public let lease: LeaseID
+    /// The fencing token: the key's create revision, greater than every earlier holder's.
+    public let token: FencingToken
+
+    /// The handle of the holder of `name` in `namespace` whose key lives on `lease` and was created
+    /// at `token`, as a caller presents it (to renew or release it from anywhere).
+    ///
+    /// Nothing is checked against etcd here: ``renew(client:timeout:)`` and
+    /// ``release(client:timeout:)`` act only if the key is still that one.
+    ///
+    /// - Throws: ``LockError`` `.invalidName`.
+    public init(name: String, namespace: String = "default", lease: LeaseID, token: FencingToken) throws {
+        self.name = name
+        self.namespace = namespace
+        key = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name).appending(lease.hexString)
+        self.lease = lease
+        self.token = token
+    }
+
+    public var description: String { "\(name) held with token \(token) on lease \(lease)" }
+
+    /// Whether a handle's lock is still held.
+    public enum Status: Sendable, Hashable {
+        /// Held; the lease has `ttl` left, counted from when etcd handled the renewal.
+        case held(ttl: Duration)
+        /// Lost: the lease is gone, or the key is no longer this holder's (released, force-released,
+        /// expired). A lost lock never comes back.
+        case lost
+    }
+
+    /// Renews the lease, after checking that the key is still this holder's (created at
+    /// ``token`` on ``lease``).
+    ///
+    /// The check comes first, so a caller that names someone else's lease with a stale token
+    /// cannot extend it. A force-release between the check and the keepalive is reported by the
+    /// next renewal; fenced writes are refused meanwhile.
+    ///
+    /// Cancelling the caller abandons the request; nothing is changed except, possibly, the
+    /// lease's remaining time.
+    ///
+    /// - Returns: ``Status/held(ttl:)`` with the lease's new TTL, or ``Status/lost``.
+    /// - Throws: ``EtcdError`` when etcd cannot be reached (the lock may still be held: retry
+    ///   within the TTL).
+    public func renew(client: EtcdClient, timeout: Duration? = nil) async throws -> Status {
+        let current = try await client.range(RangeRequest(.key(key)), timeout: timeout)
+        guard let keyValue = current.keyValues.first, keyValue.createRevision == token.revision, keyValue.lease == lease
+        else { return .lost }
+        do {
+            let answer = try await client.keepAliveOnce(lease, timeout: timeout)
+            return .held(ttl: .seconds(answer.ttlSeconds))
+        } catch let error as EtcdError where error.code == .leaseNotFound {
+            return .lost
+        }
+    }
+
+    /// Releases the lock: deletes the key only if it is still this holder's (created at
+    /// ``token`` on ``lease``), then revokes the lease, which holds nothing else.
+    ///
+    /// Releasing twice is not an error: the second call returns `false`. When the answer to the
+    /// deletion is lost, the key is read back to learn whether it landed. The lease is revoked
+    /// only after a deletion that this call made; if that revoke fails, the lease (holding no
+    /// keys) expires after its TTL.
+    ///
+    /// The deletion completes even when the calling task is cancelled (within the client's
+    /// request timeout): a release abandoned midway would leave the lock held until the TTL ends.
+    ///
+    /// - Returns: `true` when this call released the lock; `false` when it was not held by this
+    ///   handle any more (released before, force-released, expired).
+    /// - Throws: ``EtcdError`` when etcd cannot be reached (the lock may still be held).
+    @discardableResult
+    public func release(client: EtcdClient, timeout: Duration? = nil) async throws -> Bool {
+        let handle = self
+        return try await finishEvenIfCancelled { try await handle.releaseNow(client: client, timeout: timeout) }
+    }
+
+    private func releaseNow(client: EtcdClient, timeout: Duration?) async throws -> Bool {
+        let deletion = Txn(
+            if: [.createRevision(of: key, .equal, token.revision), .lease(of: key, .equal, lease)],
+            then: [.delete(.key(key))])
+        let prefix = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
+        let released: Bool
+        do {
+            released = try await client.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: timeout)
+                .succeeded
+        } catch let error as EtcdError where error.mayHaveBeenApplied {
+            let current = try await client.range(RangeRequest(.key(key)), timeout: timeout)
+            guard let keyValue = current.keyValues.first, keyValue.createRevision == token.revision else {
+                // Gone: our deletion landed (or another one did); the lease is ours to revoke either way.
+                _ = try? await client.revokeLease(lease, timeout: timeout)
+                return true
+            }
+            released = try await client.txn(deletion, retry: .onlyIfNotSent, timeout: timeout).succeeded
+        }
+        if released {
+            // Best effort: a lease that outlives this (holding no keys) simply expires.
+            _ = try? await client.revokeLease(lease, timeout: timeout)
+        }
+        return released
+    }
+}

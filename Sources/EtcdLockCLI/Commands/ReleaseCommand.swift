@@ -1,0 +1,61 @@
+import Etcd
+import EtcdLock
+
+/// `etcdlock release NAME --force [--token T]`: an administrator removes a mutex's holder.
+struct ReleaseCommand: Command {
+    static let name = "release"
+    static let abstract = "force-release a lock's holder (admin; --force required)"
+    static let usage = """
+        Usage: etcdlock release NAME --force [--token T] [options]
+
+        Deletes the key of NAME's holder, so the next waiter gets the lock. The holder's lease is
+        left alone; a holder supervised by etcdlock lock stops its command (it sees its key go),
+        an HTTP holder's next renew answers 410. With --token, only the holder with that
+        fencing token is removed. Prints "released NAME: token T, owner O, at revision R", or
+        "NAME: free; nothing released".
+
+        \(ConnectionOptions.help)
+          --force            required: this removes someone else's lock
+          --token T          remove the holder only if its fencing token is T
+          --namespace NS     lock namespace (default "default")
+
+        Exit status: 0 released (or free); 1 held under another token than --token (nothing
+        removed); 64 usage; 69 etcd unavailable.
+        """
+
+    let connection: ConnectionOptions
+    let namespace: String
+    let token: FencingToken?
+    let lockName: String
+
+    init(parsing arguments: inout Arguments) throws {
+        connection = try ConnectionOptions(parsing: &arguments)
+        namespace = try arguments.option("--namespace") ?? "default"
+        token = try arguments.option("--token").map { text in
+            guard let value = Int64(text), value > 0 else { throw UsageError(description: "--token must be a positive integer, not \(text)") }
+            return FencingToken(rawValue: value)
+        }
+        guard arguments.flag("--force") else {
+            throw UsageError(description: "release removes someone else's lock: say --force")
+        }
+        lockName = try arguments.positional("the lock NAME")
+    }
+
+    func run() async throws -> ExitStatus {
+        try await EtcdClient.withClient(connection.configuration) { client in
+            switch try await LockAdmin.forceRelease(lockName, namespace: namespace, token: token, client: client) {
+            case .released(let holder, let revision):
+                Console.out(
+                    "released \(Console.field(lockName)): token \(holder.token), owner \(Console.field(holder.owner)), at revision \(revision)")
+                return .success
+            case .free:
+                Console.out("\(Console.field(lockName)): free; nothing released")
+                return .success
+            case .notHolder(let current):
+                Console.error(
+                    "etcdlock release: \(Console.field(lockName)) is held with token \(current.token), not \(token.map { "\($0)" } ?? "?"); nothing released")
+                return .failure
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Who may call the service: bearer tokens, each mapped to a namespace and a role.
+///
+/// The file (`etcdlock serve --tokens FILE`) has one token per line, `TOKEN NAMESPACE ROLE`,
+/// separated by spaces; ROLE is `client` or `admin`; `#` starts a comment. A caller sends
+/// `Authorization: Bearer TOKEN`; its locks live in its namespace only.
+public struct AccessTokens: Sendable {
+    /// What a token grants.
+    public struct Grant: Sendable, Hashable {
+        /// The namespace the caller's lock names live in.
+        public var namespace: String
+        /// The caller's role.
+        public var role: Role
+
+        /// A grant of `role` in `namespace`.
+        public init(namespace: String, role: Role) {
+            self.namespace = namespace
+            self.role = role
+        }
+    }
+
+    /// What a caller may do.
+    public enum Role: String, Sendable, Hashable {
+        /// Acquire, renew, release, inspect and list the locks of its namespace.
+        case client
+        /// All of that, and force-release.
+        case admin
+    }
+
+    /// Grants by token.
+    public var grants: [String: Grant]
+
+    /// Tokens given directly.
+    public init(grants: [String: Grant]) { self.grants = grants }
+
+    /// Parses a tokens file's text.
+    ///
+    /// - Throws: ``Invalid`` naming the first bad line.
+    public init(parsing text: String) throws {
+        var grants: [String: Grant] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { continue }
+            guard fields.count == 3, let role = Role(rawValue: String(fields[2])), !fields[1].isEmpty else {
+                throw Invalid(description: "line \(index + 1): expected TOKEN NAMESPACE client|admin")
+            }
+            guard grants[String(fields[0])] == nil else {
+                throw Invalid(description: "line \(index + 1): the token appears twice")
+            }
+            grants[String(fields[0])] = Grant(namespace: String(fields[1]), role: role)
+        }
+        guard !grants.isEmpty else { throw Invalid(description: "the file grants no token") }
+        self.grants = grants
+    }
+
+    /// A tokens file that cannot be used.
+    public struct Invalid: Error, CustomStringConvertible {
+        /// What is wrong, and where.
+        public var description: String
+    }
+
+    /// The grant of the request's bearer token.
+    func grant(for authorization: String?) throws(ServiceError) -> Grant {
+        guard let authorization, authorization.hasPrefix("Bearer ") else {
+            throw ServiceError(status: 401, code: "unauthenticated", message: "send Authorization: Bearer TOKEN")
+        }
+        guard let grant = grants[String(authorization.dropFirst("Bearer ".count))] else {
+            throw ServiceError(status: 401, code: "unauthenticated", message: "unknown token")
+        }
+        return grant
+    }
+}

@@ -1,0 +1,124 @@
+/// Parses one HTTP/1.1 request from the bytes a connection received, within limits.
+///
+/// Deliberately small: request line, header fields and a `Content-Length` body. Chunked request
+/// bodies are refused (no client of the lock API needs them). The gateway client's response
+/// parser lives in the `Etcd` module's transport; the two share no code yet (see the service's
+/// README section).
+struct HTTPRequestParser {
+    /// The most bytes of request line plus header fields.
+    var maximumHeaderBytes: Int
+    /// The largest body accepted.
+    var maximumBodyBytes: Int
+
+    /// What the bytes received so far amount to.
+    enum Outcome {
+        /// More bytes are needed. `expectsContinue` when the head asked for `100 Continue`
+        /// before its body (curl does this for bodies over 1 KiB).
+        case incomplete(expectsContinue: Bool)
+        /// A whole request, which used the first `consumed` bytes.
+        case request(HTTPRequest, consumed: Int, keepAlive: Bool)
+        /// The bytes are not an acceptable request: answer `status` and close.
+        case refused(status: Int, code: String, message: String)
+    }
+
+    func parse(_ bytes: [UInt8]) -> Outcome {
+        guard let headEnd = Self.find([13, 10, 13, 10], in: bytes) else {
+            if bytes.count > maximumHeaderBytes {
+                return .refused(status: 431, code: "headers_too_large", message: "the request head exceeds \(maximumHeaderBytes) bytes")
+            }
+            return .incomplete(expectsContinue: false)
+        }
+        guard headEnd <= maximumHeaderBytes else {
+            return .refused(status: 431, code: "headers_too_large", message: "the request head exceeds \(maximumHeaderBytes) bytes")
+        }
+        guard let head = String(validating: bytes[..<headEnd], as: UTF8.self) else {
+            return .refused(status: 400, code: "bad_request", message: "the request head is not UTF-8")
+        }
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        let requestLine = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: false)
+        guard requestLine.count == 3, !requestLine[0].isEmpty, requestLine[1].hasPrefix("/"),
+            requestLine[2] == "HTTP/1.1" || requestLine[2] == "HTTP/1.0"
+        else {
+            return .refused(status: 400, code: "bad_request", message: "malformed request line")
+        }
+        var headers: [(name: String, value: String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
+                !line[..<colon].contains(where: { $0 == " " || $0 == "\t" })
+            else {
+                return .refused(status: 400, code: "bad_request", message: "malformed header field")
+            }
+            headers.append((line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingSpaces))
+        }
+        if headers.contains(where: { $0.name == "transfer-encoding" }) {
+            return .refused(status: 400, code: "bad_request", message: "chunked request bodies are not supported; send Content-Length")
+        }
+        let lengths = headers.filter { $0.name == "content-length" }.map(\.value)
+        var length = 0
+        if let first = lengths.first {
+            guard lengths.allSatisfy({ $0 == first }), !first.isEmpty, first.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                first.utf8.count <= 18, let parsed = Int(first)
+            else {
+                return .refused(status: 400, code: "bad_request", message: "invalid Content-Length")
+            }
+            length = parsed
+        }
+        guard length <= maximumBodyBytes else {
+            return .refused(status: 413, code: "body_too_large", message: "the body exceeds \(maximumBodyBytes) bytes")
+        }
+        let bodyStart = headEnd + 4
+        guard bytes.count - bodyStart >= length else {
+            let expects = headers.contains { $0.name == "expect" && $0.value.lowercased() == "100-continue" }
+            return .incomplete(expectsContinue: expects)
+        }
+        let target = requestLine[1]
+        let question = target.firstIndex(of: "?")
+        let connection = headers.first { $0.name == "connection" }?.value.lowercased()
+        let keepAlive = requestLine[2] == "HTTP/1.1" ? connection != "close" : connection == "keep-alive"
+        let request = HTTPRequest(
+            method: String(requestLine[0]), path: String(target[..<(question ?? target.endIndex)]),
+            query: question.map { String(target[target.index(after: $0)...]) } ?? "", headers: headers,
+            body: Array(bytes[bodyStart..<(bodyStart + length)]))
+        return .request(request, consumed: bodyStart + length, keepAlive: keepAlive)
+    }
+
+    /// The index of the first occurrence of `pattern` in `bytes`.
+    static func find(_ pattern: [UInt8], in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= pattern.count else { return nil }
+        var index = 0
+        while index <= bytes.count - pattern.count {
+            if bytes[index] == pattern[0], Array(bytes[index..<(index + pattern.count)]) == pattern { return index }
+            index += 1
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    /// Without leading and trailing spaces and tabs.
+    var trimmingSpaces: String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
+        return String(self[first...last])
+    }
+}
+
+/// Percent-decodes `text` (a path segment or a query component; `+` is a space in queries).
+/// `nil` when an escape is malformed or the bytes are not UTF-8.
+func percentDecoded(_ text: Substring, plusIsSpace: Bool = false) -> String? {
+    var bytes: [UInt8] = []
+    var iterator = text.utf8.makeIterator()
+    while let byte = iterator.next() {
+        if byte == UInt8(ascii: "+"), plusIsSpace {
+            bytes.append(UInt8(ascii: " "))
+        } else if byte == UInt8(ascii: "%") {
+            guard let high = iterator.next(), let low = iterator.next(),
+                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
+            else { return nil }
+            bytes.append(value)
+        } else {
+            bytes.append(byte)
+        }
+    }
+    return String(validating: bytes, as: UTF8.self)
+}

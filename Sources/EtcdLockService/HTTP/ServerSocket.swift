@@ -1,0 +1,166 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The few POSIX calls the server makes, on non-blocking descriptors.
+enum ServerSocket {
+    #if canImport(Darwin)
+    static let streamType = SOCK_STREAM
+    static let sendFlags: Int32 = 0
+    static let peerClosedEvents = Int16(POLLHUP)
+    #else
+    static let streamType = Int32(SOCK_STREAM.rawValue)
+    static let sendFlags = Int32(MSG_NOSIGNAL)
+    /// A peer that closed or shut down its side (Linux reports the half-close as POLLRDHUP).
+    static let peerClosedEvents = Int16(0x2000) | Int16(POLLHUP)  // POLLRDHUP (needs _GNU_SOURCE to be imported)
+    #endif
+
+    /// Why listening failed.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A listening socket bound to `host`:`port` (port 0: one the system picks), and the port.
+    static func listen(host: String, port: Int) throws -> (descriptor: Int32, port: Int) {
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = streamType
+        hints.ai_flags = AI_PASSIVE
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(host, String(port), &hints, &list)
+        guard status == 0, let first = list else {
+            throw Failure(description: "cannot resolve \(host): \(String(cString: gai_strerror(status)))")
+        }
+        defer { freeaddrinfo(list) }
+        let info = first.pointee
+        let descriptor = socket(info.ai_family, streamType, 0)
+        guard descriptor >= 0 else { throw Failure(description: "socket: \(describe(errno))") }
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(descriptor, info.ai_addr, info.ai_addrlen) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw Failure(description: "cannot listen on \(host):\(port): \(describe(code))")
+        }
+        guard Glibc.listen(descriptor, 256) == 0, configure(descriptor) else {
+            let code = errno
+            close(descriptor)
+            throw Failure(description: "listen: \(describe(code))")
+        }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let bound = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard bound == 0 else { throw Failure(description: "getsockname: \(describe(errno))") }
+        let boundPort: UInt16 =
+            Int32(storage.ss_family) == AF_INET6
+            ? withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port } }
+            : withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port } }
+        return (descriptor, Int(UInt16(bigEndian: boundPort)))
+    }
+
+    /// Non-blocking and close-on-exec, with Nagle's algorithm off for TCP.
+    static func configure(_ descriptor: Int32) -> Bool {
+        let flags = fcntl(descriptor, F_GETFL, 0)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { return false }
+        let descriptorFlags = fcntl(descriptor, F_GETFD, 0)
+        guard descriptorFlags >= 0, fcntl(descriptor, F_SETFD, descriptorFlags | FD_CLOEXEC) == 0 else { return false }
+        var one: Int32 = 1
+        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        return true
+    }
+
+    /// Accepts one pending connection, configured; `nil` when none is pending or it failed.
+    static func accept(_ listener: Int32) -> Int32? {
+        let descriptor = Glibc.accept(listener, nil, nil)
+        guard descriptor >= 0 else { return nil }
+        guard configure(descriptor) else {
+            close(descriptor)
+            return nil
+        }
+        return descriptor
+    }
+
+    /// Waits up to `milliseconds` (-1: forever) for `events` on each descriptor; returns the events
+    /// that occurred, one per descriptor (0 on timeout).
+    static func poll(_ watched: [(descriptor: Int32, events: Int16)], milliseconds: Int32) -> [Int16] {
+        var descriptors = watched.map { pollfd(fd: $0.descriptor, events: $0.events, revents: 0) }
+        while true {
+            let count = Glibc.poll(&descriptors, nfds_t(descriptors.count), milliseconds)
+            if count < 0, errno == EINTR { continue }
+            return descriptors.map(\.revents)
+        }
+    }
+
+    /// Reads what is available: the bytes, `[]` at end of stream, `nil` when nothing is available
+    /// yet; throws nothing — an error reads as end of stream.
+    static func read(_ descriptor: Int32, maximum: Int) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: maximum)
+        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, maximum, 0) }
+        if count > 0 { return Array(buffer[..<count]) }
+        if count == 0 { return [] }
+        let code = errno
+        return code == EAGAIN || code == EWOULDBLOCK || code == EINTR ? nil : []
+    }
+
+    /// Writes all of `bytes` within `milliseconds`; returns whether it did.
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], milliseconds: Int32) -> Bool {
+        var offset = 0
+        let end = monotonicMilliseconds() + Int64(milliseconds)
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { raw in
+                send(descriptor, raw.baseAddress! + offset, bytes.count - offset, sendFlags)
+            }
+            if written > 0 {
+                offset += written
+                continue
+            }
+            let code = errno
+            guard written < 0, code == EAGAIN || code == EWOULDBLOCK || code == EINTR else { return false }
+            let left = end - monotonicMilliseconds()
+            guard left > 0 else { return false }
+            _ = poll([(descriptor, Int16(POLLOUT))], milliseconds: Int32(left))
+        }
+        return true
+    }
+
+    /// A pipe whose read end wakes a `poll`: (read, write), both non-blocking and close-on-exec.
+    static func makePipe() -> (read: Int32, write: Int32)? {
+        var ends: [Int32] = [0, 0]
+        guard pipe(&ends) == 0 else { return nil }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL, 0) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, fcntl(end, F_GETFD, 0) | FD_CLOEXEC)
+        }
+        return (ends[0], ends[1])
+    }
+
+    /// Writes one byte to a wake-up pipe.
+    static func signal(_ descriptor: Int32) {
+        var byte: UInt8 = 1
+        _ = write(descriptor, &byte, 1)
+    }
+
+    /// Empties a wake-up pipe.
+    static func drain(_ descriptor: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        while buffer.withUnsafeMutableBytes({ Glibc.read(descriptor, $0.baseAddress, 64) }) > 0 {}
+    }
+
+    static func closeDescriptor(_ descriptor: Int32) { _ = close(descriptor) }
+
+    /// Milliseconds on the monotonic clock.
+    static func monotonicMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    static func describe(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+}

@@ -1,0 +1,187 @@
+import Etcd
+import EtcdLock
+
+extension LockService {
+    /// `POST /v1/locks/{name}:acquire` `{"ttl_seconds", "wait_seconds", "owner"}`: a long-poll
+    /// while `wait_seconds` runs (this replica keeps the waiter's lease alive meanwhile).
+    func acquire(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        let body = try RequestBody.decode(AcquireBody.self, from: request.body, allowed: AcquireBody.fields)
+        let ttl = body.ttl_seconds ?? 10
+        guard ttl >= 1, ttl <= configuration.maximumTTLSeconds else {
+            throw ServiceError(
+                status: 400, code: "invalid_argument", message: "ttl_seconds must be from 1 to \(configuration.maximumTTLSeconds)")
+        }
+        let waitSeconds = body.wait_seconds ?? 0
+        let maximumWait = Double(configuration.maximumWait.components.seconds)
+        guard waitSeconds.isFinite, waitSeconds >= 0, waitSeconds <= maximumWait else {
+            throw ServiceError(status: 400, code: "invalid_argument", message: "wait_seconds must be from 0 to \(Int(maximumWait))")
+        }
+        let owner = body.owner ?? "http"
+        guard owner.utf8.count <= configuration.maximumOwnerBytes,
+            !owner.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else {
+            throw ServiceError(
+                status: 400, code: "invalid_argument",
+                message: "owner must be at most \(configuration.maximumOwnerBytes) bytes without control characters")
+        }
+        let wait: Duration = waitSeconds == 0 ? .zero : .milliseconds(Int64((waitSeconds * 1000).rounded(.up)))
+        let isLongPoll = wait > .zero
+        if isLongPoll {
+            guard metrics.startWaiting(limit: configuration.maximumWaiters) else {
+                throw ServiceError(status: 429, code: "too_many_waiters", message: "this replica has too many waiting callers")
+            }
+        }
+        defer { if isLongPoll { metrics.stopWaiting() } }
+        let outcome: LockHandle.Acquisition
+        do {
+            outcome = try await LockHandle.acquire(
+                name, namespace: caller.namespace, client: client, ttl: .seconds(ttl), owner: owner, wait: wait,
+                observer: metrics.locks)
+        } catch let error as LockError where error.code == .cancelled {
+            metrics.acquisition("cancelled")
+            throw error
+        } catch let error as LockError where error.code == .invalidName {
+            throw error
+        } catch {
+            metrics.acquisition("error")
+            throw error
+        }
+        switch outcome {
+        case .acquired(let handle, let ttlLeft):
+            if Task.isCancelled {
+                // Nobody is left to renew it (the caller went away, or the replica is stopping).
+                _ = try? await handle.release(client: client)
+                metrics.acquisition("cancelled")
+                throw ServiceError(status: 503, code: "shutting_down", message: "the request was cancelled")
+            }
+            metrics.acquisition("acquired")
+            return Self.ok([
+                "name": .string(name), "token": .int(handle.token.rawValue), "lease": .int(handle.lease.rawValue),
+                "key": .string(handle.key.description), "ttl_seconds": .int(ttlLeft.components.seconds), "owner": .string(owner),
+            ])
+        case .heldByOther(let holder):
+            metrics.acquisition("held")
+            throw Self.held(name, holder: holder, message: "\(name) is held")
+        case .timedOut(let holder):
+            metrics.acquisition("timeout")
+            throw Self.held(name, holder: holder, message: "\(name) was not acquired within wait_seconds")
+        }
+    }
+
+    /// `POST /v1/locks/{name}:renew` `{"token", "lease"}`.
+    func renew(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        let handle = try Self.handle(name, request, caller: caller)
+        let status: LockHandle.Status
+        do {
+            status = try await handle.renew(client: client)
+        } catch {
+            metrics.renewal("error")
+            throw error
+        }
+        switch status {
+        case .held(let ttl):
+            metrics.renewal("held")
+            return Self.ok(["ttl_seconds": .int(ttl.components.seconds)])
+        case .lost:
+            metrics.renewal("lost")
+            throw ServiceError(status: 410, code: "lost", message: "\(name) is no longer held with token \(handle.token)")
+        }
+    }
+
+    /// `POST /v1/locks/{name}:release` `{"token", "lease"}`.
+    func release(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        let handle = try Self.handle(name, request, caller: caller)
+        let released: Bool
+        do {
+            released = try await handle.release(client: client)
+        } catch {
+            metrics.release("error")
+            throw error
+        }
+        guard released else {
+            metrics.release("lost")
+            throw ServiceError(status: 410, code: "lost", message: "\(name) is not held with token \(handle.token)")
+        }
+        metrics.release("released")
+        return Self.ok(["name": .string(name), "token": .int(handle.token.rawValue), "released": .bool(true)])
+    }
+
+    /// `GET /v1/locks/{name}`.
+    func inspect(_ name: String, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        let state = try await LockAdmin.inspect(name, namespace: caller.namespace, client: client)
+        return Self.ok([
+            "name": .string(name), "holder": state.holder.map(Self.entry) ?? .null, "waiters": .array(state.waiters.map(Self.entry)),
+            "revision": .int(state.revision.rawValue),
+        ])
+    }
+
+    /// `GET /v1/locks?prefix=P`.
+    func list(_ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        var prefix = ""
+        for pair in request.query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts[0] == "prefix", let value = percentDecoded(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
+                throw ServiceError(status: 400, code: "bad_request", message: "the only query parameter is prefix")
+            }
+            prefix = value
+        }
+        let locks = try await LockAdmin.list(namespace: caller.namespace, namePrefix: prefix, client: client)
+        return Self.ok([
+            "locks": .array(
+                locks.map { lock in
+                    .object(["name": .string(lock.name), "holder": Self.entry(lock.holder), "waiting": .int(Int64(lock.waiting))])
+                })
+        ])
+    }
+
+    /// `POST /v1/locks/{name}:force-release` `{"token"}` (optional; admins only).
+    func forceRelease(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        let body = try RequestBody.decode(ForceReleaseBody.self, from: request.body, allowed: ForceReleaseBody.fields)
+        let outcome = try await LockAdmin.forceRelease(
+            name, namespace: caller.namespace, token: body.token.map(FencingToken.init(rawValue:)), client: client)
+        switch outcome {
+        case .released(let entry, let revision):
+            metrics.forceReleased()
+            return Self.ok(["name": .string(name), "released": Self.entry(entry), "revision": .int(revision.rawValue)])
+        case .free:
+            return Self.ok(["name": .string(name), "released": .null])
+        case .notHolder(let current):
+            throw ServiceError(
+                status: 409, code: "not_holder", message: "\(name) is held under another token; nothing was removed",
+                extra: ["holder": Self.entry(current)])
+        }
+    }
+
+    // MARK: Shapes
+
+    private static func handle(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) throws -> LockHandle {
+        let body = try RequestBody.decode(HandleBody.self, from: request.body, allowed: HandleBody.fields)
+        guard body.token > 0, body.lease != 0 else {
+            throw ServiceError(status: 400, code: "invalid_argument", message: "token must be positive and lease non-zero")
+        }
+        return try LockHandle(name: name, namespace: caller.namespace, lease: LeaseID(body.lease), token: FencingToken(rawValue: body.token))
+    }
+
+    private static func ok(_ fields: [String: JSONOutput]) -> HTTPResponse {
+        HTTPResponse(status: 200, body: JSONOutput.object(fields).bytes)
+    }
+
+    private static func held(_ name: String, holder: LockHolder?, message: String) -> ServiceError {
+        let holderJSON: JSONOutput =
+            holder.map {
+                .object([
+                    "owner": .string($0.owner), "token": .int($0.token.rawValue), "lease": $0.lease.map { .int($0.rawValue) } ?? .null,
+                    "key": .string($0.key.description),
+                ])
+            } ?? .null
+        return ServiceError(status: 409, code: "held", message: message, extra: ["holder": holderJSON])
+    }
+
+    private static func entry(_ entry: LockAdmin.Entry) -> JSONOutput {
+        .object([
+            "owner": .string(entry.owner), "token": .int(entry.token.rawValue), "lease": entry.lease.map { .int($0.rawValue) } ?? .null,
+            "key": .string(entry.key.description),
+            "lease_ttl_seconds": entry.leaseTTL.map { .int($0.components.seconds) } ?? .null,
+        ])
+    }
+}

@@ -1,0 +1,79 @@
+import EtcdTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts `etcdlock serve` on a port the system picks and returns it with its base URL.
+private func startServer(_ extra: [String] = []) async throws -> (RunningCommand, String) {
+    let endpoints = try await TestEnvironment.endpoints().joined(separator: ",")
+    let server = try CLIRunner.start(["serve", "--listen", "127.0.0.1:0", "--endpoints", endpoints] + extra)
+    var url: String?
+    let started = try await eventually(within: .seconds(10)) {
+        url = server.output.split(separator: "\n").first { $0.hasPrefix("listening on ") }.map { String($0.dropFirst("listening on ".count)) }
+        return url != nil || server.exitStatus != nil
+    }
+    guard started, let url else { throw TestEnvironmentError(description: "serve did not start: \(server.output)") }
+    return (server, url)
+}
+
+@Suite("etcdlock serve, list and release --force", .timeLimit(.minutes(1)))
+struct ServeCommandTests {
+    @Test("the README's curl examples run against etcdlock serve, and list and release --force see the locks")
+    func curlExamples() async throws {
+        let (server, url) = try await startServer()
+        let name = "invoices-\(UUID().uuidString.prefix(8))"
+        let outcome = try await CLIRunner.runShell(
+            "\"\(CLIRunner.repositoryRoot)/scripts/service-examples\" \(name)", environment: ["ETCDLOCK_SERVICE": url])
+        #expect(outcome.status == 0, "\(outcome.output)\(outcome.errors)")
+        let lines = outcome.output.split(separator: "\n")
+        #expect(lines.first?.contains(#""owner":"billing-7""#) == true)
+        #expect(lines.contains { $0.hasPrefix("409 ") && $0.contains(#""code":"held""#) })
+        #expect(lines.contains { $0.hasPrefix("410 ") && $0.contains(#""code":"lost""#) })
+        #expect(lines.contains { $0.contains(#"etcdlock_service_acquisitions_total{result="held"}"#) })
+
+        // Held through the service, listed and force-released by the CLI straight from etcd.
+        let endpoints = try await TestEnvironment.endpoints().joined(separator: ",")
+        let acquired = try await CLIRunner.runShell(
+            "curl -sS -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 10, \"owner\": \"cli-test\"}'")
+        #expect(acquired.output.contains("token"))
+        let listed = try await CLIRunner.run(["list", String(name.prefix(12)), "--endpoints", endpoints])
+        #expect(listed.status == 0)
+        #expect(listed.output.hasPrefix("\(name): held by cli-test, token "), "\(listed.output)")
+        let refused = try await CLIRunner.run(["release", name, "--endpoints", endpoints])
+        #expect(refused.status == 64)
+        let wrong = try await CLIRunner.run(["release", name, "--force", "--token", "1", "--endpoints", endpoints])
+        #expect(wrong.status == 1)
+        let released = try await CLIRunner.run(["release", name, "--force", "--endpoints", endpoints])
+        #expect(released.status == 0)
+        #expect(released.output.hasPrefix("released \(name): token "), "\(released.output)")
+        let free = try await CLIRunner.run(["release", name, "--force", "--endpoints", endpoints])
+        #expect(free.output == "\(name): free; nothing released\n")
+        server.send(SIGTERM)
+        #expect(try await server.waitForExit(within: .seconds(10)) == 0)
+    }
+
+    @Test("SIGTERM ends a waiting long-poll with 503, withdraws its key, and serve exits 0")
+    func gracefulShutdown() async throws {
+        let (server, url) = try await startServer()
+        let endpoints = try await TestEnvironment.endpoints().joined(separator: ",")
+        let name = "drain-\(UUID().uuidString.prefix(8))"
+        let holder = try await CLIRunner.runShell("curl -sS -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 5}'")
+        #expect(holder.output.contains("token"))
+        let waiter = try CLIRunner.startProgram(
+            "/bin/sh", ["-c", "curl -sS -w ' %{http_code}' -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 5, \"wait_seconds\": 30}'"])
+        #expect(try await eventually(within: .seconds(5)) {
+            try await CLIRunner.run(["list", name, "--endpoints", endpoints]).output.contains("1 waiting")
+        })
+        server.send(SIGTERM)
+        #expect(try await server.waitForExit(within: .seconds(10)) == 0)
+        #expect(try await waiter.waitForExit(within: .seconds(5)) == 0)
+        #expect(waiter.output.contains("shutting_down"))
+        #expect(waiter.output.hasSuffix(" 503"))
+        // Only the holder's key is left (its caller renews it, or it expires): the waiter's is gone.
+        #expect(try await CLIRunner.run(["list", name, "--endpoints", endpoints]).output.contains("0 waiting"))
+        _ = try await CLIRunner.run(["release", name, "--force", "--endpoints", endpoints])
+    }
+}

@@ -1,0 +1,300 @@
+import Etcd
+import EtcdLock
+import EtcdLockService
+import EtcdTestSupport
+import Foundation
+import Testing
+
+/// A namespace and client/admin tokens of its own, for one test.
+private struct Tenant {
+    let namespace = "svc-\(Int.random(in: 0..<1_000_000_000))"
+    let client = "client-\(UUID().uuidString)"
+    let admin = "admin-\(UUID().uuidString)"
+
+    var grants: [String: AccessTokens.Grant] {
+        [client: .init(namespace: namespace, role: .client), admin: .init(namespace: namespace, role: .admin)]
+    }
+}
+
+/// How many keys live under the namespace's locks, straight from etcd.
+private func keyCount(_ namespace: String) async throws -> Int64 {
+    try await TestEnvironment.withClient { client in
+        try await client.range(RangeRequest(.prefix(EtcdKey("/etcdlock/\(namespace)/")), countOnly: true)).count
+    }
+}
+
+@Suite("the HTTP lock service against a real etcd", .timeLimit(.minutes(2)))
+struct ServiceIntegrationTests {
+    @Test("acquire, renew, inspect and release over HTTP; tokens strictly increase; the lease round-trips as a JSON number")
+    func roundTrip() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            var last: Int64 = 0
+            for round in 0..<3 {
+                let acquired = try await request(
+                    port, "POST", "/v1/locks/orders:acquire", body: #"{"ttl_seconds": 5, "wait_seconds": 0, "owner": "round \#(round)"}"#,
+                    token: tenant.client)
+                #expect(acquired.status == 200, "\(acquired.body)")
+                let token = try #require(acquired.json["token"]?.int)
+                let lease = try #require(acquired.json["lease"]?.int)
+                #expect(token > last)
+                last = token
+                #expect(acquired.json["ttl_seconds"] == .number(5))
+                #expect(acquired.json["owner"] == .string("round \(round)"))
+                // The lease as a number is exact: it names the key etcd holds.
+                #expect(acquired.json["key"]?.text?.hasSuffix(LeaseID(lease).hexString) == true)
+
+                let inspected = try await request(port, "GET", "/v1/locks/orders", token: tenant.client)
+                #expect(inspected.status == 200)
+                #expect(inspected.json["holder"]?["token"]?.int == token)
+                #expect(inspected.json["holder"]?["owner"] == .string("round \(round)"))
+                #expect(inspected.json["waiters"] == .array([]))
+
+                let handle = #"{"token": \#(token), "lease": \#(lease)}"#
+                let renewed = try await request(port, "POST", "/v1/locks/orders:renew", body: handle, token: tenant.client)
+                #expect(renewed.status == 200)
+                #expect(renewed.json["ttl_seconds"] == .number(5))
+                let listed = try await request(port, "GET", "/v1/locks?prefix=ord", token: tenant.client)
+                #expect(listed.json["locks"]?.array.first?["name"] == .string("orders"))
+
+                let released = try await request(port, "POST", "/v1/locks/orders:release", body: handle, token: tenant.client)
+                #expect(released.status == 200)
+                let again = try await request(port, "POST", "/v1/locks/orders:release", body: handle, token: tenant.client)
+                #expect(again.status == 410)
+                #expect(again.json["error"]?["code"] == .string("lost"))
+                let renewAfter = try await request(port, "POST", "/v1/locks/orders:renew", body: handle, token: tenant.client)
+                #expect(renewAfter.status == 410)
+            }
+            #expect(try await keyCount(tenant.namespace) == 0)
+            let metrics = try await request(port, "GET", "/metrics")
+            #expect(metrics.body.contains(#"etcdlock_service_acquisitions_total{result="acquired"} 3"#))
+            #expect(metrics.body.contains(#"etcdlock_service_http_requests_total{route="release",status="410"} 3"#))
+            #expect(try await request(port, "GET", "/healthz").status == 200)
+        }
+    }
+
+    @Test("a holder that stops renewing loses the lock within its TTL, and its next renew is 410")
+    func expiry() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            let acquired = try await request(
+                port, "POST", "/v1/locks/job:acquire", body: #"{"ttl_seconds": 2}"#, token: tenant.client)
+            let token = try #require(acquired.json["token"]?.int)
+            let lease = try #require(acquired.json["lease"]?.int)
+            let (freed, took) = try await measure {
+                try await eventually(within: .seconds(8), every: .milliseconds(100)) {
+                    try await request(port, "GET", "/v1/locks/job", token: tenant.client).json["holder"] == .null
+                }
+            }
+            #expect(freed)
+            // etcd's TTL is 2 s (its minimum may raise it a little); nobody renewed it.
+            #expect(took < .seconds(5))
+            let renewed = try await request(
+                port, "POST", "/v1/locks/job:renew", body: #"{"token": \#(token), "lease": \#(lease)}"#, token: tenant.client)
+            #expect(renewed.status == 410)
+            let metrics = try await request(port, "GET", "/metrics")
+            #expect(metrics.body.contains(#"etcdlock_service_renewals_total{result="lost"} 1"#))
+        }
+    }
+
+    @Test("two replicas: acquire on A, renew and release on B; a long-poll on B gets the lock released on A")
+    func twoReplicas() async throws {
+        let tenant = Tenant()
+        try await withReplicas(2, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let (a, b) = (replicas[0].port, replicas[1].port)
+            let first = try await request(a, "POST", "/v1/locks/shared:acquire", body: #"{"ttl_seconds": 5}"#, token: tenant.client)
+            let token = try #require(first.json["token"]?.int)
+            let lease = try #require(first.json["lease"]?.int)
+            let handle = #"{"token": \#(token), "lease": \#(lease)}"#
+            #expect(try await request(b, "POST", "/v1/locks/shared:renew", body: handle, token: tenant.client).status == 200)
+            #expect(try await request(b, "POST", "/v1/locks/shared:release", body: handle, token: tenant.client).status == 200)
+
+            let second = try await request(a, "POST", "/v1/locks/shared:acquire", body: #"{"ttl_seconds": 5}"#, token: tenant.client)
+            let secondToken = try #require(second.json["token"]?.int)
+            let secondLease = try #require(second.json["lease"]?.int)
+            async let waiting = request(
+                b, "POST", "/v1/locks/shared:acquire", body: #"{"ttl_seconds": 5, "wait_seconds": 20, "owner": "waiter"}"#,
+                token: tenant.client)
+            #expect(try await eventually(within: .seconds(5)) {
+                try await request(a, "GET", "/v1/locks/shared", token: tenant.client).json["waiters"]?.array.count == 1
+            })
+            let released = try await request(
+                a, "POST", "/v1/locks/shared:release", body: #"{"token": \#(secondToken), "lease": \#(secondLease)}"#,
+                token: tenant.client)
+            #expect(released.status == 200)
+            let third = try await waiting
+            #expect(third.status == 200)
+            let thirdToken = try #require(third.json["token"]?.int)
+            #expect(thirdToken > secondToken)
+            let thirdLease = try #require(third.json["lease"]?.int)
+            #expect(try await request(
+                a, "POST", "/v1/locks/shared:release", body: #"{"token": \#(thirdToken), "lease": \#(thirdLease)}"#,
+                token: tenant.client).status == 200)
+            #expect(try await keyCount(tenant.namespace) == 0)
+        }
+    }
+
+    @Test("a caller that disconnects mid-wait leaves no key, and its lease is revoked")
+    func disconnectWithdraws() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            let holder = try await request(port, "POST", "/v1/locks/busy:acquire", body: #"{"ttl_seconds": 10}"#, token: tenant.client)
+            let token = try #require(holder.json["token"]?.int)
+            let lease = try #require(holder.json["lease"]?.int)
+            let connection = try TestConnection(port: port)
+            let body = #"{"ttl_seconds": 10, "wait_seconds": 60}"#
+            connection.send(Array(
+                "POST /v1/locks/busy:acquire HTTP/1.1\r\nAuthorization: Bearer \(tenant.client)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+            var waiterLease: Int64?
+            #expect(try await eventually(within: .seconds(5)) {
+                waiterLease = try await request(port, "GET", "/v1/locks/busy", token: tenant.client).json["waiters"]?.array.first?["lease"]?.int
+                return waiterLease != nil
+            })
+            connection.abort()
+            #expect(try await eventually(within: .seconds(5)) {
+                try await request(port, "GET", "/v1/locks/busy", token: tenant.client).json["waiters"]?.array.isEmpty == true
+            })
+            let gone = try await TestEnvironment.withClient { client in try await client.timeToLive(LeaseID(try #require(waiterLease))).isExpired }
+            #expect(gone)
+            let metrics = try await request(port, "GET", "/metrics")
+            #expect(metrics.body.contains(#"etcdlock_service_acquisitions_total{result="cancelled"} 1"#))
+            #expect(try await request(
+                port, "POST", "/v1/locks/busy:release", body: #"{"token": \#(token), "lease": \#(lease)}"#, token: tenant.client).status == 200)
+            #expect(try await keyCount(tenant.namespace) == 0)
+        }
+    }
+
+    @Test("force-release is for admins only and honours the token; namespaces keep two tenants' locks apart")
+    func forceReleaseAndNamespaces() async throws {
+        let (tenant, other) = (Tenant(), Tenant())
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants.merging(other.grants) { first, _ in first })) { replicas in
+            let port = replicas[0].port
+            let mine = try await request(port, "POST", "/v1/locks/payments:acquire", body: #"{"owner": "team a"}"#, token: tenant.client)
+            let theirs = try await request(port, "POST", "/v1/locks/payments:acquire", body: #"{"owner": "team b"}"#, token: other.client)
+            #expect(mine.status == 200)
+            #expect(theirs.status == 200, "the same name in another namespace is another lock")
+            #expect(try await request(port, "GET", "/v1/locks/payments", token: other.client).json["holder"]?["owner"] == .string("team b"))
+            #expect(try await request(port, "GET", "/v1/locks", token: other.client).json["locks"]?.array.count == 1)
+            let token = try #require(mine.json["token"]?.int)
+            let lease = try #require(mine.json["lease"]?.int)
+            // Another tenant cannot renew or release it, even with the right numbers.
+            let handle = #"{"token": \#(token), "lease": \#(lease)}"#
+            #expect(try await request(port, "POST", "/v1/locks/payments:release", body: handle, token: other.client).status == 410)
+
+            let refused = try await request(port, "POST", "/v1/locks/payments:force-release", body: "{}", token: tenant.client)
+            #expect(refused.status == 403)
+            #expect(refused.json["error"]?["code"] == .string("forbidden"))
+            let unauthenticated = try await request(port, "POST", "/v1/locks/payments:force-release", body: "{}")
+            #expect(unauthenticated.status == 401)
+            let wrongToken = try await request(
+                port, "POST", "/v1/locks/payments:force-release", body: #"{"token": \#(token + 1000)}"#, token: tenant.admin)
+            #expect(wrongToken.status == 409)
+            #expect(wrongToken.json["error"]?["code"] == .string("not_holder"))
+            #expect(try await request(port, "POST", "/v1/locks/payments:renew", body: handle, token: tenant.client).status == 200)
+
+            let forced = try await request(
+                port, "POST", "/v1/locks/payments:force-release", body: #"{"token": \#(token)}"#, token: tenant.admin)
+            #expect(forced.status == 200)
+            #expect(forced.json["released"]?["token"]?.int == token)
+            #expect(try await request(port, "POST", "/v1/locks/payments:renew", body: handle, token: tenant.client).status == 410)
+            #expect(try await request(port, "GET", "/v1/locks/payments", token: other.client).json["holder"]?["owner"] == .string("team b"))
+            let theirHandle = #"{"token": \#(try #require(theirs.json["token"]?.int)), "lease": \#(try #require(theirs.json["lease"]?.int))}"#
+            #expect(try await request(port, "POST", "/v1/locks/payments:release", body: theirHandle, token: other.client).status == 200)
+        }
+    }
+
+    @Test("every bad input gets its JSON error and changes nothing in etcd")
+    func badInput() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            let huge = String(repeating: "x", count: 200_000)
+            let cases: [(String, String, String?, String?, Int, String)] = [
+                ("POST", "/v1/locks/a:acquire", "{not json", tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:acquire", "[1, 2]", tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": "10"}"#, tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": 10.5}"#, tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:acquire", #"{"wait_seconds": true}"#, tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": 10, "tll": 1}"#, tenant.client, 400, "unknown_field"),
+                ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": -5}"#, tenant.client, 400, "invalid_argument"),
+                ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": 0}"#, tenant.client, 400, "invalid_argument"),
+                ("POST", "/v1/locks/a:acquire", #"{"wait_seconds": -1}"#, tenant.client, 400, "invalid_argument"),
+                ("POST", "/v1/locks/a:acquire", #"{"owner": "\#(huge.prefix(300))"}"#, tenant.client, 400, "invalid_argument"),
+                ("POST", "/v1/locks/a:acquire", #"{"owner": "\#(huge)"}"#, tenant.client, 413, "body_too_large"),
+                ("POST", "/v1/locks/%01bad:acquire", "{}", tenant.client, 400, "invalid_name"),
+                ("POST", "/v1/locks/%FF:acquire", "{}", tenant.client, 400, "invalid_name"),
+                ("POST", "/v1/locks/\(String(repeating: "n", count: 600)):acquire", "{}", tenant.client, 400, "invalid_name"),
+                ("POST", "/v1/locks/a:acquire", "{}", nil, 401, "unauthenticated"),
+                ("POST", "/v1/locks/a:acquire", "{}", "not-a-token", 401, "unauthenticated"),
+                ("POST", "/v1/locks/a:renew", #"{"lease": 5}"#, tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:renew", #"{"token": "5", "lease": 5}"#, tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:release", #"{"token": -5, "lease": 5}"#, tenant.client, 400, "invalid_argument"),
+                ("POST", "/v1/locks/a:release", #"{"token": 5, "lease": 5}"#, tenant.client, 410, "lost"),
+                ("POST", "/v1/locks/a:explode", "{}", tenant.client, 404, "not_found"),
+                ("GET", "/v1/locks/a:acquire", nil, tenant.client, 405, "method_not_allowed"),
+                ("DELETE", "/v1/locks/a", nil, tenant.client, 405, "method_not_allowed"),
+                ("GET", "/v1/locks?owner=x", nil, tenant.client, 400, "bad_request"),
+                ("GET", "/elsewhere", nil, tenant.client, 404, "not_found"),
+            ]
+            for (method, path, body, token, status, code) in cases {
+                let answer = try await request(port, method, path, body: body, token: token)
+                #expect(answer.status == status, "\(method) \(path) \(body?.prefix(60) ?? ""): \(answer.body.prefix(200))")
+                #expect(answer.json["error"]?["code"] == .string(code), "\(method) \(path): \(answer.body.prefix(200))")
+            }
+            #expect(try await keyCount(tenant.namespace) == 0)
+        }
+    }
+
+    @Test("a client that trickles its request byte by byte is answered 408 and dropped at the request deadline")
+    func slowClient() async throws {
+        try await withReplicas(1, requestTimeout: .milliseconds(500)) { replicas in
+            let port = replicas[0].port
+            let (answer, took) = try await measure {
+                try await onThread { () -> HTTPAnswer? in
+                    let connection = try TestConnection(port: port)
+                    let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: \(String(repeating: "p", count: 100))\r\n\r\n".utf8)
+                    for byte in request {
+                        connection.send([byte])
+                        // Trickling is the behaviour under test: one byte every 20 ms, far slower than
+                        // the 500 ms the whole request may take.
+                        usleep(20_000)
+                        if connection.isReadable() { break }
+                    }
+                    let answer = connection.readResponse()
+                    return connection.isClosedByPeer() ? answer : nil
+                }
+            }
+            #expect(answer?.status == 408)
+            #expect(answer?.body.contains("request_timeout") == true)
+            #expect(took < .seconds(3))
+        }
+    }
+
+    @Test("keep-alive: several requests on one connection; the server closes an idle one at shutdown")
+    func keepAlive() async throws {
+        try await withReplicas(1) { replicas in
+            let port = replicas[0].port
+            let statuses = try await onThread { () -> [Int] in
+                let connection = try TestConnection(port: port)
+                var statuses: [Int] = []
+                for _ in 0..<3 {
+                    connection.send(Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+                    statuses.append(connection.readResponse()?.status ?? 0)
+                }
+                return statuses
+            }
+            #expect(statuses == [200, 200, 200])
+        }
+    }
+}
+
+extension TestConnection {
+    /// Whether bytes (or the end) can be read now, without blocking.
+    func isReadable() -> Bool {
+        var descriptors = [pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)]
+        return poll(&descriptors, 1, 0) > 0
+    }
+}

@@ -23,13 +23,14 @@ extension LockQueue {
         let token = Self.markerValue(revision)
         let markerLease = delay.recordsOwn ? try await session.markerLease(for: delay.delay) : nil
         let reads: [Txn.Operation] = [.range(RangeRequest(.key(delay.key))), .range(RangeRequest(.key(entry.key), keysOnly: true))]
-        // The foreign marker being waited out: its last write, and when this entry first saw it.
-        var waitedOut: (modRevision: Revision, since: ContinuousClock.Instant)?
+        // The foreign marker being waited out: its last write, and when it stops counting for
+        // this entry (the delay after this entry first saw it).
+        var waitedOut: (modRevision: Revision, over: ContinuousClock.Instant)?
         while true {
             try checkNotCancelled()
             try session.checkValid()
             let markerCompare: Txn.Compare =
-                if let waitedOut, ContinuousClock.now >= waitedOut.since + delay.delay {
+                if let waitedOut, ContinuousClock.now >= waitedOut.over {
                     .modRevision(of: delay.key, .equal, waitedOut.modRevision)
                 } else {
                     .createRevision(of: delay.key, .equal, .zero)
@@ -59,8 +60,8 @@ extension LockQueue {
                 continue
             }
             if standing.value == token { return nil }  // this entry's own, from a retried write
-            if waitedOut?.modRevision != standing.modRevision { waitedOut = (standing.modRevision, .now) }
-            let over = waitedOut!.since + delay.delay
+            if waitedOut?.modRevision != standing.modRevision { waitedOut = (standing.modRevision, .now + delay.delay) }
+            let over = waitedOut!.over
             if ContinuousClock.now >= over {
                 // Waited out: a reader goes ahead; an exclusive entry takes the marker over.
                 if markerLease == nil { return nil }

@@ -170,9 +170,12 @@ struct LockDelayAttackTests {
                             let thirdSemaphore = try EtcdSemaphore("chain", permits: 2, session: c, namespace: namespace, store: store)
                             let third = Task { try await thirdSemaphore.acquire(timeout: .seconds(30)) }
                             #expect(try await eventually(within: .seconds(10)) { try await queuedKeys(client, prefix).count == 3 })
-                            let fourthSemaphore = try EtcdSemaphore("chain", permits: 2, session: d, namespace: namespace)
+                            // The fourth watches only the third (waited for, so the test proves the chain).
+                            let thirdKey = try #require(try await queuedKeys(client, prefix).last?.key)
+                            let reporter = WatchReporter(client)
+                            let fourthSemaphore = try EtcdSemaphore("chain", permits: 2, session: d, namespace: namespace, store: reporter)
                             let fourth = Task { try await fourthSemaphore.acquire(timeout: .seconds(8)) }
-                            #expect(try await eventually(within: .seconds(10)) { try await queuedKeys(client, prefix).count == 4 })
+                            try await withDeadline(.seconds(10), "the fourth waiter watching the third") { await reporter.waitForWatch(on: .key(thirdKey)) }
                             try await EtcdSemaphore("chain", permits: 2, session: a, namespace: namespace).release(first)
                             let thirdPermit = try await third.value
                             #expect(store.hasFailed)

@@ -126,3 +126,39 @@ extension Txn {
         }
     }
 }
+
+/// Passes every call to a real client and reports each watch it creates (its ranges), so a test
+/// can wait until a waiter watches what it should before changing the queue.
+final class WatchReporter: QueueStore {
+    let client: EtcdClient
+    let watches: AsyncStream<[KeyRange]>
+    private let report: AsyncStream<[KeyRange]>.Continuation
+
+    init(_ client: EtcdClient) {
+        self.client = client
+        (watches, report) = AsyncStream.makeStream(of: [KeyRange].self)
+    }
+
+    /// Waits until a watch on `range` was created.
+    func waitForWatch(on range: KeyRange) async {
+        for await ranges in watches where ranges.contains(range) { return }
+    }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await client.txn(txn, retry: retry, timeout: timeout)
+    }
+
+    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
+    }
+
+    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
+        try await client.range(request, timeout: timeout)
+    }
+
+    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
+        let watch = try await client.watch(ranges, options: options, timeout: timeout)
+        report.yield(ranges)
+        return watch
+    }
+}

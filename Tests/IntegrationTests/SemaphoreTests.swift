@@ -1,5 +1,5 @@
 import Etcd
-import EtcdLock
+@testable import EtcdLock
 import EtcdTestSupport
 import Testing
 
@@ -85,9 +85,13 @@ struct SemaphoreTests {
                             // The third waits first in line (watching releases ahead of it) …
                             let third = Task { try await semaphores[2].acquire(timeout: .seconds(30)) }
                             #expect(try await eventually(within: .seconds(10)) { try await queuedKeys(client, semaphores[0].prefix).count == 3 })
-                            // … the fourth behind it, watching only the third.
-                            let fourth = Task { try await semaphores[3].acquire(timeout: .seconds(30)) }
-                            #expect(try await eventually(within: .seconds(10)) { try await queuedKeys(client, semaphores[0].prefix).count == 4 })
+                            // … the fourth behind it, watching only the third (waited for: a fourth that looked
+                            // only after the first release would be first in line, and prove nothing).
+                            let thirdKey = try #require(try await queuedKeys(client, semaphores[0].prefix).last?.key)
+                            let reporter = WatchReporter(client)
+                            let fourthSemaphore = try EtcdSemaphore("chain", permits: 2, session: d, namespace: namespace, store: reporter)
+                            let fourth = Task { try await fourthSemaphore.acquire(timeout: .seconds(8)) }
+                            try await withDeadline(.seconds(10), "the fourth waiter watching the third") { await reporter.waitForWatch(on: .key(thirdKey)) }
                             try await semaphores[0].release(first)
                             let thirdPermit = try await third.value
                             // The third holds and stays; the fourth's turn comes with the second's release.
@@ -96,7 +100,7 @@ struct SemaphoreTests {
                             #expect(thirdPermit.token < fourthPermit.token)
                             #expect(Set(try await semaphores[0].holders().map(\.token)) == [thirdPermit.token, fourthPermit.token])
                             try await semaphores[2].release(thirdPermit)
-                            try await semaphores[3].release(fourthPermit)
+                            try await fourthSemaphore.release(fourthPermit)
                         }
                     }
                 }

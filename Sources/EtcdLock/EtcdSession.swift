@@ -95,6 +95,13 @@ public final class EtcdSession: Sendable {
         try await withSession(client, ttl: ttl, owner: owner, observer: observer, renewal: nil, isolation: isolation, body)
     }
 
+    /// A lease ID chosen at random over 62 bits, for leases that act as a capability (a handle's:
+    /// whoever presents the lease and the token may renew or release the lock, so the lease must
+    /// not be guessable from other leases' IDs, which etcd otherwise hands out in sequence).
+    static func unguessableLeaseID() -> LeaseID {
+        LeaseID(Int64.random(in: (1 << 61)...Int64.max))
+    }
+
     /// Renews a lease once, within a timeout: the client's keepalive, or a test's stand-in that
     /// delays it (to pin down from which instant the local deadline counts).
     typealias Renewal = @Sendable (LeaseID, Duration) async throws -> LeaseKeepAlive
@@ -102,7 +109,7 @@ public final class EtcdSession: Sendable {
     /// ``withSession(_:ttl:owner:observer:isolation:_:)`` with the keepalives sent through `renewal`.
     static func withSession<Result>(
         _ client: EtcdClient, ttl: Duration, owner: String?, observer: any LockObserver, renewal: Renewal?,
-        isolation: isolated (any Actor)?,
+        leaseID: LeaseID? = nil, isolation: isolated (any Actor)?,
         _ body: (EtcdSession) async throws -> Result
     ) async throws -> Result {
         guard ttl >= .seconds(1), ttl <= .seconds(365 * 24 * 3600) else {
@@ -111,7 +118,7 @@ public final class EtcdSession: Sendable {
         let (seconds, attoseconds) = ttl.components
         let ttlSeconds = seconds + (attoseconds > 0 ? 1 : 0)
         let sent = ContinuousClock.now
-        let grant = try await client.grantLease(ttlSeconds: ttlSeconds)
+        let grant = try await client.grantLease(ttlSeconds: ttlSeconds, id: leaseID)
         let granted = Duration.seconds(grant.ttlSeconds)
         let session = EtcdSession(
             client: client, lease: grant.id, ttl: granted,

@@ -170,8 +170,8 @@ extension LockService {
         let holderJSON: JSONOutput =
             holder.map {
                 .object([
-                    "owner": .string($0.owner), "token": .int($0.token.rawValue), "lease": $0.lease.map { .int($0.rawValue) } ?? .null,
-                    "key": .string($0.key.description),
+                    // Never the lease: with the token, it is what proves holding the lock.
+                    "owner": .string($0.owner), "token": .int($0.token.rawValue), "key": .string($0.key.description),
                 ])
             } ?? .null
         return ServiceError(status: 409, code: "held", message: message, extra: ["holder": holderJSON])
@@ -179,8 +179,8 @@ extension LockService {
 
     private static func entry(_ entry: LockAdmin.Entry) -> JSONOutput {
         .object([
-            "owner": .string(entry.owner), "token": .int(entry.token.rawValue), "lease": entry.lease.map { .int($0.rawValue) } ?? .null,
-            "key": .string(entry.key.description),
+            // Never the lease: with the token, it is what proves holding the lock.
+            "owner": .string(entry.owner), "token": .int(entry.token.rawValue), "key": .string(entry.key.description),
             "lease_ttl_seconds": entry.leaseTTL.map { .int($0.components.seconds) } ?? .null,
         ])
     }

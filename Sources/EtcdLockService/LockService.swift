@@ -22,7 +22,7 @@ public final class LockService: Sendable {
         /// The largest `ttl_seconds` accepted.
         public var maximumTTLSeconds: Int64 = 3600
         /// Long-polls waiting at once on this replica, at most (429 beyond).
-        public var maximumWaiters = 1000
+        public var maximumWaiters = 256
         /// The longest `owner` text, in bytes.
         public var maximumOwnerBytes = 256
 

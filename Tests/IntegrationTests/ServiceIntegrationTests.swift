@@ -150,7 +150,12 @@ struct ServiceIntegrationTests {
                 "POST /v1/locks/busy:acquire HTTP/1.1\r\nAuthorization: Bearer \(tenant.client)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
             var waiterLease: Int64?
             #expect(try await eventually(within: .seconds(5)) {
-                waiterLease = try await request(port, "GET", "/v1/locks/busy", token: tenant.client).json["waiters"]?.array.first?["lease"]?.int
+                // The service never shows a lease but to its acquirer: read the waiter's from etcd.
+                let queue = try await TestEnvironment.withClient { client in
+                    try await client.range(RangeRequest(
+                        .prefix(try LockInspection.prefix("busy", namespace: tenant.namespace)), sort: .init(.createRevision, .ascending)))
+                }
+                waiterLease = queue.keyValues.dropFirst().first?.lease?.rawValue
                 return waiterLease != nil
             })
             connection.abort()
@@ -164,6 +169,39 @@ struct ServiceIntegrationTests {
             #expect(try await request(
                 port, "POST", "/v1/locks/busy:release", body: #"{"token": \#(token), "lease": \#(lease)}"#, token: tenant.client).status == 200)
             #expect(try await keyCount(tenant.namespace) == 0)
+        }
+    }
+
+    @Test("the lease is the holder's secret: 409 answers and inspections show the token only, leases are far apart, a guess is 410")
+    func leaseIsSecret() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            let holder = try await request(port, "POST", "/v1/locks/secret:acquire", body: #"{"ttl_seconds": 10}"#, token: tenant.client)
+            let token = try #require(holder.json["token"]?.int)
+            let lease = try #require(holder.json["lease"]?.int)
+            let refused = try await request(port, "POST", "/v1/locks/secret:acquire", body: #"{"ttl_seconds": 10}"#, token: tenant.client)
+            #expect(refused.status == 409)
+            #expect(refused.json["holder"]?["token"]?.int == token)
+            #expect(refused.json["holder"]?["lease"] == nil, "a 409 answer leaked the holder's lease")
+            let inspected = try await request(port, "GET", "/v1/locks/secret", token: tenant.client)
+            #expect(inspected.json["holder"]?["token"]?.int == token)
+            #expect(inspected.json["holder"]?["lease"] == nil, "an inspection leaked the holder's lease")
+            #expect(!inspected.body.contains(String(lease)))
+            // Another acquisition's lease says nothing about this one's.
+            let other = try await request(port, "POST", "/v1/locks/other:acquire", body: #"{"ttl_seconds": 10}"#, token: tenant.client)
+            let otherLease = try #require(other.json["lease"]?.int)
+            #expect(otherLease.distance(to: lease).magnitude > 1 << 32, "leases \(lease) and \(otherLease) are close")
+            for guess in [otherLease + 1, otherLease - 1, lease + 1] {
+                let attempt = try await request(
+                    port, "POST", "/v1/locks/secret:release", body: #"{"token": \#(token), "lease": \#(guess)}"#, token: tenant.client)
+                #expect(attempt.status == 410)
+            }
+            #expect(try await request(
+                port, "POST", "/v1/locks/secret:release", body: #"{"token": \#(token), "lease": \#(lease)}"#, token: tenant.client).status == 200)
+            #expect(try await request(
+                port, "POST", "/v1/locks/other:release",
+                body: #"{"token": \#(try #require(other.json["token"]?.int)), "lease": \#(otherLease)}"#, token: tenant.client).status == 200)
         }
     }
 

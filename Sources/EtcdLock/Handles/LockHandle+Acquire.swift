@@ -37,7 +37,10 @@ extension LockHandle {
         wait: Duration?, observer: any LockObserver = NoLockObserver()
     ) async throws -> Acquisition {
         _ = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
-        return try await EtcdSession.withSession(client, ttl: ttl, owner: owner, observer: observer) { session in
+        // The lease is the holder's secret (with the token, which is public): chosen at random.
+        return try await EtcdSession.withSession(
+            client, ttl: ttl, owner: owner, observer: observer, renewal: nil, leaseID: EtcdSession.unguessableLeaseID(), isolation: nil
+        ) { session in
             let mutex = try EtcdMutex(name, session: session, namespace: namespace)
             let lock: LockGuard
             if wait == .zero {

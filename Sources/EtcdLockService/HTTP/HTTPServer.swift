@@ -209,13 +209,19 @@ public final class HTTPServer: Sendable {
 
     /// Appends what arrives before `deadline` (monotonic milliseconds) to `buffer`.
     private func receive(_ connection: Int32, into buffer: inout [UInt8], until deadline: Int64) -> Reception {
+        // Once a shutdown began, the pipe stays readable: watching it again would spin.
+        var shutdownSeen = false
         while true {
             let left = deadline - ServerSocket.monotonicMilliseconds()
             guard left > 0 else { return .timedOut }
-            let events = ServerSocket.poll(
-                [(connection, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))], milliseconds: Int32(min(left, 60_000)))
+            let watched: [(descriptor: Int32, events: Int16)] =
+                shutdownSeen ? [(connection, Int16(POLLIN))] : [(connection, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
+            let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
             // Mid-request bytes still count after a shutdown began; an idle connection just closes.
-            if events[1] != 0, buffer.isEmpty { return .shutdown }
+            if events.count > 1, events[1] != 0 {
+                if buffer.isEmpty { return .shutdown }
+                shutdownSeen = true
+            }
             guard events[0] != 0 else { continue }
             guard let bytes = ServerSocket.read(connection, maximum: 16 * 1024) else { continue }
             if bytes.isEmpty { return .closed }

@@ -7,25 +7,13 @@ import Testing
 
 /// Passes every call to a real client, and runs a hook just before the first watch is created:
 /// the point between a waiter's read of the queue and its watch, where a release is easy to miss.
-private final class BeforeFirstWatch: QueueStore {
+private final class BeforeFirstWatch: ForwardingStore {
     let client: EtcdClient
     private let hook: Mutex<(@Sendable () async throws -> Void)?>
 
     init(_ client: EtcdClient, hook: @escaping @Sendable () async throws -> Void) {
         self.client = client
         self.hook = Mutex(hook)
-    }
-
-    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
-        try await client.txn(txn, retry: retry, timeout: timeout)
-    }
-
-    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
-        try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
-    }
-
-    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
-        try await client.range(request, timeout: timeout)
     }
 
     func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
@@ -36,35 +24,23 @@ private final class BeforeFirstWatch: QueueStore {
 
 /// Sends every enqueue to etcd, then loses the answer of the first (as a member that applied it
 /// and died would): the caller learns only that it may have been applied.
-private final class LostFirstEnqueueAnswer: QueueStore {
+private final class LostFirstEnqueueAnswer: ForwardingStore {
     let client: EtcdClient
     private let lost = Mutex(false)
 
     init(_ client: EtcdClient) { self.client = client }
-
-    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
-        try await client.txn(txn, retry: retry, timeout: timeout)
-    }
 
     func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
         let result = try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
         guard lost.withLock({ lost in defer { lost = true }; return !lost }) else { return result }
         throw EtcdError(code: .unavailable, message: "the connection closed before the answer", mayHaveBeenApplied: true)
     }
-
-    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
-        try await client.range(request, timeout: timeout)
-    }
-
-    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
-        try await client.watch(ranges, options: options, timeout: timeout)
-    }
 }
 
 /// Passes every call to a real client; once armed, a waiter's look at the queue that finds
 /// nothing ahead (its admission) is held until an instant (the session's deadline), as a process
 /// paused at the worst moment would be.
-private final class PausedLook: QueueStore {
+private final class PausedLook: ForwardingStore {
     let client: EtcdClient
     private let until = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -81,18 +57,6 @@ private final class PausedLook: QueueStore {
             try await Task.sleep(until: instant, clock: .continuous)
         }
         return result
-    }
-
-    func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
-        try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout)
-    }
-
-    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
-        try await client.range(request, timeout: timeout)
-    }
-
-    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
-        try await client.watch(ranges, options: options, timeout: timeout)
     }
 }
 

@@ -71,7 +71,7 @@ final class Flag: Sendable {
 /// Passes every call to a real client, except that the first transaction matching `matches`
 /// fails: before reaching etcd (`applied: false`), or after etcd applied it, its answer lost
 /// (`applied: true`, as when a member applies a request and dies). For deterministic races.
-final class FailFirstTxn: QueueStore {
+final class FailFirstTxn: ForwardingStore {
     let client: EtcdClient
     private let matches: @Sendable (Txn) -> Bool
     private let applied: Bool
@@ -107,14 +107,6 @@ final class FailFirstTxn: QueueStore {
     func txn(_ txn: Txn, coalescingGroup: String, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
         try await send(txn) { try await client.txn(txn, coalescingGroup: coalescingGroup, retry: retry, timeout: timeout) }
     }
-
-    func range(_ request: RangeRequest, timeout: Duration?) async throws -> RangeResult {
-        try await client.range(request, timeout: timeout)
-    }
-
-    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
-        try await client.watch(ranges, options: options, timeout: timeout)
-    }
 }
 
 extension Txn {
@@ -129,7 +121,7 @@ extension Txn {
 
 /// Passes every call to a real client and reports each watch it creates (its ranges), so a test
 /// can wait until a waiter watches what it should before changing the queue.
-final class WatchReporter: QueueStore {
+final class WatchReporter: ForwardingStore {
     let client: EtcdClient
     let watches: AsyncStream<[KeyRange]>
     private let report: AsyncStream<[KeyRange]>.Continuation
@@ -144,6 +136,20 @@ final class WatchReporter: QueueStore {
         for await ranges in watches where ranges.contains(range) { return }
     }
 
+    func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
+        let watch = try await client.watch(ranges, options: options, timeout: timeout)
+        report.yield(ranges)
+        return watch
+    }
+}
+
+/// A store that passes every call to `client`: a test's store replaces only the calls it
+/// interposes on.
+protocol ForwardingStore: QueueStore {
+    var client: EtcdClient { get }
+}
+
+extension ForwardingStore {
     func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
         try await client.txn(txn, retry: retry, timeout: timeout)
     }
@@ -157,8 +163,6 @@ final class WatchReporter: QueueStore {
     }
 
     func watch(_ ranges: [KeyRange], options: WatchOptions, timeout: Duration?) async throws -> EtcdWatch {
-        let watch = try await client.watch(ranges, options: options, timeout: timeout)
-        report.yield(ranges)
-        return watch
+        try await client.watch(ranges, options: options, timeout: timeout)
     }
 }

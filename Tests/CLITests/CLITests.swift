@@ -97,7 +97,8 @@ struct CLITests {
                 try await CLIRunner.run(["lock", name, "--timeout", "10", "--", "true"], environment: env)
             }
             #expect(next.status == 0)
-            #expect(elapsed < .milliseconds(3500), "took over after \(elapsed) with a 2 s TTL")
+            // The TTL plus room for a loaded machine (the suite runs beside every other one).
+            #expect(elapsed < .seconds(5), "took over after \(elapsed) with a 2 s TTL")
         }
     }
 

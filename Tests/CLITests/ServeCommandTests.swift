@@ -60,7 +60,8 @@ struct ServeCommandTests {
         let (server, url) = try await startServer()
         let endpoints = try await TestEnvironment.endpoints().joined(separator: ",")
         let name = "drain-\(UUID().uuidString.prefix(8))"
-        let holder = try await CLIRunner.runShell("curl -sS -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 5}'")
+        // A TTL long enough that the holder is still there at the end, on a loaded machine.
+        let holder = try await CLIRunner.runShell("curl -sS -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 60}'")
         #expect(holder.output.contains("token"))
         let waiter = try CLIRunner.startProgram(
             "/bin/sh", ["-c", "curl -sS -w ' %{http_code}' -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 5, \"wait_seconds\": 30}'"])

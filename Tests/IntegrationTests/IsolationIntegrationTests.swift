@@ -130,10 +130,10 @@ struct IsolationIntegrationTests {
         let namespace = isolationNamespace()
         let key: EtcdKey = "/test/\(namespace)/resource"
         try await TestEnvironment.withClient { client in
-            // A TTL of 4 s leaves keepalives ~3.8 s to get one answer through while the whole suite
-            // loads the 2-core machine (2 s was too tight under CI load); blocking for TTL + 1 s still
-            // loses the session if keepalives needed this actor.
-            try await EtcdSession.withSession(client, ttl: .seconds(4)) { session in
+            // A TTL of 8 s leaves keepalives ~7.7 s to get one answer through while the whole suite
+            // loads the 2-core machine (2 s and 4 s were too tight under CI load); blocking for
+            // TTL + 1 s still loses the session if keepalives needed this actor.
+            try await EtcdSession.withSession(client, ttl: .seconds(8)) { session in
                 let mutex = try EtcdMutex("blocked", session: session, namespace: namespace)
                 try await mutex.withLock { lock in
                     // Blocking the main thread is the scenario itself (a busy actor), not a way to

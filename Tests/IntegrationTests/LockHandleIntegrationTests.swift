@@ -68,7 +68,7 @@ struct LockHandleIntegrationTests {
                 "job", namespace: namespace, client: client, ttl: .seconds(5), owner: "holder", wait: .zero)
             else { Issue.record("not acquired"); return }
             async let waiting = LockHandle.acquire(
-                "job", namespace: namespace, client: client, ttl: .seconds(2), owner: "waiter", wait: .seconds(20))
+                "job", namespace: namespace, client: client, ttl: .seconds(5), owner: "waiter", wait: .seconds(20))
             #expect(try await eventually(within: .seconds(5)) {
                 try await LockAdmin.inspect("job", namespace: namespace, client: client).waiters.count == 1
             })

@@ -80,17 +80,17 @@ struct ServiceIntegrationTests {
         try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
             let port = replicas[0].port
             let acquired = try await request(
-                port, "POST", "/v1/locks/job:acquire", body: #"{"ttl_seconds": 2}"#, token: tenant.client)
+                port, "POST", "/v1/locks/job:acquire", body: #"{"ttl_seconds": 4}"#, token: tenant.client)
             let token = try #require(acquired.json["token"]?.int)
             let lease = try #require(acquired.json["lease"]?.int)
             let (freed, took) = try await measure {
-                try await eventually(within: .seconds(8), every: .milliseconds(100)) {
+                try await eventually(within: .seconds(12), every: .milliseconds(100)) {
                     try await request(port, "GET", "/v1/locks/job", token: tenant.client).json["holder"] == .null
                 }
             }
             #expect(freed)
-            // etcd's TTL is 2 s (its minimum may raise it a little); nobody renewed it.
-            #expect(took < .seconds(5))
+            // The TTL is 4 s; nobody renewed it (room for a loaded machine on top).
+            #expect(took < .seconds(8))
             let renewed = try await request(
                 port, "POST", "/v1/locks/job:renew", body: #"{"token": \#(token), "lease": \#(lease)}"#, token: tenant.client)
             #expect(renewed.status == 410)

@@ -6,7 +6,9 @@ import Testing
 
 /// A client that merges as soon as one coalescible txn is in flight.
 private func withEagerClient<Result: Sendable>(_ body: (EtcdClient) async throws -> Result) async throws -> Result {
-    var configuration = try await TestEnvironment.configuration()
+    // One txn in flight: one group's 20 txns go out one after another, each within its request
+    // timeout from the moment it was submitted, so the timeout leaves room for a loaded machine.
+    var configuration = try await TestEnvironment.configuration(requestTimeout: .seconds(30))
     configuration.txnCoalescing = .init(maximumInFlight: 1)
     return try await EtcdClient.withClient(configuration, body)
 }

@@ -1,3 +1,4 @@
+import EtcdLock
 import Foundation
 
 /// Who may call the service: bearer tokens, each mapped to a namespace and a role.
@@ -49,6 +50,12 @@ public struct AccessTokens: Sendable {
             guard grants[String(fields[0])] == nil else {
                 throw Invalid(description: "line \(index + 1): the token appears twice")
             }
+            // A namespace no lock name could live in is refused now, not on every request.
+            do {
+                _ = try LockInspection.prefix("probe", namespace: String(fields[1]))
+            } catch {
+                throw Invalid(description: "line \(index + 1): \(error)")
+            }
             grants[String(fields[0])] = Grant(namespace: String(fields[1]), role: role)
         }
         guard !grants.isEmpty else { throw Invalid(description: "the file grants no token") }
@@ -61,12 +68,13 @@ public struct AccessTokens: Sendable {
         public var description: String
     }
 
-    /// The grant of the request's bearer token.
+    /// The grant of the request's bearer token (the scheme's name is case-insensitive, RFC 7235).
     func grant(for authorization: String?) throws(ServiceError) -> Grant {
-        guard let authorization, authorization.hasPrefix("Bearer ") else {
+        let parts = authorization?.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true) ?? []
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw ServiceError(status: 401, code: "unauthenticated", message: "send Authorization: Bearer TOKEN")
         }
-        guard let grant = grants[String(authorization.dropFirst("Bearer ".count))] else {
+        guard let grant = grants[parts[1].trimmingCharacters(in: .whitespaces)] else {
             throw ServiceError(status: 401, code: "unauthenticated", message: "unknown token")
         }
         return grant

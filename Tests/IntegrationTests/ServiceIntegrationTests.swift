@@ -205,6 +205,26 @@ struct ServiceIntegrationTests {
         }
     }
 
+    @Test("the bearer scheme is case-insensitive; a tokens file naming an impossible namespace is refused when read")
+    func bearerSchemeAndTokensFile() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            for scheme in ["bearer", "BEARER", "Bearer"] {
+                let answer = try await onThread { () -> HTTPAnswer? in
+                    let connection = try TestConnection(port: port)
+                    connection.send(Array("GET /v1/locks/case HTTP/1.1\r\nAuthorization: \(scheme) \(tenant.client)\r\n\r\n".utf8))
+                    return connection.readResponse()
+                }
+                #expect(answer?.status == 200, "scheme \(scheme)")
+            }
+        }
+        let tooLong = String(repeating: "n", count: 600)
+        #expect(throws: AccessTokens.Invalid.self) { try AccessTokens(parsing: "t1 \(tooLong) client\n") }
+        #expect(throws: AccessTokens.Invalid.self) { try AccessTokens(parsing: "t1 tab\u{7}name client\n") }
+        #expect(try AccessTokens(parsing: "t1 team-a client\nt2 team-b admin # comment\n").grants.count == 2)
+    }
+
     @Test("force-release is for admins only and honours the token; namespaces keep two tenants' locks apart")
     func forceReleaseAndNamespaces() async throws {
         let (tenant, other) = (Tenant(), Tenant())

@@ -48,6 +48,12 @@ public enum LockMode: String, Sendable, Hashable {
     case permit
 }
 
+extension LockMode {
+    /// Whether holds of this mode are shared with others of their queue (reads, permits): their
+    /// enqueues and releases travel alone, never merged with other transactions.
+    var isShared: Bool { self == .read || self == .permit }
+}
+
 /// A guard's release state, shared by its copies.
 final class GuardState: Sendable {
     private let released = Mutex(false)

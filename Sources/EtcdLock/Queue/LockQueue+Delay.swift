@@ -73,6 +73,15 @@ extension LockQueue {
         }
     }
 
+    /// The holder a standing marker stands for, as a try-acquire reports it: the lost hold whose
+    /// token the marker records.
+    static func lostHolder(markedBy marker: KeyValue) -> KeyValue {
+        KeyValue(
+            key: marker.key, value: Array("lock-delay of a holder that was lost (token \(marker.valueString))".utf8),
+            createRevision: Revision(Int64(marker.valueString) ?? 0), modRevision: marker.modRevision,
+            version: marker.version, lease: marker.lease)
+    }
+
     /// A marker's value: the token of the hold that wrote it.
     static func markerValue(_ revision: Revision) -> [UInt8] { Array(String(revision.rawValue).utf8) }
 

@@ -65,11 +65,11 @@ extension LockQueue {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
         let released = try await releaseReadingBack(
-            lock.key, revision: lock.token.revision, marker: lock.marker, coalescing: lock.mode == .exclusive || lock.mode == .write)
+            lock.key, revision: lock.token.revision, marker: lock.marker, coalescing: !lock.mode.isShared)
         guard lock.state.markReleased() else {
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) was already released")
         }
-        if kind.keyPerSession { releaseLocalTurn(lock.key) }
+        releaseLocalTurn(lock.key)
         guard released else {
             session.observer.ownershipLost(name: name, token: lock.token)
             throw LockError(code: .notHeld, message: "\(name) with token \(lock.token) had been lost before it was released")
@@ -132,7 +132,7 @@ extension LockQueue {
                     guard queue.session.isValid, !isPermanent else {
                         // The key goes with the session's lease (or stays for good, refused):
                         // other tasks of the session must not wait for this guard any more.
-                        if lock.state.markReleased(), queue.kind.keyPerSession { queue.releaseLocalTurn(lock.key) }
+                        if lock.state.markReleased() { queue.releaseLocalTurn(lock.key) }
                         return false
                     }
                     // etcd is unreachable or electing a leader: try again soon.

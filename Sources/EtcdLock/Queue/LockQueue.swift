@@ -75,11 +75,11 @@ struct LockQueue: Sendable {
         var delay: DelayMarker?
         /// The marker this entry records while it holds, if any.
         var ownMarker: EtcdKey? { delay?.recordsOwn == true ? delay?.key : nil }
-        /// The hold an entry shares with others of its queue (a read, a permit), or `nil` for an
-        /// exclusive one. Shared entries' enqueues and releases travel alone: merged with
-        /// another of the same queue they would share its create revision, and the coalescer
-        /// would send them one at a time, serializing the holders it exists to let run together.
-        var shared: LockMode?
+        /// The hold the entry stands for. Shared ones (``LockMode/isShared``: a read, a permit)
+        /// travel alone, enqueue and release: merged with another of the same queue they would
+        /// share its create revision, and the coalescer would send them one at a time, serializing
+        /// the holders it exists to let run together.
+        var mode: LockMode = .exclusive
     }
 
     /// A lock-delay's marker (see ``LockDelay``).
@@ -104,8 +104,6 @@ struct LockQueue: Sendable {
         var marker: EtcdKey?
     }
 
-    var client: EtcdClient { session.client }
-
     // MARK: Acquisition
 
     /// Queues `entry` and waits until its rule admits it, or until `deadline`.
@@ -117,13 +115,13 @@ struct LockQueue: Sendable {
         let started = ContinuousClock.now
         do {
             // Other tasks of this session queue here first; the deadline covers that wait too.
-            if kind.keyPerSession { try await takeLocalTurn(entry.key, until: deadline) }
+            try await takeLocalTurn(entry.key, until: deadline)
             do {
                 let ticket = try await enqueueAndWait(entry, deadline: deadline)
                 session.observer.acquired(name: name, token: FencingToken(ticket.revision), waited: .now - started)
                 return ticket
             } catch {
-                if kind.keyPerSession { releaseLocalTurn(entry.key) }
+                releaseLocalTurn(entry.key)
                 throw error
             }
         } catch let error as LockError where error.code == .timeout {
@@ -169,45 +167,33 @@ struct LockQueue: Sendable {
 
     /// Acquires `entry` only if its rule admits it at once.
     func tryAcquire(_ entry: Entry) async throws -> Attempt {
-        if kind.keyPerSession {
-            guard session.localLocks.tryAcquire(entry.key.description) else { return .blocked(head: nil) }
-        }
+        guard tryTakeLocalTurn(entry.key) else { return .blocked(head: nil) }
         do {
             try session.checkValid()
             let position = try await enqueue(entry, deadline: nil)
             try await checkHead(position, of: entry)
             var admitted = position.isAdmitted
             var head = position.head
-            if !admitted {
-                do {
-                    admitted = try await look(entry, revision: position.revision) == .admitted
-                } catch {
-                    await withdraw(entry.key, revision: position.revision)
-                    throw normalized(error)
+            do {
+                if !admitted { admitted = try await look(entry, revision: position.revision) == .admitted }
+                // Admitted at the second look: a later entry may have seen this one blocked meanwhile.
+                if admitted, !position.isAdmitted, entry.rule.announcesAdmission {
+                    await announceAdmission(entry, revision: position.revision)
                 }
-            }
-            // Admitted at the second look: a later entry may have seen this one blocked meanwhile.
-            if admitted, !position.isAdmitted, entry.rule.announcesAdmission {
-                await announceAdmission(entry, revision: position.revision)
-            }
-            if admitted, let delay = entry.delay {
-                do {
-                    if let standing = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: false, deadline: nil) {
-                        admitted = false
-                        // The lock is in a lost holder's lock-delay: that holder is the one to report.
-                        head = KeyValue(
-                            key: standing.key, value: Array("lock-delay of a holder that was lost (token \(standing.valueString))".utf8),
-                            createRevision: Revision(Int64(standing.valueString) ?? 0), modRevision: standing.modRevision,
-                            version: standing.version, lease: standing.lease)
-                    }
-                } catch {
-                    await withdraw(entry.key, revision: position.revision, marker: entry.ownMarker)
-                    throw normalized(error)
+                if admitted, let delay = entry.delay,
+                    let standing = try await passLockDelay(delay, of: entry, revision: position.revision, mayWait: false, deadline: nil)
+                {
+                    // The lock is in a lost holder's lock-delay: that holder is the one to report.
+                    admitted = false
+                    head = Self.lostHolder(markedBy: standing)
                 }
+            } catch {
+                await withdraw(entry.key, revision: position.revision, marker: entry.ownMarker)
+                throw normalized(error)
             }
             guard admitted else {
                 await withdraw(entry.key, revision: position.revision)
-                if kind.keyPerSession { releaseLocalTurn(entry.key) }
+                releaseLocalTurn(entry.key)
                 return .blocked(head: head)
             }
             session.observer.acquired(name: name, token: FencingToken(position.revision), waited: .zero)
@@ -216,7 +202,7 @@ struct LockQueue: Sendable {
                     key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
                     marker: entry.ownMarker))
         } catch {
-            if kind.keyPerSession { releaseLocalTurn(entry.key) }
+            releaseLocalTurn(entry.key)
             throw error
         }
     }
@@ -229,11 +215,13 @@ struct LockQueue: Sendable {
 
     // MARK: The session's local turn
 
-    /// Takes this session's local turn on `key`: tasks of one session share the key, so they
-    /// queue in the process first. Release it with ``releaseLocalTurn(_:)``.
+    /// Takes this session's local turn on `key`: in a queue with one key per session, tasks of one
+    /// session share the key, so they queue in the process first (other queues have no turns: this
+    /// returns at once). Release it with ``releaseLocalTurn(_:)``.
     ///
     /// - Throws: ``LockError`` `.timeout` at `deadline`, `.sessionLost`, `.cancelled`.
     func takeLocalTurn(_ key: EtcdKey, until deadline: ContinuousClock.Instant?) async throws {
+        guard kind.keyPerSession else { return }
         do {
             if let deadline {
                 guard try await session.localLocks.acquire(key.description, until: deadline) else {
@@ -251,8 +239,15 @@ struct LockQueue: Sendable {
         }
     }
 
-    /// Hands this session's local turn on `key` to its next task, or frees it.
+    /// Takes this session's local turn on `key` only if it is free (see ``takeLocalTurn(_:until:)``).
+    func tryTakeLocalTurn(_ key: EtcdKey) -> Bool {
+        !kind.keyPerSession || session.localLocks.tryAcquire(key.description)
+    }
+
+    /// Hands this session's local turn on `key` to its next task, or frees it (nothing to do in a
+    /// queue without turns).
     func releaseLocalTurn(_ key: EtcdKey) {
+        guard kind.keyPerSession else { return }
         session.localLocks.release(key.description)
     }
 
@@ -289,7 +284,7 @@ struct LockQueue: Sendable {
         let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
         // A shared entry also reads the rule's slice just before its put: every key there is
         // ahead of it, so the rule can admit it without another request.
-        let slice = entry.shared == nil ? nil : entry.rule.slice(ahead: Revision(Int64.max), in: prefix)
+        let slice = entry.mode.isShared ? entry.rule.slice(ahead: Revision(Int64.max), in: prefix) : nil
         let queued = Txn(
             if: [.createRevision(of: key, .equal, .zero)],
             then: (slice.map { [.range($0)] } ?? []) + [.put(key, value: entry.value, lease: session.lease), .range(headRange)],
@@ -307,7 +302,7 @@ struct LockQueue: Sendable {
             // their create revisions must differ).
             let store = self.store
             let group = prefix.description
-            let coalesces = entry.shared == nil
+            let coalesces = !entry.mode.isShared
             let timeout = remaining(until: deadline)
             result = try await finishEvenIfCancelled {
                 coalesces

@@ -79,7 +79,7 @@ public struct EtcdMutex: Sendable {
     ///   through ``withLock(timeout:reentrant:isolation:_:)``); ``EtcdError`` when etcd cannot be reached.
     public func lock(timeout: Duration? = nil) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask()
-        return try await queue.hold(entry, mode: .exclusive, timeout: timeout)
+        return try await queue.hold(entry, timeout: timeout)
     }
 
     /// Acquires the lock only if nobody holds it.
@@ -88,7 +88,7 @@ public struct EtcdMutex: Sendable {
     ///   holder, after deleting this attempt's key.
     /// - Throws: ``LockError`` `.sessionLost`; ``EtcdError`` when etcd cannot be reached.
     public func tryLock() async throws -> TryLockOutcome {
-        try await queue.tryHold(entry, mode: .exclusive)
+        try await queue.tryHold(entry)
     }
 
     /// Releases the lock: deletes its key if it is still the one this guard created.

@@ -70,10 +70,10 @@ public struct EtcdReadWriteLock: Sendable {
             readersMarker?.recordsOwn = false
             return LockQueue.Entry(
                 key: queue.entryKey(part: "read"), value: value, rule: NothingAhead(blockingKeys: writers), delay: readersMarker,
-                shared: .read)
+                mode: .read)
         }
         // A writer waits for the last key of either kind ahead of it.
-        return LockQueue.Entry(key: queue.entryKey(part: "write"), value: value, rule: NothingAhead(), delay: delayMarker)
+        return LockQueue.Entry(key: queue.entryKey(part: "write"), value: value, rule: NothingAhead(), delay: delayMarker, mode: .write)
     }
 
     /// Acquires a read hold, waiting as long as needed or until `timeout`.
@@ -95,7 +95,7 @@ public struct EtcdReadWriteLock: Sendable {
 
     private func acquire(_ mode: LockMode, timeout: Duration?) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask()
-        return try await queue.hold(entry(mode), mode: mode, timeout: timeout)
+        return try await queue.hold(entry(mode), timeout: timeout)
     }
 
     /// Acquires a read hold only if no writer holds the lock or waits for it.
@@ -108,7 +108,7 @@ public struct EtcdReadWriteLock: Sendable {
     public func tryWrite() async throws -> TryLockOutcome { try await tryAcquire(.write) }
 
     private func tryAcquire(_ mode: LockMode) async throws -> TryLockOutcome {
-        try await queue.tryHold(entry(mode), mode: mode)
+        try await queue.tryHold(entry(mode))
     }
 
     /// Releases a read or write hold, as ``EtcdMutex/unlock(_:)`` does.

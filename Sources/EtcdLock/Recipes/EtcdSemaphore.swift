@@ -82,7 +82,7 @@ public struct EtcdSemaphore: Sendable {
                     code: .permitsMismatch,
                     message: "\(name) is held with \(theirs) permits; this acquisition asked for \(permits)")
             },
-            shared: .permit)
+            mode: .permit)
     }
 
     /// Acquires a permit, waiting as long as needed or until `timeout`.
@@ -91,7 +91,7 @@ public struct EtcdSemaphore: Sendable {
     ///   semaphore has one permit and this task holds it (through ``withPermit(timeout:isolation:_:)``).
     public func acquire(timeout: Duration? = nil) async throws -> LockGuard {
         try queue.checkNotHeldByThisTask(conflicts: { _ in permits == 1 })
-        return try await queue.hold(entry, mode: .permit, timeout: timeout)
+        return try await queue.hold(entry, timeout: timeout)
     }
 
     /// Acquires a permit only if one is free and nobody waits.
@@ -99,7 +99,7 @@ public struct EtcdSemaphore: Sendable {
     /// - Returns: ``TryLockOutcome/heldByOther(_:)`` with the queue's head when none is free;
     ///   nothing of the attempt is left in etcd.
     public func tryAcquire() async throws -> TryLockOutcome {
-        try await queue.tryHold(entry, mode: .permit, holder: LockHolder.init(permitEntry:))
+        try await queue.tryHold(entry, holder: LockHolder.init(permitEntry:))
     }
 
     /// Gives a permit back, as ``EtcdMutex/unlock(_:)`` releases a lock.

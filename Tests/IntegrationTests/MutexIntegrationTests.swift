@@ -316,11 +316,13 @@ struct MutexIntegrationTests {
                     let mutex = try EtcdMutex("revoked", session: session, namespace: namespace)
                     try await mutex.withLock { lock in
                         stale.append(lock)
-                        _ = try await client.revokeLease(session.lease)
                         do {
+                            // The session may notice the loss before the revoke's own answer
+                            // arrives: then the revoke is what the cancellation interrupts.
+                            _ = try await client.revokeLease(session.lease)
                             try await sleepUntilCancelledForTest()
                         } catch {
-                            bodyCancelled.add(1)
+                            if Task.isCancelled { bodyCancelled.add(1) }
                             throw error
                         }
                     }

@@ -29,6 +29,26 @@ public struct LockAttempt: Sendable, Hashable {
     public var end: UInt64
     /// How it ended.
     public var ending: Ending
+    /// Which attempt of its locker this is in its process, from 0.
+    public var sequence: Int
+
+    /// The owner text a client sends with an attempt through the lock service, which the
+    /// service stores as the waiter's key's value: it names the attempt, as a lease names a
+    /// session (the service's leases are its own until the acquire answers).
+    public static func ownerTag(of process: ClientProcess, locker: Int, sequence: Int) -> String {
+        "c\(process.client).\(process.incarnation).\(locker).\(sequence)"
+    }
+
+    /// This attempt's owner text (``ownerTag(of:locker:sequence:)``).
+    public var ownerTag: String { Self.ownerTag(of: process, locker: locker, sequence: sequence) }
+}
+
+/// Whose a queue key is: the session it belongs to and its attempts on the lock.
+public struct KeyOwner: Sendable {
+    /// The session; for a key named by its owner text, the attempt's own stretch.
+    public var session: ClientSession
+    /// The attempts that may have written the key.
+    public var attempts: [LockAttempt]
 }
 
 /// A session of one process: its lease, from grant to the next session or the process's end.
@@ -66,6 +86,7 @@ public struct ClientTimeline: Sendable {
             var locker: Int
         }
         var open: [Locker: LockAttempt] = [:]
+        var started: [Locker: Int] = [:]
         var currentLease: [ClientProcess: Int64] = [:]
         var lastTime: [ClientProcess: UInt64] = [:]
         func close(_ key: Locker, at time: UInt64, _ ending: LockAttempt.Ending) {
@@ -91,7 +112,8 @@ public struct ClientTimeline: Sendable {
                 close(key, at: event.time, .abandoned)
                 open[key] = LockAttempt(
                     process: process, locker: event.locker, lock: event.lock, lease: currentLease[process] ?? 0,
-                    start: event.time, acquired: nil, end: .max, ending: .processEnded)
+                    start: event.time, acquired: nil, end: .max, ending: .processEnded, sequence: started[key, default: 0])
+                started[key, default: 0] += 1
             case .acquired: open[key]?.acquired = event.time
             case .lockFailed: close(key, at: event.time, .failed)
             case .released: close(key, at: event.time, .released)
@@ -110,6 +132,23 @@ public struct ClientTimeline: Sendable {
             }
         }
         attempts.sort { ($0.start, $0.process.client, $0.locker) < ($1.start, $1.process.client, $1.locker) }
+        attemptsByTag = Dictionary(attempts.map { ($0.ownerTag, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    private var attemptsByTag: [String: LockAttempt] = [:]
+
+    /// Whose `key` of `lock` is. A key whose value names an attempt (a run through the lock
+    /// service) belongs to that attempt alone, its stretch standing for a session; any other key
+    /// to the session of its lease, with that session's attempts on the lock. `nil` for a key
+    /// no client accounts for.
+    public func owner(of key: QueueKey, lock: Int) -> KeyOwner? {
+        if let tag = key.owner, let attempt = attemptsByTag[tag], attempt.lock == lock {
+            let session = ClientSession(
+                process: attempt.process, lease: key.lease, start: attempt.start, end: attempt.end == .max ? nil : attempt.end)
+            return KeyOwner(session: session, attempts: [attempt])
+        }
+        guard let session = sessions[key.lease] else { return nil }
+        return KeyOwner(session: session, attempts: attempts.filter { $0.lease == key.lease && $0.lock == lock })
     }
 
     /// The pauses of `client` that overlap `range`.

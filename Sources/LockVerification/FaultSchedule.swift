@@ -23,21 +23,30 @@ public enum FaultKind: String, CaseIterable, Sendable, Comparable {
     /// The link between a client and a member delivers requests but drops the responses and
     /// then resets the connection: the client cannot know whether its write applied.
     case dropResponses = "drop-responses"
+    /// SIGKILL a lock service replica (`verify --via-service`), restart it after the hold: its
+    /// long-polls end, and its waiters' keys stay until their leases run out.
+    case killReplica = "kill-replica"
+    /// SIGSTOP a lock service replica, SIGCONT it after the hold: its callers time out and move
+    /// on, its waiters' leases may expire meanwhile.
+    case pauseReplica = "pause-replica"
 
     /// Whether the fault targets an etcd member (and needs a cluster the verifier controls).
     public var targetsMember: Bool {
         switch self {
         case .killMember, .killLeader, .pauseMember, .moveLeader: true
-        case .pauseClient, .killClient, .blackholeLink, .delayLink, .resetLink, .dropResponses: false
+        case .pauseClient, .killClient, .blackholeLink, .delayLink, .resetLink, .dropResponses, .killReplica, .pauseReplica: false
         }
     }
+
+    /// Whether the fault targets a lock service replica (and needs replicas the verifier runs).
+    public var targetsReplica: Bool { self == .killReplica || self == .pauseReplica }
 
     /// Whether the fault targets the network between a client and a member (and needs the
     /// verifier's fault-injecting proxies).
     public var targetsLink: Bool {
         switch self {
         case .blackholeLink, .delayLink, .resetLink, .dropResponses: true
-        case .killMember, .killLeader, .pauseMember, .moveLeader, .pauseClient, .killClient: false
+        case .killMember, .killLeader, .pauseMember, .moveLeader, .pauseClient, .killClient, .killReplica, .pauseReplica: false
         }
     }
 
@@ -63,7 +72,8 @@ public struct PlannedFault: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         let seconds = Double(offset.components.seconds) + Double(offset.components.attoseconds) / 1e18
         let holdMilliseconds = hold.components.seconds * 1000 + hold.components.attoseconds / 1_000_000_000_000_000
-        let subject = kind.targetsMember ? "member \(target)" : kind.targetsLink ? "link of client \(target)" : "client \(target)"
+        let subject = kind.targetsMember ? "member \(target)"
+            : kind.targetsLink ? "link of client \(target)" : kind.targetsReplica ? "replica \(target)" : "client \(target)"
         return "\(String(format2: seconds))s \(kind.rawValue) \(subject) hold \(holdMilliseconds)ms"
     }
 }
@@ -71,10 +81,12 @@ public struct PlannedFault: Sendable, Hashable, CustomStringConvertible {
 /// The faults a verification run injects, fixed in advance by a seed: the same seed, duration
 /// and shape give the same schedule (`fingerprint` shows it at a glance).
 ///
-/// Faults run in up to three lanes, each one fault at a time: etcd members (at most one member
+/// Faults run in up to four lanes, each one fault at a time: etcd members (at most one member
 /// faulty at once, so a 3-member cluster keeps its quorum and the run keeps making progress),
-/// client processes, and links between a client and a member. Member faults are planned only
-/// for clusters of 3 or more members, link faults only when the clients talk through proxies.
+/// client processes, links between a client and a member, and lock service replicas. Member
+/// faults are planned only for clusters of 3 or more members, link faults only when the clients
+/// talk through proxies, replica faults only when they take their locks through replicas the
+/// verifier runs (at least 2, so one is always up).
 public struct FaultSchedule: Sendable, Hashable {
     /// Every fault, by offset.
     public var faults: [PlannedFault]
@@ -88,7 +100,10 @@ public struct FaultSchedule: Sendable, Hashable {
     ///   - members: how many etcd members the verifier controls (0 when it controls none).
     ///   - ttl: the clients' session TTL; a paused client stays paused past it.
     ///   - links: whether clients talk to members through fault-injecting proxies.
-    public init(seed: UInt64, duration: Duration, clients: Int, members: Int, ttl: Duration, links: Bool = false) {
+    ///   - replicas: how many lock service replicas the clients go through (0: none).
+    public init(
+        seed: UInt64, duration: Duration, clients: Int, members: Int, ttl: Duration, links: Bool = false, replicas: Int = 0
+    ) {
         var faults: [PlannedFault] = []
         var memberRandom = SeededGenerator(seed: seed)
         var clientRandom = SeededGenerator(seed: seed ^ 0x5DEE_CE66_D1CE_4E5B)
@@ -127,13 +142,29 @@ public struct FaultSchedule: Sendable, Hashable {
                 offset += hold + linkRandom.milliseconds(in: 300...1000)
             }
         }
+        if replicas >= 2 {
+            var replicaRandom = SeededGenerator(seed: seed ^ 0x9E37_79B9_7F4A_7C15)
+            var offset = start + replicaRandom.milliseconds(in: 0...1000)
+            while offset < duration {
+                let kind: FaultKind = Bool.random(using: &replicaRandom) ? .killReplica : .pauseReplica
+                let hold = replicaRandom.milliseconds(in: 500...3000)
+                let target = Int.random(in: 0..<replicas, using: &replicaRandom)
+                faults.append(PlannedFault(offset: offset, kind: kind, target: target, hold: hold))
+                offset += hold + replicaRandom.milliseconds(in: 500...1500)
+            }
+        }
         self.faults = faults.sorted { ($0.offset, $0.kind) < ($1.offset, $1.kind) }
     }
 
     /// The faults of one lane: members, or clients (`links` picks the link lane among those).
     public func lane(members: Bool, links: Bool = false) -> [PlannedFault] {
-        faults.filter { $0.kind.targetsMember == members && (members || $0.kind.targetsLink == links) }
+        faults.filter {
+            !$0.kind.targetsReplica && $0.kind.targetsMember == members && (members || $0.kind.targetsLink == links)
+        }
     }
+
+    /// The faults of the lock service replicas' lane.
+    public var replicaLane: [PlannedFault] { faults.filter(\.kind.targetsReplica) }
 
     /// A short hash of the whole schedule (FNV-1a over its description), to compare runs.
     public var fingerprint: String {

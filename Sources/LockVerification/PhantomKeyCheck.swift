@@ -54,10 +54,10 @@ struct PhantomKeyCheck {
 
     /// Whether `key` of lock `lock` seen in the window `[sent, received]` has an explanation.
     func isExplained(_ key: QueueKey, lock: Int, sent: UInt64, received: UInt64) -> Bool {
-        guard let session = timeline.sessions[key.lease] else { return false }
-        let attempted = timeline.attempts.contains {
-            $0.lease == key.lease && $0.lock == lock && $0.start <= received
-                && $0.end.addingReportingOverflow(rules.withdrawalGrace).partialValue >= sent
+        guard let owner = timeline.owner(of: key, lock: lock) else { return false }
+        let session = owner.session
+        let attempted = owner.attempts.contains {
+            $0.start <= received && $0.end.addingReportingOverflow(rules.withdrawalGrace).partialValue >= sent
         }
         if attempted { return true }
         if let end = session.end, end <= received, leaseMayLive(after: end, at: sent) { return true }
@@ -76,9 +76,9 @@ struct PhantomKeyCheck {
                     found[key]!.samples += 1
                     continue
                 }
-                let owner = timeline.sessions[key.lease]?.process
-                let lastEnd = timeline.attempts.filter { $0.lease == key.lease && $0.lock == sample.lock && $0.start <= sample.received }
-                    .map(\.end).max()
+                let known = timeline.owner(of: key, lock: sample.lock)
+                let owner = known?.session.process
+                let lastEnd = known?.attempts.filter { $0.start <= sample.received }.map(\.end).max()
                 found[key] = Phantom(
                     key: key, owner: owner, firstSeen: sample.sent, lastSeen: sample.received, samples: 1,
                     lastAttemptEnd: lastEnd)

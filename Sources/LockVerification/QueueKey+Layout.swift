@@ -5,7 +5,7 @@ extension QueueKey {
     /// (semaphore), `<prefix>read/<lease-hex>-<n>` and `<prefix>write/<lease-hex>-<n>` (read/write
     /// lock). The owner is the lease etcd says the key is attached to; for a key attached to none
     /// (which no client writes), the lease its name gives, so a report can still name its owner.
-    public init(key: String, prefix: String, attachedLease: Int64?, createRevision: Int64) {
+    public init(key: String, prefix: String, attachedLease: Int64?, createRevision: Int64, owner: String? = nil) {
         let path = key.hasPrefix(prefix) ? key.dropFirst(prefix.count) : Substring(key)
         var role = Role.entry
         var leaf = path
@@ -17,7 +17,7 @@ extension QueueKey {
             leaf = path.dropFirst("write/".count)
         }
         let lease = attachedLease.flatMap { $0 == 0 ? nil : $0 } ?? Self.namedLease(leaf) ?? 0
-        self.init(lease: lease, createRevision: createRevision, role: role)
+        self.init(lease: lease, createRevision: createRevision, role: role, owner: owner)
     }
 
     /// The lease a key's last segment names: the hex before `-` (or the whole segment).

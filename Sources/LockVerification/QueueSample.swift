@@ -16,11 +16,16 @@ public struct QueueKey: Sendable, Hashable {
     public var createRevision: Int64
     /// What it asks for.
     public var role: Role
+    /// The key's value when the sampler read values: for a run through the lock service, the
+    /// owner text the client sent with its acquire, which names the attempt
+    /// (``LockAttempt/ownerTag``); `nil` otherwise.
+    public var owner: String?
 
-    public init(lease: Int64, createRevision: Int64, role: Role = .entry) {
+    public init(lease: Int64, createRevision: Int64, role: Role = .entry, owner: String? = nil) {
         self.lease = lease
         self.createRevision = createRevision
         self.role = role
+        self.owner = owner
     }
 }
 
@@ -66,6 +71,7 @@ public struct InjectedFault: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         if kind.targetsMember { return "\(kind.rawValue) member \(target)" }
         if kind.targetsLink { return "\(kind.rawValue) client \(target)-member \(member)" }
+        if kind.targetsReplica { return "\(kind.rawValue) replica \(target)" }
         return "\(kind.rawValue) client \(target)"
     }
 }

@@ -146,7 +146,8 @@ struct StallAnalysis {
 
     /// Why the holder `head` was in the queue in `sample`.
     private func describe(_ head: QueueKey, of sample: QueueSample, lock: Int) -> Head {
-        guard let session = timeline.sessions[head.lease] else { return Head(text: "PHANTOM head key of an unknown lease") }
+        guard let known = timeline.owner(of: head, lock: lock) else { return Head(text: "PHANTOM head key of an unknown lease") }
+        let session = known.session
         let owner = "client \(session.process)"
         let at = sample.sent
         let checker = PhantomKeyCheck(timeline: timeline, rules: rules, faults: faults)
@@ -159,7 +160,7 @@ struct StallAnalysis {
             let kept = end + rules.ttl + rules.margin < at ? " (kept alive by leader changes)" : ""
             return Head(text: "head key of ended session of \(owner), until its lease expires\(kept)", isLeaseOfGoneOwner: true)
         }
-        let attempts = timeline.attempts.filter { $0.lease == head.lease && $0.lock == lock && $0.start <= sample.received && $0.end >= at }
+        let attempts = known.attempts.filter { $0.start <= sample.received && $0.end >= at }
         if attempts.contains(where: { $0.acquired.map { $0 <= sample.received } ?? false }) {
             return Head(text: "head key of \(owner), which believed it held")
         }

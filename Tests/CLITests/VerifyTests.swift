@@ -71,6 +71,33 @@ struct VerifyTests {
         #expect(try await CLIRunner.run(["verify", "--recipe", "semaphore", "--permits", "3", "--print-schedule"]).status == 0)
     }
 
+    @Test("--via-service: clients take the mutex through 2 etcdlock serve replicas that get killed and paused; every check passes")
+    func passesThroughTheService() async throws {
+        let result = try await CLIRunner.run(
+            ["verify", "--via-service", "2", "--duration", "10", "--clients", "3", "--seed", "3"],
+            environment: try await environment())
+        #expect(result.status == 0, "\(result.output)\n\(result.errors)")
+        #expect(result.output.contains("clients through 2 etcdlock serve replicas"))
+        let injected = result.output.split(separator: "\n").first { $0.hasPrefix("faults injected: ") } ?? ""
+        #expect(injected.contains("kill-replica") || injected.contains("pause-replica"), "\(injected)")
+        // "operations: N lock attempts, M acquired; …"
+        let operations = result.output.split(separator: "\n").first { $0.hasPrefix("operations: ") } ?? ""
+        let acquired = operations.split(separator: ";").first?.split(separator: " ").dropLast().last.flatMap { Int($0) } ?? 0
+        #expect(acquired > 0, "\(result.output)")
+        #expect(result.output.hasSuffix("verdict: 9 passed, 0 failed\n"))
+        #expect(try await CLIRunner.run(["verify", "--via-service", "1", "--print-schedule"]).status == 64)
+        #expect(try await CLIRunner.run(["verify", "--via-service", "2", "--recipe", "rwlock", "--print-schedule"]).status == 64)
+    }
+
+    @Test("--via-service with fencing switched off: the checker reports the stale writes and verify exits 1")
+    func detectsUnfencedWritesThroughTheService() async throws {
+        let result = try await CLIRunner.run(
+            ["verify", "--via-service", "2", "--unfenced", "--duration", "20", "--clients", "3", "--seed", "9"],
+            environment: try await environment())
+        #expect(result.status == 1, "\(result.output)\n\(result.errors)")
+        #expect(result.output.contains("FAIL  each write applied while its writer held the lock"))
+    }
+
     @Test("with fencing switched off, the checker reports the stale writes and verify exits 1")
     func detectsUnfencedWrites() async throws {
         let result = try await CLIRunner.run(

@@ -16,9 +16,9 @@ struct FaultScheduleTests {
         #expect(first.fingerprint != other.fingerprint)
     }
 
-    @Test("ten minutes plan well over 500 faults of every kind, link faults included")
+    @Test("ten minutes plan well over 500 faults of every kind, link and replica faults included")
     func enoughFaults() {
-        let schedule = FaultSchedule(seed: 7, duration: .seconds(600), clients: 4, members: 3, ttl: ttl, links: true)
+        let schedule = FaultSchedule(seed: 7, duration: .seconds(600), clients: 4, members: 3, ttl: ttl, links: true, replicas: 2)
         #expect(schedule.faults.count >= 500)
         #expect(Set(schedule.faults.map(\.kind)) == Set(FaultKind.allCases))
         #expect(schedule.faults.allSatisfy { $0.offset < .seconds(600) })
@@ -26,9 +26,10 @@ struct FaultScheduleTests {
 
     @Test("each lane has one fault at a time; paused clients stay paused past their TTL")
     func lanes() {
-        let schedule = FaultSchedule(seed: 11, duration: .seconds(300), clients: 3, members: 3, ttl: ttl, links: true)
-        for (members, links) in [(true, false), (false, false), (false, true)] {
-            let lane = schedule.lane(members: members, links: links)
+        let schedule = FaultSchedule(seed: 11, duration: .seconds(300), clients: 3, members: 3, ttl: ttl, links: true, replicas: 2)
+        let lanes = [(true, false), (false, false), (false, true)].map { schedule.lane(members: $0, links: $1) } + [schedule.replicaLane]
+        #expect(lanes.map(\.count).reduce(0, +) == schedule.faults.count)
+        for lane in lanes {
             #expect(!lane.isEmpty)
             for (earlier, later) in zip(lane, lane.dropFirst()) {
                 #expect(earlier.offset + earlier.hold < later.offset)
@@ -38,6 +39,16 @@ struct FaultScheduleTests {
             #expect(fault.hold > ttl)
         }
         #expect(schedule.faults.allSatisfy { $0.kind.targetsMember ? (1...3).contains($0.target) : (0..<3).contains($0.target) })
+        #expect(schedule.replicaLane.allSatisfy { (0..<2).contains($0.target) })
+    }
+
+    @Test("replica faults are an extra lane: the other lanes of a seed stay as they were")
+    func replicaLaneIsSeparate() {
+        let without = FaultSchedule(seed: 5, duration: .seconds(120), clients: 4, members: 3, ttl: ttl, links: true)
+        let with = FaultSchedule(seed: 5, duration: .seconds(120), clients: 4, members: 3, ttl: ttl, links: true, replicas: 3)
+        #expect(with.faults.filter { !$0.kind.targetsReplica } == without.faults)
+        #expect(!with.replicaLane.isEmpty)
+        #expect(without.replicaLane.isEmpty)
     }
 
     @Test("without a cluster of 3 members under its control, only clients get faults")

@@ -57,6 +57,26 @@ struct LivenessCheckTests {
         #expect(outcome.violations.first?.contains("in 2 samples") == true)
     }
 
+    @Test("through the lock service a key is its attempt's, named by its value: waiting or holding explains it, an old attempt does not")
+    func keysNamedByOwnerText() throws {
+        var run = LivenessRun()
+        // No session lines: each attempt's lease is the service's until it answers.
+        run.hold(0, 2, 3, 4)  // attempt 0 of client 0's locker 0
+        run.step(0, 20, .lockStart)  // attempt 1: waits across the sample at 25, then fails
+        run.step(0, 28, .lockFailed(code: "timeout"))
+        func key(_ tag: String, lease: Int64) -> QueueKey { QueueKey(lease: lease, createRevision: lease, owner: tag) }
+        let process = ClientProcess(client: 0, incarnation: 0)
+        let waiting = key(LockAttempt.ownerTag(of: process, locker: 0, sequence: 1), lease: 0x77)
+        run.samples.append(QueueSample(lock: 0, sent: at(25), received: at(25.01), keys: [waiting]))
+        #expect(try #require(run.outcome("no phantom keys")).passed)
+        // Attempt 0 ended at 4 s with its release: its key at 40 s blocks the lock for no one.
+        let stale = key(LockAttempt.ownerTag(of: process, locker: 0, sequence: 0), lease: 0x55)
+        run.samples.append(QueueSample(lock: 0, sent: at(40), received: at(40.01), keys: [stale]))
+        let outcome = try #require(run.outcome("no phantom keys"))
+        #expect(outcome.violationCount == 1)
+        #expect(outcome.violations.first?.contains("client 0.0") == true, "\(outcome.violations)")
+    }
+
     @Test("keys of waiters, holders, recently killed and frozen owners are not phantoms; a killed owner's key past its TTL is")
     func legitimateKeys() throws {
         var run = LivenessRun()

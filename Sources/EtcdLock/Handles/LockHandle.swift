@@ -83,6 +83,19 @@ public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Runs `txn` only while this handle still holds the lock, atomically (the fencing every
+    /// holder's writes to etcd should go through; resources outside etcd check ``token``).
+    ///
+    /// - Returns: `txn`'s own result.
+    /// - Throws: ``LockError`` `.ownershipLost` when the key is no longer this holder's (released,
+    ///   force-released, expired); ``EtcdError`` when etcd cannot be reached.
+    public func fenced(_ txn: Txn, client: EtcdClient, timeout: Duration? = nil) async throws -> TxnResult {
+        guard let result = try await client.fencedTxn(txn, key: key, token: token, timeout: timeout) else {
+            throw LockError(code: .ownershipLost, message: "a write fenced by token \(token) of \(name) was rejected")
+        }
+        return result
+    }
+
     /// Releases the lock: deletes the key only if it is still this holder's (created at
     /// ``token`` on ``lease``), then revokes the lease, which holds nothing else.
     ///

@@ -148,9 +148,7 @@ extension LockQueue {
     ///
     /// - Throws: ``LockError`` `.ownershipLost` when the lock is no longer held by this guard.
     func fenced(_ lock: LockGuard, _ txn: Txn, timeout: Duration?) async throws -> TxnResult {
-        let guarded = Txn(if: [.createRevision(of: lock.key, .equal, lock.token.revision)], then: [.txn(txn)])
-        let result = try await session.client.txn(guarded, timeout: timeout)
-        guard result.succeeded, case .txn(let inner) = result.responses.first else {
+        guard let inner = try await session.client.fencedTxn(txn, key: lock.key, token: lock.token, timeout: timeout) else {
             session.observer.ownershipLost(name: name, token: lock.token)
             throw LockError(code: .ownershipLost, message: "a write fenced by token \(lock.token) of \(name) was rejected")
         }

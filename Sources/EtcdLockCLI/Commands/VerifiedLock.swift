@@ -54,6 +54,11 @@ enum VerifiedLock: Sendable {
         }
     }
 
+    /// What runs a write only while `hold` is held.
+    func fence(_ hold: LockGuard) -> VerifyClientCommand.Fence {
+        { txn in try await fenced(hold, txn) }
+    }
+
     /// Releases `hold`, insisting while etcd cannot be reached; whether it was released.
     func releaseUntilDone(_ hold: LockGuard, onFailure: @escaping @Sendable (any Error) -> Void) async -> Bool {
         switch self {

@@ -20,11 +20,11 @@ extension VerifyClientCommand {
         switch lock {
         case .mutex:
             try await hold(lock, .exclusive, steps) { hold in
-                try await increment(register, under: hold, of: lock, client: client, operation: operations.next(), steps)
+                try await increment(register, token: hold.token, fence: lock.fence(hold), client: client, operation: operations.next(), steps)
             }
         case .readWriteLock where Int.random(in: 0..<3) == 0:
             try await hold(lock, .write, steps) { hold in
-                try await increment(register, under: hold, of: lock, client: client, operation: operations.next(), steps)
+                try await increment(register, token: hold.token, fence: lock.fence(hold), client: client, operation: operations.next(), steps)
             }
         case .readWriteLock:
             try await hold(lock, .read, steps) { hold in
@@ -36,13 +36,16 @@ extension VerifyClientCommand {
             try await hold(lock, .permit, steps) { hold in
                 let token = hold.token.rawValue
                 let entered = RegisterValue(count: 1, token: token, operation: operationPrefix + String(operations.next()))
-                guard try await fencedWrite(entered, to: register, under: hold, of: lock, client: client, steps) else { return }
+                guard try await fencedWrite(entered, to: register, fence: lock.fence(hold), client: client, steps) else { return }
                 try await work()
                 let leaving = RegisterValue(count: 2, token: token, operation: operationPrefix + String(operations.next()))
-                _ = try await fencedWrite(leaving, to: register, under: hold, of: lock, client: client, steps)
+                _ = try await fencedWrite(leaving, to: register, fence: lock.fence(hold), client: client, steps)
             }
         }
     }
+
+    /// Runs a write only while its holder holds (throwing ``LockError`` `.ownershipLost` when not).
+    typealias Fence = @Sendable (Txn) async throws -> Void
 
     /// Prints one locker's steps on one lock.
     struct Steps: Sendable {
@@ -83,29 +86,28 @@ extension VerifyClientCommand {
     }
 
     /// The work a pause can interrupt.
-    private func work() async throws {
+    func work() async throws {
         try await Task.sleep(for: .milliseconds(Int.random(in: maximumWork / 5...maximumWork)))
     }
 
-    /// Reads the register, works, writes it back incremented with a fenced write.
-    private func increment(
-        _ register: EtcdKey, under hold: LockGuard, of lock: VerifiedLock, client: EtcdClient, operation number: Int,
+    /// Reads the register, works, writes it back incremented with a write fenced by `fence`.
+    func increment(
+        _ register: EtcdKey, token holdToken: FencingToken, fence: Fence, client: EtcdClient, operation number: Int,
         _ emit: Steps
     ) async throws {
-        let token = hold.token.rawValue
+        let token = holdToken.rawValue
         let current = try await client.range(RangeRequest(.key(register)))
         let count = current.keyValues.first.flatMap { RegisterValue(parsing: $0.valueString)?.count } ?? 0
         emit(.read(token: token, value: count))
         try await work()
         let value = RegisterValue(count: count + 1, token: token, operation: operationPrefix + String(number))
-        _ = try await fencedWrite(value, to: register, under: hold, of: lock, client: client, emit)
+        _ = try await fencedWrite(value, to: register, fence: fence, client: client, emit)
     }
 
-    /// Writes `value` to `register` only while `hold` is held (without fencing with
-    /// `--unfenced`); whether etcd acknowledged it.
+    /// Writes `value` to `register` through `fence` (without fencing with `--unfenced`);
+    /// whether etcd acknowledged it.
     private func fencedWrite(
-        _ value: RegisterValue, to register: EtcdKey, under hold: LockGuard, of lock: VerifiedLock, client: EtcdClient,
-        _ emit: Steps
+        _ value: RegisterValue, to register: EtcdKey, fence: Fence, client: EtcdClient, _ emit: Steps
     ) async throws -> Bool {
         let token = value.token
         let operation = value.operation
@@ -115,7 +117,7 @@ extension VerifyClientCommand {
             if unfenced {
                 _ = try await client.txn(write)
             } else {
-                try await lock.fenced(hold, write)
+                try await fence(write)
             }
             emit(.writeAccepted(token: token, operation: operation))
             return true

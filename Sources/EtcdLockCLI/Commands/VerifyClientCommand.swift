@@ -20,7 +20,7 @@ struct VerifyClientCommand: Command {
     static let usage = """
         Usage: etcdlock verify-client --endpoints URLS --lock NAME --register KEY --client I --incarnation K
                                       [--locks N] [--lockers L] [--ttl S] [--work-ms MS] [--lock-timeout S] [--unfenced]
-                                      [--recipe mutex|rwlock|semaphore] [--permits N]
+                                      [--recipe mutex|rwlock|semaphore] [--permits N] [--service URLS]
         """
 
     let connection: ConnectionOptions
@@ -35,6 +35,10 @@ struct VerifyClientCommand: Command {
     let unfenced: Bool
     /// The recipe whose locks the turns take.
     let recipe: VerifiedRecipe
+    /// This process: its slot and incarnation.
+    let process: ClientProcess
+    /// With `--service`: the lock service replicas the mutex is taken through.
+    let serviceURLs: [String]
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
@@ -50,17 +54,20 @@ struct VerifyClientCommand: Command {
         guard let client = Int(try arguments.option("--client") ?? ""), let incarnation = Int(try arguments.option("--incarnation") ?? "")
         else { throw UsageError(description: "--client and --incarnation must be numbers") }
         operationPrefix = "c\(client).\(incarnation)."
+        process = ClientProcess(client: client, incarnation: incarnation)
         ttl = try parseSeconds(try arguments.option("--ttl") ?? "2", option: "--ttl")
         maximumWork = max(1, Int(try arguments.option("--work-ms") ?? "100") ?? 100)
         lockTimeout = try parseSeconds(try arguments.option("--lock-timeout") ?? "8", option: "--lock-timeout")
         unfenced = arguments.flag("--unfenced")
         recipe = try parseRecipe(&arguments)
+        serviceURLs = try arguments.option("--service")?.split(separator: ",").map(String.init) ?? []
+        if !serviceURLs.isEmpty, recipe != .mutex { throw UsageError(description: "--service takes the mutex only") }
     }
 
     func run() async throws -> ExitStatus {
         let signals = TerminationSignals()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await loop() }
+            group.addTask { await serviceURLs.isEmpty ? loop() : serviceLoop() }
             group.addTask { _ = await signals.wait() }
             await group.next()
             group.cancelAll()
@@ -116,6 +123,42 @@ struct VerifyClientCommand: Command {
                         emitFailure(error)
                         // Unavailable cluster: try again soon, not in a tight loop.
                         try await Task.sleep(for: .milliseconds(200))
+                    }
+                }
+            }
+        } catch {
+            if !Task.isCancelled { emitFailure(error) }
+        }
+    }
+}
+
+extension VerifyClientCommand {
+    /// The loop with `--service`: each locker takes turns through the replicas; there is no
+    /// session (each acquire's lease is the service's, then the holder's to renew).
+    fileprivate func serviceLoop() async {
+        let operations = OperationNumbers()
+        do {
+            try await EtcdClient.withClient(connection.configuration) { client in
+                try await EtcdClient.withClient(EtcdClient.Configuration(endpoints: serviceURLs)) { service in
+                    let replicas = ServiceReplicas(client: service, count: serviceURLs.count)
+                    await withTaskGroup(of: Void.self) { group in
+                        for locker in 0..<lockers {
+                            group.addTask {
+                                var sequence = 0
+                                while !Task.isCancelled {
+                                    let lock = Int.random(in: 0..<lockNames.count)
+                                    do {
+                                        try await serviceTurn(
+                                            lock: lock, locker: locker, sequence: sequence, replicas: replicas, client: client,
+                                            operations: operations)
+                                    } catch {
+                                        if Task.isCancelled { return }
+                                        emitFailure(error, lock: lock, locker: locker)
+                                    }
+                                    sequence += 1
+                                }
+                            }
+                        }
                     }
                 }
             }

@@ -17,6 +17,8 @@ struct Nemesis: Sendable {
     let fleet: ClientFleet
     /// The proxies between clients and members, when link faults are on.
     let mesh: ProxyMesh?
+    /// The lock service replicas the clients go through, with `--via-service`.
+    let replicas: ServiceReplicaSet?
     let tally: FaultTally
     let start: ContinuousClock.Instant
     let end: ContinuousClock.Instant
@@ -31,6 +33,9 @@ struct Nemesis: Sendable {
             group.addTask { await runClientLane() }
             if let mesh {
                 group.addTask { await runLinkLane(mesh) }
+            }
+            if let replicas {
+                group.addTask { await runReplicaLane(replicas) }
             }
         }
     }
@@ -141,6 +146,30 @@ struct Nemesis: Sendable {
         }
     }
 
+    private func runReplicaLane(_ replicas: ServiceReplicaSet) async {
+        for fault in schedule.replicaLane {
+            guard await waitFor(fault) else { return }
+            switch fault.kind {
+            case .killReplica:
+                guard await replicas.kill(fault.target) else { await tally.skip(fault.kind); continue }
+                await note(fault, "SIGKILL service replica \(fault.target), restart after \(fault.hold)")
+                await hold(fault.hold)
+                if !(await replicas.restart(fault.target)) {
+                    await tally.problem("service replica \(fault.target) did not restart")
+                }
+                await tally.healed(fault.kind)
+            case .pauseReplica:
+                guard await replicas.pause(fault.target) else { await tally.skip(fault.kind); continue }
+                await note(fault, "SIGSTOP service replica \(fault.target) for \(fault.hold)")
+                await hold(fault.hold)
+                await replicas.resume(fault.target)
+                await tally.healed(fault.kind)
+            default:
+                continue
+            }
+        }
+    }
+
     /// A client that holds the lock, watching its output for up to 1.5 seconds.
     private func holderSoon() async -> Int? {
         // Best of all a holder that has not written yet: paused there, it wakes up past its TTL and
@@ -197,7 +226,9 @@ actor FaultTally {
         log[position].end = max(log[position].start, MonotonicTime.now())
     }
 
-    private static func lane(_ kind: FaultKind) -> Int { kind.targetsMember ? 0 : kind.targetsLink ? 2 : 1 }
+    private static func lane(_ kind: FaultKind) -> Int {
+        kind.targetsMember ? 0 : kind.targetsLink ? 2 : kind.targetsReplica ? 3 : 1
+    }
 
     /// Every fault injected so far (faults not healed yet end now).
     var faults: [InjectedFault] {

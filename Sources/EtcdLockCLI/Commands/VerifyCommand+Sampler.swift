@@ -8,11 +8,15 @@ final class QueueSampler: Sendable {
     private let client: EtcdClient
     private let prefixes: [EtcdKey]
     private let collected = Mutex<[QueueSample]>([])
+    /// Whether keys' values are read too: the owner text that names a lock service client's
+    /// attempt.
+    private let readsOwners: Bool
 
     /// Samples the queues under `prefixes` (one per lock) through `client`.
-    init(client: EtcdClient, prefixes: [EtcdKey]) {
+    init(client: EtcdClient, prefixes: [EtcdKey], readsOwners: Bool = false) {
         self.client = client
         self.prefixes = prefixes
+        self.readsOwners = readsOwners
     }
 
     /// Every sample so far.
@@ -24,12 +28,12 @@ final class QueueSampler: Sendable {
         while !Task.isCancelled {
             for (lock, prefix) in prefixes.enumerated() {
                 let sent = MonotonicTime.now()
-                guard let result = try? await client.range(RangeRequest(.prefix(prefix), keysOnly: true), timeout: .seconds(1))
+                guard let result = try? await client.range(RangeRequest(.prefix(prefix), keysOnly: !readsOwners), timeout: .seconds(1))
                 else { continue }
                 let keys = result.keyValues.map {
                     QueueKey(
                         key: $0.key.description, prefix: prefix.description, attachedLease: $0.lease?.rawValue,
-                        createRevision: $0.createRevision.rawValue)
+                        createRevision: $0.createRevision.rawValue, owner: readsOwners ? $0.valueString : nil)
                 }
                 let sample = QueueSample(lock: lock, sent: sent, received: MonotonicTime.now(), keys: keys)
                 collected.withLock { $0.append(sample) }

@@ -54,6 +54,10 @@ struct VerifyCommand: Command {
           --recipe R         the recipe under test: mutex (default), rwlock or semaphore
           --permits N        with --recipe semaphore: its permits (default 2)
           --unfenced         self-test: clients write (and read) without fencing, so the checker must find violations
+          --via-service N    clients take the mutex through N replicas of `etcdlock serve` (2 to 4) that the
+                             verifier starts on loopback: acquire with a long-poll, renew every TTL/3 while
+                             holding, release, all over HTTP; their fenced writes go to etcd with the token
+                             the service answered. The nemesis also kills (and restarts) and pauses replicas.
 
         Exit status: 0 when every check passed, 1 on a violation, 64 usage, 69 etcd unavailable.
         """
@@ -75,6 +79,8 @@ struct VerifyCommand: Command {
     let linkFaults: Bool
     /// The recipe under test.
     let recipe: VerifiedRecipe
+    /// How many `etcdlock serve` replicas the clients go through (0: they use the library).
+    let serviceReplicas: Int
 
     init(parsing arguments: inout Arguments) throws {
         var connection = try ConnectionOptions(parsing: &arguments)
@@ -111,12 +117,24 @@ struct VerifyCommand: Command {
         unfenced = arguments.flag("--unfenced")
         linkFaults = clusterDirectory != nil && !arguments.flag("--no-link-faults")
         recipe = try parseRecipe(&arguments)
+        if let text = try arguments.option("--via-service") {
+            guard let count = Int(text), (2...4).contains(count) else {
+                throw UsageError(description: "--via-service needs a replica count from 2 to 4, not \(text)")
+            }
+            guard recipe == .mutex else {
+                throw UsageError(description: "--via-service takes the mutex only")
+            }
+            serviceReplicas = count
+        } else {
+            serviceReplicas = 0
+        }
     }
 
     private var schedule: FaultSchedule {
         FaultSchedule(
             seed: seed, duration: duration, clients: clients,
-            members: clusterDirectory == nil ? 0 : connection.endpoints.count, ttl: ttl, links: linkFaults)
+            members: clusterDirectory == nil ? 0 : connection.endpoints.count, ttl: ttl, links: linkFaults,
+            replicas: serviceReplicas)
     }
 
     func run() async throws -> ExitStatus {
@@ -141,27 +159,31 @@ struct VerifyCommand: Command {
         Console.out(
             "verify: \(schedule.faults.count) faults planned (schedule fingerprint \(schedule.fingerprint)); "
                 + (memberFaults ? "etcd members \(connection.endpoints.count) under control" : "client faults only (no --cluster-dir)")
-                + (linkFaults ? ", clients behind fault-injecting proxies" : ""))
+                + (linkFaults ? ", clients behind fault-injecting proxies" : "")
+                + (serviceReplicas > 0 ? ", clients through \(serviceReplicas) etcdlock serve replicas" : ""))
         let mesh = linkFaults ? try ProxyMesh(clients: clients, memberEndpoints: connection.endpoints) : nil
         defer { mesh?.close() }
         let origin = MonotonicTime.now()
 
         return try await EtcdClient.withClient(connection.configuration) { client in
             let startRevision = try await client.range(RangeRequest(.key(registers[0]))).header.revision
+            // Replicas reach the members directly: the links under fault are the clients'.
+            let replicas = serviceReplicas > 0 ? try await ServiceReplicaSet(count: serviceReplicas, endpoints: connection.endpoints) : nil
+            let serviceURLs = await replicas?.urls ?? []
             let fleet = ClientFleet(clients: clients, hangLimit: .seconds(30)) { index, incarnation, fleet in
                 try startClient(
                     index, incarnation: incarnation, endpoints: mesh?.endpoints(client: index) ?? connection.endpoints,
-                    lockName: lockName, register: register, fleet: fleet)
+                    serviceURLs: serviceURLs, lockName: lockName, register: register, fleet: fleet)
             }
             var lockPrefixes: [EtcdKey] = []
             for name in lockNames { lockPrefixes.append(try await VerifiedLock.prefix(recipe, name: name, client: client)) }
-            let sampler = QueueSampler(client: client, prefixes: lockPrefixes)
+            let sampler = QueueSampler(client: client, prefixes: lockPrefixes, readsOwners: replicas != nil)
             let tally = FaultTally()
             let start = ContinuousClock.now
             let nemesis = Nemesis(
                 schedule: schedule,
                 cluster: clusterDirectory.map { .init(directory: $0, client: client, members: connection.endpoints.count) },
-                fleet: fleet, mesh: mesh, tally: tally, start: start, end: start + duration, verbose: verbose)
+                fleet: fleet, mesh: mesh, replicas: replicas, tally: tally, start: start, end: start + duration, verbose: verbose)
             await withTaskGroup(of: Void.self) { group in
                 for index in 0..<clients {
                     group.addTask { await fleet.supervise(index) }
@@ -177,8 +199,10 @@ struct VerifyCommand: Command {
                 await nemesis.run()
                 mesh?.healAll()
                 await stop(fleet)
+                await replicas?.stopAll()
                 group.cancelAll()
             }
+            for problem in await replicas?.problems ?? [] { await tally.problem(problem) }
             Console.out("verify: clients stopped; waiting for expired sessions to clear, then reading etcd's history")
             let reader = FinalStateReader(client: client, startRevision: startRevision, recipe: recipe)
             let leftovers = await reader.leftovers(
@@ -240,15 +264,19 @@ struct VerifyCommand: Command {
     }
 
     private func startClient(
-        _ index: Int, incarnation: Int, endpoints: [String], lockName: String, register: EtcdKey, fleet: ClientFleet
+        _ index: Int, incarnation: Int, endpoints: [String], serviceURLs: [String], lockName: String, register: EtcdKey,
+        fleet: ClientFleet
     ) throws -> ChildProcess {
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        let arguments = [
+        var arguments: [String] = [
             executable, "verify-client", "--endpoints", endpoints.joined(separator: ","), "--lock", lockName,
             "--register", register.description, "--client", String(index), "--incarnation", String(incarnation),
             "--ttl", ttlText, "--locks", String(locks), "--lockers", String(lockersPerClient),
             "--lock-timeout", String(Self.lockTimeout.components.seconds), "--recipe", recipe.option,
-        ] + (unfenced ? ["--unfenced"] : []) + (recipe.isSemaphore ? ["--permits", String(recipe.capacity)] : [])
+        ]
+        if unfenced { arguments.append("--unfenced") }
+        if recipe.isSemaphore { arguments += ["--permits", String(recipe.capacity)] }
+        if !serviceURLs.isEmpty { arguments += ["--service", serviceURLs.joined(separator: ",")] }
         let log = fleet.log
         return try ChildProcess(command: arguments, environment: [:]) { line in
             log.record(client: index, incarnation: incarnation, line: line)

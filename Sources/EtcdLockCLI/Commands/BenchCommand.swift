@@ -16,7 +16,7 @@ struct BenchCommand: Command {
     static let name = "bench"
     static let abstract = "measure request latency and client CPU (see scripts/bench)"
     static let usage = """
-        Usage: etcdlock bench client|txn-rate|locks|throughput|readers|queue|election [options]
+        Usage: etcdlock bench client|txn-rate|locks|throughput|readers|queue|election|service [options]
 
         client:     sequential range, txn, and the exact acquire and release txns through EtcdClient.
         txn-rate:   acquire and release txns per second from --lockers N tasks, coalescing off (our floor).
@@ -25,6 +25,8 @@ struct BenchCommand: Command {
         readers:    read+unlock cycles per second with --lockers N readers of one read/write lock.
         queue:      etcd requests per handoff with --waiters N queued on one lock (--recipe).
         election:   time from the leader's session closing to the next leader being observed.
+        service:    acquire+release through `etcdlock serve` at --service URL beside the library's
+                    LockHandle alone (sequential p50/p99), and cycles/s of --lockers N callers of each.
 
         \(ConnectionOptions.help)
           --requests N       operations per measurement (default 2000)
@@ -36,6 +38,7 @@ struct BenchCommand: Command {
           --waiters N        queued waiters (queue, default 100)
           --recipe R         queue: mutex (default), rwlock (writers), or semaphore (2 permits)
           --rounds N         leader changes to time (election, default 10)
+          --service URL      an `etcdlock serve` replica (service)
 
         Prints one JSON object per measurement: p50_ms, p99_ms and more.
         """
@@ -54,8 +57,8 @@ struct BenchCommand: Command {
     let rounds: Int
 
     init(parsing arguments: inout Arguments) throws {
-        suite = try arguments.positional("a benchmark name (client, txn-rate, locks, throughput, readers, queue, election)")
-        guard ["client", "txn-rate", "locks", "throughput", "readers", "queue", "election"].contains(suite) else {
+        suite = try arguments.positional("a benchmark name (client, txn-rate, locks, throughput, readers, queue, election, service)")
+        guard ["client", "txn-rate", "locks", "throughput", "readers", "queue", "election", "service"].contains(suite) else {
             throw UsageError(description: "unknown benchmark '\(suite)'")
         }
         connection = try ConnectionOptions(parsing: &arguments)
@@ -85,6 +88,7 @@ struct BenchCommand: Command {
         duration = try parseSeconds(try arguments.option("--seconds") ?? "5", option: "--seconds")
         waiters = try count("--waiters", 100, 1...1000)
         rounds = try count("--rounds", 10, 1...1000)
+        serviceURL = try arguments.option("--service")
         recipeLabel = try arguments.option("--recipe") ?? "mutex"
         switch recipeLabel {
         case "mutex": queueRecipe = .exclusive
@@ -93,6 +97,9 @@ struct BenchCommand: Command {
         default: throw UsageError(description: "--recipe must be mutex, rwlock or semaphore")
         }
     }
+
+    /// `--service`: the replica `service` measures.
+    let serviceURL: String?
 
     /// `--recipe`: the recipe whose queue `queue` measures.
     let recipeLabel: String
@@ -114,6 +121,7 @@ struct BenchCommand: Command {
         case "readers": return try await runReaders()
         case "election": return try await runElection()
         case "txn-rate": return try await runTxnRate()
+        case "service": return try await runService()
         default: break
         }
         return try await EtcdClient.withClient(configuration) { client in

@@ -46,17 +46,30 @@ extension VerifyClientCommand {
         let steps = Steps(command: self, lock: index, locker: locker)
         let owner = LockAttempt.ownerTag(of: process, locker: locker, sequence: sequence)
         steps(.lockStart)
-        let fields: [String: Any] = [
-            "ttl_seconds": ttl.components.seconds, "wait_seconds": lockTimeout.components.seconds, "owner": owner,
-        ]
-        let first = Int.random(in: 0..<replicas.count)
+        var first = Int.random(in: 0..<replicas.count)
         let acquired: (status: Int, json: [String: Any])
-        do {
-            // The long-poll's own deadline, plus room for the replica's withdrawal at its end.
-            acquired = try await replicas.post("/v1/locks/\(name):acquire", fields, replica: first, timeout: lockTimeout + .seconds(3))
-        } catch {
-            steps(.lockFailed(code: "\(error.code)"))
-            return
+        let deadline = ContinuousClock.now + lockTimeout
+        var refusals = 0
+        while true {
+            let wait = deadline - ContinuousClock.now
+            let fields: [String: Any] = [
+                "ttl_seconds": ttl.components.seconds, "wait_seconds": max(0, Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18),
+                "owner": owner,
+            ]
+            do {
+                // The long-poll's own deadline, plus room for the replica's withdrawal at its end.
+                acquired = try await replicas.post("/v1/locks/\(name):acquire", fields, replica: first, timeout: wait + .seconds(3))
+                break
+            } catch where error.code == .unavailable && wait > .seconds(1) {
+                // Refused or cut off (the replica died): the next replica, as a load balancer
+                // would. A waiter key the dead one left behind goes with its lease.
+                first += 1
+                refusals += 1
+                if refusals % replicas.count == 0 { try? await Task.sleep(for: .milliseconds(200)) }
+            } catch {
+                steps(.lockFailed(code: "\(error.code)"))
+                return
+            }
         }
         guard acquired.status == 200, let handle = handle(from: acquired.json, name: name) else {
             let code = (acquired.json["error"] as? [String: Any])?["code"] as? String ?? "http_\(acquired.status)"
@@ -65,9 +78,10 @@ extension VerifyClientCommand {
         }
         steps(.acquired(token: handle.token.rawValue))
         let renewedAt = RenewalClock()
+        let replica = first
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { await keepRenewing(handle, replicas: replicas, from: first, renewedAt: renewedAt) }
+                group.addTask { await keepRenewing(handle, replicas: replicas, from: replica, renewedAt: renewedAt) }
                 // The work goes on even when a renewal finds the lock lost (a paused client's
                 // write is sent when it resumes): fencing is what must reject it. The renewals
                 // end with the work.
@@ -80,7 +94,7 @@ extension VerifyClientCommand {
             guard typedCode(error) != nil || error is CancellationError else { throw error }
             if !(error is CancellationError) { emitFailure(error, lock: index, locker: locker) }
         }
-        await releaseUntilDone(handle, replicas: replicas, from: first, renewedAt: renewedAt, steps)
+        await releaseUntilDone(handle, replicas: replicas, from: replica, renewedAt: renewedAt, steps)
     }
 
     /// When the lease was last renewed (or acquired): after a TTL without a renewal it is gone.

@@ -17,7 +17,7 @@ extension LockQueue {
             do {
                 if try await lookAndWait(entry, revision: revision, deadline: deadline) == .admitted { return }
                 pause = .milliseconds(50)
-            } catch let error as EtcdError where Self.isOutage(error) && !Task.isCancelled {
+            } catch let error as EtcdError where error.isOutage && !Task.isCancelled {
                 // etcd unreachable for a moment (a restart, an election, a paused member): keep
                 // the place in line and look again. The session's keepalive decides whether the
                 // key outlives the outage; the checks above end the wait when it does not.
@@ -26,12 +26,6 @@ extension LockQueue {
                 pause = min(pause * 2, .seconds(1))
             }
         }
-    }
-
-    /// Errors of reads that pass when etcd comes back: unreachable members, no leader, a call
-    /// cut off by its own deadline.
-    static func isOutage(_ error: EtcdError) -> Bool {
-        [.unavailable, .noLeader, .timeout].contains(error.code)
     }
 
     private enum Round { case admitted, changed }

@@ -78,7 +78,7 @@ struct ObserveCommand: Command {
                     if let count, printed >= count { return .success }
                 }
                 return nil  // the stream ends only when cancelled
-            } catch let error as EtcdError where Self.isOutage(error) && !Task.isCancelled {
+            } catch let error as EtcdError where error.isOutage && !Task.isCancelled {
                 if !reportedOutage {
                     Console.error("etcdlock: etcd is unreachable (\(error)); still observing \(electionName)")
                     reportedOutage = true
@@ -90,11 +90,6 @@ struct ObserveCommand: Command {
             }
         }
         return nil
-    }
-
-    /// Errors that pass when etcd comes back (a restart, an election, a member's pause).
-    static func isOutage(_ error: EtcdError) -> Bool {
-        [.unavailable, .noLeader, .timeout].contains(error.code)
     }
 
     private func line(for leader: EtcdElection.Leader?) -> String {

@@ -18,10 +18,12 @@ let package = Package(
         .executable(name: "etcdlock", targets: ["EtcdLockCLI"]),
     ],
     targets: [
-        .target(name: "Etcd", swiftSettings: strictSettings),
+        // HTTP/1.1 message syntax shared by the gateway client and the service's server.
+        .target(name: "HTTPCore", swiftSettings: strictSettings),
+        .target(name: "Etcd", dependencies: ["HTTPCore"], swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
         // The HTTP lock API (`etcdlock serve`): stateless handles over a small HTTP/1.1 server.
-        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),
+        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock", "HTTPCore"], swiftSettings: strictSettings),
         // posix_spawn children reaped by polling, shared by the CLI and the test support.
         .target(name: "ChildProcesses", dependencies: ["CProcessGuard"], swiftSettings: strictSettings),
         // The guard process that runs `etcdlock lock`'s command in a process group of its own
@@ -35,7 +37,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),
-        .testTarget(name: "EtcdTests", dependencies: ["Etcd"], swiftSettings: strictSettings),
+        .testTarget(name: "EtcdTests", dependencies: ["Etcd", "HTTPCore"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdLockTests", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),
         .testTarget(name: "LockVerificationTests", dependencies: ["LockVerification"], swiftSettings: strictSettings),
         .testTarget(

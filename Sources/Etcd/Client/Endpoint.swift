@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 
 /// One etcd member's client URL, parsed.
 struct Endpoint: Sendable, Hashable, CustomStringConvertible {
@@ -20,7 +21,7 @@ struct Endpoint: Sendable, Hashable, CustomStringConvertible {
         func invalid(_ why: String) -> EtcdError {
             EtcdError(code: .invalidEndpoint, message: "invalid endpoint \"\(text)\": \(why)")
         }
-        var rest = Substring(text.trimmingSpaces())
+        var rest = Substring(HTTPSyntax.trimmingSpaces(text))
         if rest.isEmpty { throw invalid("it is empty") }
         if let schemeEnd = rest.range(of: "://") {
             let scheme = rest[..<schemeEnd.lowerBound].lowercased()

@@ -1,3 +1,5 @@
+import HTTPCore
+
 /// An incremental HTTP/1.1 response parser: status line, headers, `Content-Length`,
 /// chunked bodies with trailers, and bodies delimited by connection close.
 ///
@@ -59,7 +61,7 @@ struct HTTPResponseParser {
         while index < end {
             switch state {
             case .statusLine, .headerLines, .chunkSize, .trailerLines:
-                guard let lineEnd = Self.findCRLF(bytes, from: index) else {
+                guard let lineEnd = HTTPSyntax.firstCRLF(in: bytes, from: index) else {
                     if end - index > Self.maximumHeadBytes {
                         throw HTTPParseError("line longer than \(Self.maximumHeadBytes) bytes")
                     }
@@ -139,10 +141,13 @@ struct HTTPResponseParser {
                 try finishHead(emit: emit)
                 return
             }
-            headers.append(try Self.parseHeaderField(line))
+            guard let field = HTTPSyntax.field(line) else {
+                throw HTTPParseError("malformed header line: \(String(decoding: line.prefix(80), as: UTF8.self))")
+            }
+            headers.append(field)
         case .chunkSize:
             let sizeText = line.prefix { $0 != 59 }  // drop ";extensions"
-            let trimmed = String(decoding: sizeText, as: UTF8.self).trimmingSpaces()
+            let trimmed = HTTPSyntax.trimmingSpaces(String(decoding: sizeText, as: UTF8.self))
             // Hex digits only: `Int(_:radix:)` would also take a sign ("+1a").
             guard !trimmed.isEmpty, trimmed.count <= 15, trimmed.allSatisfy(\.isHexDigit),
                 let size = Int(trimmed, radix: 16)
@@ -181,9 +186,9 @@ struct HTTPResponseParser {
             // read this response by its chunks, but never reuse the connection after it.
             if head.header("content-length") != nil { isKeepAlive = false }
             state = .chunkSize
-        } else if let lengthText = head.header("content-length") {
-            guard let length = Int(lengthText.trimmingSpaces()), length >= 0 else {
-                throw HTTPParseError("malformed Content-Length: \(lengthText.prefix(32))")
+        } else if head.header("content-length") != nil {
+            guard case .bytes(let length) = HTTPSyntax.contentLength(headers) else {
+                throw HTTPParseError("malformed Content-Length: \(head.header("content-length")?.prefix(32) ?? "")")
             }
             if length == 0 {
                 state = .complete
@@ -197,24 +202,6 @@ struct HTTPResponseParser {
         }
     }
 
-    private static func parseHeaderField(_ line: ArraySlice<UInt8>) throws -> (name: String, value: String) {
-        guard let colon = line.firstIndex(of: 58) else {
-            throw HTTPParseError("malformed header line: \(String(decoding: line.prefix(80), as: UTF8.self))")
-        }
-        let name = String(decoding: line[line.startIndex..<colon], as: UTF8.self).lowercased()
-        let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingSpaces()
-        return (name, value)
-    }
-
-    private static func findCRLF(_ bytes: [UInt8], from start: Int) -> Int? {
-        var index = start
-        let last = bytes.count - 1
-        while index < last {
-            if bytes[index] == 13 && bytes[index + 1] == 10 { return index }
-            index += 1
-        }
-        return nil
-    }
 }
 
 /// A response that does not follow HTTP/1.1.
@@ -222,14 +209,4 @@ struct HTTPParseError: Error, Sendable, CustomStringConvertible {
     /// What was wrong, for humans.
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-extension String {
-    /// The string without leading and trailing spaces and tabs.
-    func trimmingSpaces() -> String {
-        var scalars = Substring(self)
-        while let first = scalars.first, first == " " || first == "\t" { scalars = scalars.dropFirst() }
-        while let last = scalars.last, last == " " || last == "\t" { scalars = scalars.dropLast() }
-        return String(scalars)
-    }
 }

@@ -1,0 +1,86 @@
+/// The HTTP/1.1 message syntax that the package's client (to etcd's gateway) and its server
+/// (the lock service) share, so that both read header fields, find the end of a head and
+/// judge `Content-Length` by one set of rules (RFC 9112), each with its own limits.
+package enum HTTPSyntax {
+    /// One header field: the name lowercased, the value without surrounding spaces and tabs.
+    package typealias Field = (name: String, value: String)
+
+    /// What a message's `Content-Length` fields say.
+    package enum ContentLength: Equatable, Sendable {
+        /// No `Content-Length` field.
+        case absent
+        /// A valid length (every field agreeing).
+        case bytes(Int)
+        /// Not a length: not digits only, too long, or fields that disagree (the shape of
+        /// request smuggling). A message with one cannot be framed.
+        case invalid
+    }
+
+    /// The index of the first CR LF at or after `start`, if any.
+    package static func firstCRLF(in bytes: [UInt8], from start: Int = 0) -> Int? {
+        var index = start
+        let last = bytes.count - 1
+        while index < last {
+            if bytes[index] == 13, bytes[index + 1] == 10 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The index where a message head ends (its empty line's CR LF CR LF), if it has arrived.
+    package static func headEnd(in bytes: [UInt8]) -> Int? {
+        var index = 0
+        while let crlf = firstCRLF(in: bytes, from: index) {
+            if crlf + 3 < bytes.count, bytes[crlf + 2] == 13, bytes[crlf + 3] == 10 { return crlf }
+            index = crlf + 2
+        }
+        return nil
+    }
+
+    /// Whether `bytes` hold a line feed not preceded by a carriage return: HTTP/1.1 lines end
+    /// with CR LF, and a bare LF is a malformed message (read leniently elsewhere, it lets two
+    /// parsers disagree on where a message ends).
+    package static func containsBareLF(_ bytes: some Collection<UInt8>) -> Bool {
+        var previous: UInt8 = 0
+        for byte in bytes {
+            if byte == 10, previous != 13 { return true }
+            previous = byte
+        }
+        return false
+    }
+
+    /// Parses one header field line (without its CR LF); `nil` when it is not `name: value`
+    /// with a non-empty name free of whitespace and control characters.
+    package static func field(_ line: some Collection<UInt8>) -> Field? {
+        guard let colon = line.firstIndex(of: 58) else { return nil }
+        let name = line[line.startIndex..<colon]
+        guard !name.isEmpty, name.allSatisfy({ $0 > 32 && $0 < 127 }) else { return nil }
+        let value = line[line.index(after: colon)...]
+        guard !value.contains(where: { ($0 < 32 && $0 != 9) || $0 == 127 }) else { return nil }
+        return (String(decoding: name, as: UTF8.self).lowercased(), trimmingSpaces(String(decoding: value, as: UTF8.self)))
+    }
+
+    /// The first value of field `name` (lowercase) among `fields`.
+    package static func value(of name: String, in fields: [Field]) -> String? {
+        fields.first { $0.name == name }?.value
+    }
+
+    /// What the `Content-Length` fields among `fields` say.
+    package static func contentLength(_ fields: [Field]) -> ContentLength {
+        let values = fields.filter { $0.name == "content-length" }.map(\.value)
+        guard let first = values.first else { return .absent }
+        guard values.allSatisfy({ $0 == first }), !first.isEmpty, first.utf8.count <= 18,
+            first.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let length = Int(first)
+        else { return .invalid }
+        return .bytes(length)
+    }
+
+    /// `text` without leading and trailing spaces and tabs.
+    package static func trimmingSpaces(_ text: some StringProtocol) -> String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(text[first...last])
+    }
+}

@@ -5,7 +5,10 @@
 // fork() here is a plain system call.
 #include "CProcessGuard.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -238,9 +241,69 @@ int cpg_become_subreaper(void) {
 #endif
 }
 
-int cpg_reap_group(pid_t group) {
-    int count = 0;
-    int status;
-    while (waitpid(-group, &status, WNOHANG) > 0) count++;
-    return count;
+#if defined(__linux__)
+// Reads /proc/PID/stat's state, parent and process group (the name in parentheses may hold
+// spaces and parentheses: the fields start after the last ')'). Returns 0 on success.
+static int read_stat(const char *pid_text, char *state, pid_t *parent, pid_t *group) {
+    char path[64];
+    size_t length = strlen(pid_text);
+    if (length > 20) return -1;
+    memcpy(path, "/proc/", 6);
+    memcpy(path + 6, pid_text, length);
+    memcpy(path + 6 + length, "/stat", 6);
+    int descriptor = open(path, O_RDONLY | O_CLOEXEC);
+    if (descriptor < 0) return -1;
+    char buffer[1024];
+    ssize_t got = read(descriptor, buffer, sizeof buffer - 1);
+    close(descriptor);
+    if (got <= 0) return -1;
+    buffer[got] = 0;
+    char *close_paren = strrchr(buffer, ')');
+    if (close_paren == NULL) return -1;
+    long parent_value = 0, group_value = 0;
+    char state_value = 0;
+    if (sscanf(close_paren + 1, " %c %ld %ld", &state_value, &parent_value, &group_value) != 3) return -1;
+    *state = state_value;
+    *parent = (pid_t)parent_value;
+    *group = (pid_t)group_value;
+    return 0;
+}
+#endif
+
+int cpg_group_has_live_members(pid_t group, pid_t keep_unreaped) {
+#if defined(__linux__)
+    DIR *directory = opendir("/proc");
+    if (directory == NULL) return -1;
+    pid_t self = getpid();
+    int live = 0;
+    struct dirent *entry;
+    while ((entry = readdir(directory)) != NULL) {
+        if (entry->d_name[0] < '1' || entry->d_name[0] > '9') continue;
+        char state;
+        pid_t parent, member_group;
+        if (read_stat(entry->d_name, &state, &parent, &member_group) != 0 || member_group != group) continue;
+        pid_t pid = (pid_t)atol(entry->d_name);
+        if (state != 'Z' && state != 'X') {
+            live = 1;
+        } else if (parent == self && pid != keep_unreaped) {
+            int status;
+            waitpid(pid, &status, WNOHANG);  // an orphan of the group adopted as subreaper
+        }
+    }
+    closedir(directory);
+    return live;
+#else
+    (void)group;
+    (void)keep_unreaped;
+    return -1;
+#endif
+}
+
+int cpg_peek_exit(pid_t pid, int *status) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -1;
+    if (info.si_pid != pid) return 0;
+    *status = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
+    return 1;
 }

@@ -20,6 +20,12 @@ import Darwin
 /// reach the direct child, not the command's own children).
 ///
 /// Descendants that leave the group (`setsid`, `setpgid`) are no longer covered.
+///
+/// The group is never signalled once its ID may be another group's. The ID is the guard's PID,
+/// and a PID is reused only once its process is reaped: the exited guard is kept as a zombie
+/// (observed, not reaped) until ``finish()``, and on Linux whether the group still has live
+/// members is read from the process table rather than by signalling the ID. (Elsewhere the guard
+/// is reaped at exit and the group probed with `kill(-group, 0)`, which a reused ID would fool.)
 public final class GuardedCommand: Sendable {
     /// The process group's ID (the guard's process ID).
     public let groupID: pid_t
@@ -59,7 +65,7 @@ public final class GuardedCommand: Sendable {
         }
         groupID = guardPID
         control = controlDescriptor
-        guardProcess = SpawnedProcess(adopting: guardPID)
+        guardProcess = SpawnedProcess(adopting: guardPID, keepingZombie: Self.readsProcessTable)
         let handed = cpg_release(controlDescriptor, guardPID, takeTerminal ? 1 : 0, Self.milliseconds(until: deadline))
         tookTerminal = handed == 1
         if handed < 0 {
@@ -88,17 +94,29 @@ public final class GuardedCommand: Sendable {
     /// The command's exit status, or `nil` while it runs.
     public var exitStatus: Int32? { guardProcess.exitStatus }
 
-    /// Whether any process of the group is still alive.
+    /// Whether reading the process table tells which group members live (Linux).
+    #if os(Linux)
+    private static let readsProcessTable = true
+    #else
+    private static let readsProcessTable = false
+    #endif
+
+    /// Whether any process of the group is still alive (zombies do not count; orphaned members
+    /// this process adopted as subreaper are reaped on the way, the guard is kept).
     public var groupIsAlive: Bool {
-        // Reap the guard first (its status is the command's), then any orphaned descendants this
-        // process adopted as subreaper: zombies must not count as alive.
-        if guardProcess.exitStatus != nil { _ = cpg_reap_group(groupID) }
-        return kill(-groupID, 0) == 0 || errno == EPERM
+        _ = guardProcess.exitStatus
+        var alive = false
+        guardProcess.whileNotReaped {
+            alive = Self.readsProcessTable
+                ? cpg_group_has_live_members(groupID, groupID) == 1 : kill(-groupID, 0) == 0 || errno == EPERM
+        }
+        return alive
     }
 
-    /// Sends `signal` to every process in the group (the guard ignores the usual stop signals).
+    /// Sends `signal` to every process in the group (the guard ignores the usual stop signals),
+    /// as long as the group's ID is still its own.
     public func signalGroup(_ signal: Int32) {
-        _ = kill(-groupID, signal)
+        guardProcess.whileNotReaped { _ = kill(-groupID, signal) }
     }
 
     /// Stops the whole group: sends `signal` (and SIGCONT, so a stopped group can act on it), then SIGKILL to what is left after `grace`, and waits
@@ -129,9 +147,14 @@ public final class GuardedCommand: Sendable {
     }
 
     /// Gives the terminal back to this process's group (when it was handed over) and closes the
-    /// control pipe, after which the guard (if still alive) kills whatever is left of the group.
+    /// control pipe, after which the guard (if still alive) kills whatever is left of the group
+    /// and exits; then reaps the guard (waiting up to a second for it), which frees the group's ID.
     public func finish() {
         if tookTerminal { cpg_reclaim_terminal() }
         close(control)
+        let deadline = ContinuousClock.now + .seconds(1)
+        while !guardProcess.reap(), ContinuousClock.now < deadline {
+            usleep(1000)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import CProcessGuard
 import Foundation
 import Synchronization
 
@@ -26,7 +27,19 @@ public final class SpawnedProcess: Sendable {
 
     /// The child's process ID.
     public let pid: pid_t
-    private let reaped = Mutex<Int32?>(nil)
+    /// Whether an exited child stays a zombie until ``reap()`` (its ID reserved meanwhile).
+    private let keepsZombie: Bool
+
+    private struct State {
+        /// The exit status, once the child has exited.
+        var status: Int32?
+        /// Whether the child was reaped: from then on its ID may be another process's.
+        var isReaped = false
+    }
+
+    /// Only ever changed with its lock held, and every `kill` is sent with it held: the child
+    /// cannot be reaped (and its ID reused) between the check and the signal.
+    private let state = Mutex(State())
 
     /// Starts `path` with `arguments`; input is /dev/null.
     ///
@@ -96,6 +109,7 @@ public final class SpawnedProcess: Sendable {
             throw SpawnError(description: "cannot start \(path): \(String(cString: strerror(status)))")
         }
         pid = child
+        keepsZombie = false
         if case .lines(let handler) = output {
             let descriptor = pipeDescriptors[0]
             let reader = Thread { Self.readLines(from: descriptor, handler) }
@@ -104,8 +118,12 @@ public final class SpawnedProcess: Sendable {
     }
 
     /// Takes over reaping `pid`, a child this process started some other way.
-    init(adopting pid: pid_t) {
+    ///
+    /// With `keepingZombie`, the exited child is observed without being reaped, so its ID (a
+    /// process group's, when it leads one) cannot be reused by another process until ``reap()``.
+    init(adopting pid: pid_t, keepingZombie: Bool = false) {
         self.pid = pid
+        keepsZombie = keepingZombie
     }
 
     /// Reads `descriptor` to its end, handing each line to `handler`, then closes it.
@@ -128,14 +146,46 @@ public final class SpawnedProcess: Sendable {
 
     /// The exit status (128 + signal when killed by one), or `nil` while it runs.
     public var exitStatus: Int32? {
-        reaped.withLock { reaped in
-            if let reaped { return reaped }
+        state.withLock { Self.poll(pid, &$0, keepingZombie: keepsZombie) }
+    }
+
+    /// Notices the child's exit (reaping it unless `keepingZombie`); its status, if it exited.
+    private static func poll(_ pid: pid_t, _ state: inout State, keepingZombie: Bool) -> Int32? {
+        if let status = state.status { return status }
+        if keepingZombie {
             var status: Int32 = 0
-            let result = waitpid(pid, &status, WNOHANG)
-            guard result == pid else { return nil }
-            let code = status & 0x7F
-            reaped = code == 0 ? (status >> 8) & 0xFF : 128 + code
-            return reaped
+            guard cpg_peek_exit(pid, &status) == 1 else { return nil }
+            state.status = status
+            return status
+        }
+        var status: Int32 = 0
+        guard waitpid(pid, &status, WNOHANG) == pid else { return nil }
+        let code = status & 0x7F
+        state.status = code == 0 ? (status >> 8) & 0xFF : 128 + code
+        state.isReaped = true
+        return state.status
+    }
+
+    /// Reaps an exited child kept as a zombie (``init(adopting:keepingZombie:)``); whether it is
+    /// reaped now. After this its ID may belong to another process.
+    @discardableResult
+    func reap() -> Bool {
+        state.withLock { state in
+            if state.isReaped { return true }
+            guard Self.poll(pid, &state, keepingZombie: keepsZombie) != nil else { return false }
+            var status: Int32 = 0
+            _ = waitpid(pid, &status, WNOHANG)
+            state.isReaped = true
+            return true
+        }
+    }
+
+    /// Runs `body` with the guarantee that the child's ID is still its own (it was not reaped):
+    /// `body` is not run once it was. For signals to the child or to the group it leads.
+    func whileNotReaped(_ body: () -> Void) {
+        state.withLock { state in
+            _ = Self.poll(pid, &state, keepingZombie: keepsZombie)
+            if !state.isReaped { body() }
         }
     }
 
@@ -154,13 +204,19 @@ public final class SpawnedProcess: Sendable {
         guard waitpid(pid, &status, 0) == pid else { return exitStatus }
         let code = status & 0x7F
         let result = code == 0 ? (status >> 8) & 0xFF : 128 + code
-        reaped.withLock { $0 = result }
+        state.withLock {
+            $0.status = result
+            $0.isReaped = true
+        }
         return result
     }
 
-    /// Sends `signal` to the child, unless it was already reaped.
+    /// Sends `signal` to the child, unless it has exited (once reaped, its ID may be another
+    /// process's).
     public func send(_ signal: Int32) {
-        if exitStatus == nil { _ = kill(pid, signal) }
+        state.withLock { state in
+            if Self.poll(pid, &state, keepingZombie: keepsZombie) == nil { _ = kill(pid, signal) }
+        }
     }
 }
 

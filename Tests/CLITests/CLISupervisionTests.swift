@@ -288,6 +288,36 @@ struct CLISupervisionTests {
         }
     }
 
+    @Test("after COMMAND exits, its group's ID stays etcdlock's (the guard an unreaped zombie) until etcdlock is done with the group")
+    func groupIDIsNotFreedWhileInUse() async throws {
+        // Once reaped, the guard's PID (the group's ID) may become an unrelated process group's,
+        // e.g. an etcd member's started with setsid; signalling "the group" then hits it. While
+        // etcdlock may still signal the group, the guard must stay a zombie under it.
+        try await EtcdCluster.withCluster(members: 1) { cluster in
+            let env = ["ETCD_ENDPOINTS": cluster.endpoints.joined(separator: ",")]
+            let name = uniqueName()
+            let guardFile = temporaryPath(name)
+            let releaseFile = temporaryPath(name)
+            let holder = try CLIRunner.start(
+                [
+                    "lock", name, "--ttl", "20", "--", "sh", "-c",
+                    "echo $PPID > \(guardFile); while [ ! -e \(releaseFile) ]; do sleep 0.05; done",
+                ], environment: env)
+            let guardPID = try #require(try await pids(in: guardFile).first)
+            // The release after COMMAND exits cannot complete while etcd is frozen: etcdlock stays.
+            try await cluster.freeze(member: 1)
+            FileManager.default.createFile(atPath: releaseFile, contents: nil)
+            let exited = try await eventually(within: .seconds(10)) { hasEnded(guardPID) }
+            #expect(exited, "COMMAND did not exit")
+            let stat = (try? String(contentsOfFile: "/proc/\(guardPID)/stat", encoding: .utf8)) ?? ""
+            let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+            #expect(fields.first == "Z" && fields.dropFirst().first.flatMap { Int32($0) } == holder.pid,
+                "the guard \(guardPID) was reaped while etcdlock \(holder.pid) still ran: /proc says \(stat)")
+            try await cluster.resume(member: 1)
+            #expect(try await holder.waitForExit(within: .seconds(30)) == 0, "\(holder.output)")
+        }
+    }
+
     @Test("after losing the lock with etcd frozen, etcdlock exits within its TTL plus --kill-after")
     func lossWithFrozenEtcdIsBounded() async throws {
         try await EtcdCluster.withCluster(members: 1) { cluster in

@@ -90,7 +90,11 @@ struct CLITests {
             #expect(try await eventually(within: .seconds(10)) { try await queue(client, name).count == 1 })
             holder.send(SIGKILL)
             _ = try await holder.waitForExit(within: .seconds(5))
-            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let child = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+            // Belt and braces (the guard kills the group when etcdlock dies), and only if that PID
+            // is still the `sleep`: a PID of a process gone may already be another's.
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let child = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                let command = try? String(contentsOfFile: "/proc/\(child)/cmdline", encoding: .utf8), command.hasPrefix("sleep\u{0}60")
+            {
                 kill(child, SIGKILL)
             }
             let (next, elapsed) = try await measure {

@@ -39,7 +39,14 @@ void cpg_reclaim_terminal(void);
 /// rather than lingering until init reaps them. Returns 0, or -1 where unsupported.
 int cpg_become_subreaper(void);
 
-/// Reaps every exited child in process group `group` without waiting; returns how many.
-int cpg_reap_group(pid_t group);
+/// Whether process group `group` has a member that is not a zombie (1) or not (0), reaping on
+/// the way the zombies of the group that are this process's children (orphans adopted as
+/// subreaper), except `keep_unreaped`: the group's leader, kept as a zombie so that the group's
+/// ID cannot be reused by an unrelated group while it may still be signalled. -1 where the
+/// process table cannot be read (not Linux).
+int cpg_group_has_live_members(pid_t group, pid_t keep_unreaped);
 
+/// Whether child `pid` has exited, without reaping it (its ID stays taken until it is reaped):
+/// 1 and `status` (the exit code, or 128 + N when signal N ended it), 0 while it runs, -1 on error.
+int cpg_peek_exit(pid_t pid, int *status);
 #endif

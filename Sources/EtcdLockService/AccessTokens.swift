@@ -68,13 +68,18 @@ public struct AccessTokens: Sendable {
         public var description: String
     }
 
+    /// The grant of the bearer token `presented`, or `nil` when no token is exactly that one.
+    public func grant(matching presented: String) -> Grant? {
+        grants[presented]
+    }
+
     /// The grant of the request's bearer token (the scheme's name is case-insensitive, RFC 7235).
     func grant(for authorization: String?) throws(ServiceError) -> Grant {
         let parts = authorization?.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true) ?? []
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw ServiceError(status: 401, code: "unauthenticated", message: "send Authorization: Bearer TOKEN")
         }
-        guard let grant = grants[parts[1].trimmingCharacters(in: .whitespaces)] else {
+        guard let grant = grant(matching: parts[1].trimmingCharacters(in: .whitespaces)) else {
             throw ServiceError(status: 401, code: "unauthenticated", message: "unknown token")
         }
         return grant

@@ -55,10 +55,17 @@ extension LockService {
                 throw ServiceError(status: 503, code: "shutting_down", message: "the request was cancelled")
             }
             metrics.acquisition("acquired")
-            return Self.ok([
+            var response = Self.ok([
                 "name": .string(name), "token": .int(handle.token.rawValue), "lease": .int(handle.lease.rawValue),
                 "key": .string(handle.key.description), "ttl_seconds": .int(ttlLeft.components.seconds), "owner": .string(owner),
             ])
+            // If the caller is gone before this answer reaches it, nobody holds the handle: release
+            // now rather than leave the lock held until its TTL runs out.
+            response.onUndelivered = { [client, metrics] in
+                _ = try? await handle.release(client: client)
+                metrics.acquisition("undelivered")
+            }
+            return response
         case .heldByOther(let holder):
             metrics.acquisition("held")
             throw Self.held(name, holder: holder, message: "\(name) is held")

@@ -122,7 +122,8 @@ public final class LockService: Sendable {
             throw ServiceError(status: 400, code: "invalid_name", message: "the lock name is not valid percent-encoded UTF-8")
         }
         guard request.method == route.method else {
-            throw ServiceError(status: 405, code: "method_not_allowed", message: "use \(route.method) here")
+            throw ServiceError(
+                status: 405, code: "method_not_allowed", message: "use \(route.method) here", headers: [("Allow", route.method)])
         }
         switch route {
         case .healthz: return await health()

@@ -16,6 +16,11 @@ enum RequestBody {
         guard let fields = object as? [String: Any] else {
             throw ServiceError(status: 400, code: "bad_request", message: "the body must be a JSON object")
         }
+        // JSONSerialization keeps the last of duplicate keys silently; a body that says two things
+        // about one field is refused instead.
+        if let duplicate = JSONDuplicateKeys.first(in: body) {
+            throw ServiceError(status: 400, code: "invalid_argument", message: "field \"\(duplicate)\" appears more than once")
+        }
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
             throw ServiceError(status: 400, code: "unknown_field", message: "unknown field \"\(unknown)\"")
         }

@@ -13,11 +13,22 @@ struct ServiceError: Error, Sendable {
     var message: String
     /// More top-level fields (a 409's `holder`).
     var extra: [String: JSONOutput] = [:]
+    /// More header fields (a 401's `WWW-Authenticate`, a 405's `Allow`).
+    var headers: [(name: String, value: String)] = []
 
     var response: HTTPResponse {
         var fields = extra
         fields["error"] = .object(["code": .string(code), "message": .string(message)])
-        return HTTPResponse(status: status, body: JSONOutput.object(fields).bytes)
+        var response = HTTPResponse(status: status, body: JSONOutput.object(fields).bytes)
+        response.headers += headers
+        return response
+    }
+
+    /// 401 with the challenge RFC 6750 asks for: `error="invalid_token"` when a token was sent.
+    static func unauthenticated(_ message: String, tokenSent: Bool) -> ServiceError {
+        ServiceError(
+            status: 401, code: "unauthenticated", message: message,
+            headers: [("WWW-Authenticate", tokenSent ? #"Bearer realm="etcdlock", error="invalid_token""# : #"Bearer realm="etcdlock""#)])
     }
 }
 

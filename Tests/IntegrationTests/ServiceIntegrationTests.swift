@@ -162,7 +162,11 @@ struct ServiceIntegrationTests {
             #expect(try await eventually(within: .seconds(5)) {
                 try await request(port, "GET", "/v1/locks/busy", token: tenant.client).json["waiters"]?.array.isEmpty == true
             })
-            let gone = try await TestEnvironment.withClient { client in try await client.timeToLive(LeaseID(try #require(waiterLease))).isExpired }
+            // The key goes first, the lease's revocation follows it.
+            let waiterLeaseID = LeaseID(try #require(waiterLease))
+            let gone = try await eventually(within: .seconds(5)) {
+                try await TestEnvironment.withClient { client in try await client.timeToLive(waiterLeaseID).isExpired }
+            }
             #expect(gone)
             let metrics = try await request(port, "GET", "/metrics")
             #expect(metrics.body.contains(#"etcdlock_service_acquisitions_total{result="cancelled"} 1"#))

@@ -16,13 +16,6 @@ private struct Tenant {
     }
 }
 
-/// How many keys live under the namespace's locks, straight from etcd.
-private func keyCount(_ namespace: String) async throws -> Int64 {
-    try await TestEnvironment.withClient { client in
-        try await client.range(RangeRequest(.prefix(EtcdKey("/etcdlock/\(namespace)/")), countOnly: true)).count
-    }
-}
-
 @Suite("the HTTP lock service against a real etcd", .timeLimit(.minutes(2)))
 struct ServiceIntegrationTests {
     @Test("acquire, renew, inspect and release over HTTP; tokens strictly increase; the lease round-trips as a JSON number")

@@ -45,6 +45,13 @@ func withReplicas(
     try await start(0, [])
 }
 
+/// How many keys live under the namespace's locks of every kind, straight from etcd.
+func keyCount(_ namespace: String) async throws -> Int64 {
+    try await TestEnvironment.withClient { client in
+        try await client.range(RangeRequest(.prefix(EtcdKey("/etcdlock/\(namespace)/")), countOnly: true)).count
+    }
+}
+
 /// An HTTP answer as a test sees it.
 struct HTTPAnswer: Sendable {
     var status: Int

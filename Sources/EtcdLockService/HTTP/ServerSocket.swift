@@ -179,6 +179,10 @@ enum ServerSocket {
     /// (a peer process that died would have had its socket reset instead).
     static func awaitAcknowledged(_ descriptor: Int32, milliseconds: Int64) -> Bool {
         let end = monotonicMilliseconds() + milliseconds
+        // The peer's next bytes (its next request) carry the acknowledgement: wake on them. Once
+        // the connection is readable with bytes still unacknowledged (an end of stream stays
+        // readable), stop watching for input, or `poll` would spin.
+        var input = Int16(POLLIN)
         while true {
             // Only errors and hang-ups are reported for an empty event mask: a reset is both.
             let failed = poll([(descriptor, 0)], milliseconds: 0)[0] & Int16(POLLERR | POLLHUP) != 0
@@ -186,8 +190,9 @@ enum ServerSocket {
             if unacknowledged == 0 { return true }
             let left = end - monotonicMilliseconds()
             guard left > 0 else { return false }
-            // No event announces an acknowledgement: look again shortly (a delayed ACK takes up to 40 ms).
-            _ = poll([(descriptor, 0)], milliseconds: Int32(min(left, 5)))
+            // No event announces an acknowledgement alone: look again shortly (a delayed ACK
+            // takes up to 40 ms), or as soon as the peer sends something.
+            if poll([(descriptor, input)], milliseconds: Int32(min(left, 5)))[0] & Int16(POLLIN) != 0 { input = 0 }
         }
     }
 

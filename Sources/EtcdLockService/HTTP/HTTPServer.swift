@@ -10,7 +10,8 @@ import Synchronization
 /// connections, a write deadline, and a bound on connections. At the bound, a newcomer is
 /// admitted by closing the longest-idle connection (one waiting for its next request, or for its
 /// first); only when every connection has a request in flight is the newcomer answered 503 and
-/// closed at once. A refused request is answered, then the connection's sending side is shut and
+/// closed at once. (A request that reaches an idle connection as it is closed is lost with it, as
+/// with any keep-alive close: HTTP clients retry such a request on a new connection.) A refused request is answered, then the connection's sending side is shut and
 /// what the caller still sends is read and discarded for a moment (a lingering close), so a caller
 /// still sending a body reads its 413 instead of a reset.
 ///

@@ -68,14 +68,40 @@ public struct AccessTokens: Sendable {
         public var description: String
     }
 
+    /// The grant of the bearer token `presented`, or `nil` when no token is exactly that one.
+    ///
+    /// Compares in constant time: every token is compared with `presented`, each over all of
+    /// `presented`'s bytes without stopping at the first difference, so how long it takes depends
+    /// only on `presented`'s length and the number of tokens, never on how much of a token an
+    /// attacker has guessed (a dictionary lookup's hashing and early-exit comparison would).
+    public func grant(matching presented: String) -> Grant? {
+        let presentedBytes = Array(presented.utf8)
+        var found: Grant?
+        for (token, grant) in grants where Self.isEqualInConstantTime(Array(token.utf8), presentedBytes) {
+            found = grant
+        }
+        return found
+    }
+
+    /// Whether `secret` equals `presented`, examining every byte of `presented` whatever differs.
+    static func isEqualInConstantTime(_ secret: [UInt8], _ presented: [UInt8]) -> Bool {
+        var difference = UInt(bitPattern: secret.count ^ presented.count)
+        for index in presented.indices {
+            // Wraps over the secret (never reads past it); a length difference is already counted.
+            let secretByte = secret.isEmpty ? 0 : secret[index % secret.count]
+            difference |= UInt(secretByte ^ presented[index])
+        }
+        return difference == 0
+    }
+
     /// The grant of the request's bearer token (the scheme's name is case-insensitive, RFC 7235).
     func grant(for authorization: String?) throws(ServiceError) -> Grant {
         let parts = authorization?.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true) ?? []
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw ServiceError(status: 401, code: "unauthenticated", message: "send Authorization: Bearer TOKEN")
+            throw ServiceError.unauthenticated("send Authorization: Bearer TOKEN", tokenSent: false)
         }
-        guard let grant = grants[parts[1].trimmingCharacters(in: .whitespaces)] else {
-            throw ServiceError(status: 401, code: "unauthenticated", message: "unknown token")
+        guard let grant = grant(matching: parts[1].trimmingCharacters(in: .whitespaces)) else {
+            throw ServiceError.unauthenticated("unknown token", tokenSent: true)
         }
         return grant
     }

@@ -2,10 +2,11 @@ import Etcd
 import EtcdLock
 
 extension LockService {
-    /// `POST /v1/locks/{name}:acquire` `{"ttl_seconds", "wait_seconds", "owner"}`: a long-poll
-    /// while `wait_seconds` runs (this replica keeps the waiter's lease alive meanwhile).
+    /// `POST /v1/locks/{name}:acquire` `{"ttl_seconds", "wait_seconds", "owner", "mode", "permits"}`:
+    /// a long-poll while `wait_seconds` runs (this replica keeps the waiter's lease alive meanwhile).
     func acquire(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
         let body = try RequestBody.decode(AcquireBody.self, from: request.body, allowed: AcquireBody.fields)
+        let mode = try LockHandle.Mode.parsing(mode: body.mode, permits: body.permits)
         let ttl = body.ttl_seconds ?? 10
         guard ttl >= 1, ttl <= configuration.maximumTTLSeconds else {
             throw ServiceError(
@@ -35,12 +36,13 @@ extension LockService {
         let outcome: LockHandle.Acquisition
         do {
             outcome = try await LockHandle.acquire(
-                name, namespace: caller.namespace, client: client, ttl: .seconds(ttl), owner: owner, wait: wait,
+                name, namespace: caller.namespace, mode: mode, client: client, ttl: .seconds(ttl), owner: owner, wait: wait,
                 observer: metrics.locks)
         } catch let error as LockError where error.code == .cancelled {
             metrics.acquisition("cancelled")
             throw error
-        } catch let error as LockError where error.code == .invalidName {
+        } catch let error as LockError where error.code == .invalidName || error.code == .permitsMismatch {
+            if error.code == .permitsMismatch { metrics.acquisition("permits_mismatch") }
             throw error
         } catch {
             metrics.acquisition("error")
@@ -55,10 +57,19 @@ extension LockService {
                 throw ServiceError(status: 503, code: "shutting_down", message: "the request was cancelled")
             }
             metrics.acquisition("acquired")
-            return Self.ok([
-                "name": .string(name), "token": .int(handle.token.rawValue), "lease": .int(handle.lease.rawValue),
-                "key": .string(handle.key.description), "ttl_seconds": .int(ttlLeft.components.seconds), "owner": .string(owner),
-            ])
+            var response = Self.ok(
+                mode.fields.merging([
+                    "name": .string(name), "token": .int(handle.token.rawValue), "lease": .int(handle.lease.rawValue),
+                    "key": .string(handle.key.description), "ttl_seconds": .int(ttlLeft.components.seconds), "owner": .string(owner),
+                ]) { $1 })
+            // If the caller is gone before this answer reaches it, nobody holds the handle: release
+            // now rather than leave the lock held until its TTL runs out.
+            response.onUndelivered = { [client, metrics] in
+                metrics.acquisition("undelivered")
+                // Best effort: if etcd cannot be reached now, the lease expires within its TTL.
+                _ = try? await handle.release(client: client)
+            }
+            return response
         case .heldByOther(let holder):
             metrics.acquisition("held")
             throw Self.held(name, holder: holder, message: "\(name) is held")
@@ -106,8 +117,21 @@ extension LockService {
         return Self.ok(["name": .string(name), "token": .int(handle.token.rawValue), "released": .bool(true)])
     }
 
-    /// `GET /v1/locks/{name}`.
-    func inspect(_ name: String, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+    /// `GET /v1/locks/{name}[?kind=lock|rwlock|semaphore]`: the mutex, or the read/write lock or
+    /// semaphore of that name.
+    func inspect(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
+        let kindText = try Self.query(request, allowed: ["kind"])["kind"] ?? "lock"
+        guard let kind = LockQueueState.Kind(rawValue: kindText) else {
+            throw ServiceError(status: 400, code: "invalid_argument", message: "kind must be lock, rwlock or semaphore")
+        }
+        if kind != .lock {
+            let (queue, revision) = try await LockAdmin.queue(name, namespace: caller.namespace, kind: kind, client: client)
+            return Self.ok([
+                "name": .string(name), "kind": .string(kind.rawValue), "mode": queue.holders.first.map { .string($0.mode.rawValue) } ?? .null,
+                "holders": .array(queue.holders.map(Self.entry)), "waiters": .array(queue.waiters.map(Self.entry)),
+                "permits": queue.permits.map { .int(Int64($0)) } ?? .null, "revision": .int(revision.rawValue),
+            ])
+        }
         let state = try await LockAdmin.inspect(name, namespace: caller.namespace, client: client)
         return Self.ok([
             "name": .string(name), "holder": state.holder.map(Self.entry) ?? .null, "waiters": .array(state.waiters.map(Self.entry)),
@@ -117,14 +141,7 @@ extension LockService {
 
     /// `GET /v1/locks?prefix=P`.
     func list(_ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
-        var prefix = ""
-        for pair in request.query.split(separator: "&") where !pair.isEmpty {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard parts[0] == "prefix", let value = percentDecoded(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
-                throw ServiceError(status: 400, code: "bad_request", message: "the only query parameter is prefix")
-            }
-            prefix = value
-        }
+        let prefix = try Self.query(request, allowed: ["prefix"])["prefix"] ?? ""
         let locks = try await LockAdmin.list(namespace: caller.namespace, namePrefix: prefix, client: client)
         return Self.ok([
             "locks": .array(
@@ -154,12 +171,28 @@ extension LockService {
 
     // MARK: Shapes
 
+    /// The query's parameters, decoded; 400 for any outside `allowed` or badly encoded.
+    private static func query(_ request: HTTPRequest, allowed: Set<String>) throws(ServiceError) -> [String: String] {
+        var parameters: [String: String] = [:]
+        for pair in request.query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard allowed.contains(String(parts[0])), let value = percentDecoded(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
+                throw ServiceError(
+                    status: 400, code: "bad_request", message: "the query parameters here are \(allowed.sorted().joined(separator: ", "))")
+            }
+            parameters[String(parts[0])] = value
+        }
+        return parameters
+    }
+
     private static func handle(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) throws -> LockHandle {
         let body = try RequestBody.decode(HandleBody.self, from: request.body, allowed: HandleBody.fields)
         guard body.token > 0, body.lease != 0 else {
             throw ServiceError(status: 400, code: "invalid_argument", message: "token must be positive and lease non-zero")
         }
-        return try LockHandle(name: name, namespace: caller.namespace, lease: LeaseID(body.lease), token: FencingToken(rawValue: body.token))
+        let mode = try LockHandle.Mode.parsing(mode: body.mode, permits: body.permits)
+        return try LockHandle(
+            name: name, namespace: caller.namespace, mode: mode, lease: LeaseID(body.lease), token: FencingToken(rawValue: body.token))
     }
 
     private static func ok(_ fields: [String: JSONOutput]) -> HTTPResponse {
@@ -175,6 +208,19 @@ extension LockService {
                 ])
             } ?? .null
         return ServiceError(status: 409, code: "held", message: message, extra: ["holder": holderJSON])
+    }
+
+    /// A read/write lock's or a semaphore's entry: as a mutex's, with its hold's mode (and a
+    /// permit's count).
+    private static func entry(_ entry: LockQueueState.Entry) -> JSONOutput {
+        var fields: [String: JSONOutput] = [
+            // Never the lease: with the token, it is what proves holding the lock.
+            "owner": .string(entry.owner), "token": .int(entry.keyValue.createRevision.rawValue),
+            "key": .string(entry.keyValue.key.description), "lease_ttl_seconds": entry.ttl.map { .int($0) } ?? .null,
+            "mode": .string(entry.mode.rawValue),
+        ]
+        if entry.mode == .permit { fields["permits"] = entry.permits.map { .int(Int64($0)) } ?? .null }
+        return .object(fields)
     }
 
     private static func entry(_ entry: LockAdmin.Entry) -> JSONOutput {

@@ -122,7 +122,8 @@ public final class LockService: Sendable {
             throw ServiceError(status: 400, code: "invalid_name", message: "the lock name is not valid percent-encoded UTF-8")
         }
         guard request.method == route.method else {
-            throw ServiceError(status: 405, code: "method_not_allowed", message: "use \(route.method) here")
+            throw ServiceError(
+                status: 405, code: "method_not_allowed", message: "use \(route.method) here", headers: [("Allow", route.method)])
         }
         switch route {
         case .healthz: return await health()
@@ -134,7 +135,7 @@ public final class LockService: Sendable {
             return try await list(request, caller: caller)
         case .inspect(let name):
             let caller = try authorize(request)
-            return try await inspect(name, caller: caller)
+            return try await inspect(name, request, caller: caller)
         case .action(let name, let action):
             let caller = try authorize(request)
             switch action {
@@ -174,6 +175,7 @@ public final class LockService: Sendable {
             switch error.code {
             case .invalidName: return ServiceError(status: 400, code: "invalid_name", message: error.message)
             case .invalidTTL, .invalidArgument: return ServiceError(status: 400, code: "invalid_argument", message: error.message)
+            case .permitsMismatch: return ServiceError(status: 409, code: "permits_mismatch", message: error.message)
             case .cancelled: return ServiceError(status: 503, code: "shutting_down", message: "the request was cancelled")
             case .sessionLost: return ServiceError(status: 503, code: "etcd_unavailable", message: error.message)
             default: return ServiceError(status: 500, code: "internal", message: error.message)

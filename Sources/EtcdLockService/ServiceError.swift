@@ -7,17 +7,28 @@ struct ServiceError: Error, Sendable {
     var status: Int
     /// Stable and bounded: `bad_request`, `unknown_field`, `invalid_name`, `invalid_argument`,
     /// `unauthenticated`, `forbidden`, `not_found`, `method_not_allowed`, `request_timeout`,
-    /// `held`, `not_holder`, `lost`, `body_too_large`, `headers_too_large`, `too_many_waiters`,
+    /// `held`, `not_holder`, `permits_mismatch`, `lost`, `body_too_large`, `headers_too_large`, `too_many_waiters`,
     /// `overloaded`, `etcd_unavailable`, `shutting_down`, `internal`.
     var code: String
     var message: String
     /// More top-level fields (a 409's `holder`).
     var extra: [String: JSONOutput] = [:]
+    /// More header fields (a 401's `WWW-Authenticate`, a 405's `Allow`).
+    var headers: [(name: String, value: String)] = []
 
     var response: HTTPResponse {
         var fields = extra
         fields["error"] = .object(["code": .string(code), "message": .string(message)])
-        return HTTPResponse(status: status, body: JSONOutput.object(fields).bytes)
+        var response = HTTPResponse(status: status, body: JSONOutput.object(fields).bytes)
+        response.headers += headers
+        return response
+    }
+
+    /// 401 with the challenge RFC 6750 asks for: `error="invalid_token"` when a token was sent.
+    static func unauthenticated(_ message: String, tokenSent: Bool) -> ServiceError {
+        ServiceError(
+            status: 401, code: "unauthenticated", message: message,
+            headers: [("WWW-Authenticate", tokenSent ? #"Bearer realm="etcdlock", error="invalid_token""# : #"Bearer realm="etcdlock""#)])
     }
 }
 

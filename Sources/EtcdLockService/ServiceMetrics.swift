@@ -19,7 +19,8 @@ final class ServiceMetrics: Sendable {
 
     private let state = Mutex(State())
 
-    /// Results of `:acquire`: acquired, held, timeout, cancelled, error.
+    /// Results of `:acquire`: acquired, held, timeout, cancelled, error; undelivered (acquired, then
+    /// released because the answer did not reach the caller; also counted as acquired).
     func acquisition(_ result: String) { state.withLock { $0.acquisitions[result, default: 0] += 1 } }
     /// One HTTP request answered.
     func request(route: String, status: Int) { state.withLock { $0.requests["route=\"\(route)\",status=\"\(status)\"", default: 0] += 1 } }

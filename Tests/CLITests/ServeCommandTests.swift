@@ -33,6 +33,8 @@ struct ServeCommandTests {
         #expect(lines.contains { $0.hasPrefix("409 ") && $0.contains(#""code":"held""#) })
         #expect(lines.contains { $0.hasPrefix("410 ") && $0.contains(#""code":"lost""#) })
         #expect(lines.contains { $0.contains(#"etcdlock_service_acquisitions_total{result="held"}"#) })
+        #expect(lines.contains { $0.hasPrefix("200 ") && $0.contains(#""kind":"rwlock""#) && $0.contains(#""mode":"read""#) })
+        #expect(lines.contains { $0.hasPrefix("409 ") && $0.contains(#""code":"permits_mismatch""#) })
 
         // Held through the service, listed and force-released by the CLI straight from etcd.
         let endpoints = try await TestEnvironment.endpoints().joined(separator: ",")

@@ -16,13 +16,6 @@ private struct Tenant {
     }
 }
 
-/// How many keys live under the namespace's locks, straight from etcd.
-private func keyCount(_ namespace: String) async throws -> Int64 {
-    try await TestEnvironment.withClient { client in
-        try await client.range(RangeRequest(.prefix(EtcdKey("/etcdlock/\(namespace)/")), countOnly: true)).count
-    }
-}
-
 @Suite("the HTTP lock service against a real etcd", .timeLimit(.minutes(2)))
 struct ServiceIntegrationTests {
     @Test("acquire, renew, inspect and release over HTTP; tokens strictly increase; the lease round-trips as a JSON number")
@@ -162,7 +155,11 @@ struct ServiceIntegrationTests {
             #expect(try await eventually(within: .seconds(5)) {
                 try await request(port, "GET", "/v1/locks/busy", token: tenant.client).json["waiters"]?.array.isEmpty == true
             })
-            let gone = try await TestEnvironment.withClient { client in try await client.timeToLive(LeaseID(try #require(waiterLease))).isExpired }
+            // The key goes first, the lease's revocation follows it.
+            let waiterLeaseID = LeaseID(try #require(waiterLease))
+            let gone = try await eventually(within: .seconds(5)) {
+                try await TestEnvironment.withClient { client in try await client.timeToLive(waiterLeaseID).isExpired }
+            }
             #expect(gone)
             let metrics = try await request(port, "GET", "/metrics")
             #expect(metrics.body.contains(#"etcdlock_service_acquisitions_total{result="cancelled"} 1"#))

@@ -19,6 +19,7 @@ struct ServiceReplica: Sendable {
 /// client of its own, and shuts them down afterwards.
 func withReplicas(
     _ count: Int, tokens: AccessTokens? = nil, requestTimeout: Duration = .seconds(10),
+    server configure: @escaping @Sendable (inout HTTPServer.Configuration) -> Void = { _ in },
     _ body: @escaping @Sendable ([ServiceReplica]) async throws -> Void
 ) async throws {
     func start(_ index: Int, _ replicas: [ServiceReplica]) async throws {
@@ -30,6 +31,7 @@ func withReplicas(
             let service = LockService(client: client, configuration: LockService.Configuration(tokens: tokens))
             var configuration = HTTPServer.Configuration(host: "127.0.0.1", port: 0)
             configuration.requestTimeout = requestTimeout
+            configure(&configuration)
             let server = try HTTPServer(configuration, handler: service.handle)
             do {
                 try await start(index + 1, replicas + [ServiceReplica(port: server.port, service: service, server: server)])
@@ -41,6 +43,13 @@ func withReplicas(
         }
     }
     try await start(0, [])
+}
+
+/// How many keys live under the namespace's locks of every kind, straight from etcd.
+func keyCount(_ namespace: String) async throws -> Int64 {
+    try await TestEnvironment.withClient { client in
+        try await client.range(RangeRequest(.prefix(EtcdKey("/etcdlock/\(namespace)/")), countOnly: true)).count
+    }
 }
 
 /// An HTTP answer as a test sees it.
@@ -102,19 +111,27 @@ final class TestConnection: Sendable {
 
     deinit { close(descriptor) }
 
-    func send(_ bytes: [UInt8]) {
+    /// Sends all of `bytes`; returns whether it could (`false`: the connection was reset).
+    @discardableResult
+    func send(_ bytes: [UInt8]) -> Bool {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else { return }
+            guard written > 0 else { return false }
             offset += written
         }
+        return true
     }
 
     /// Closes the connection now (a caller that goes away).
     func abort() { shutdown(descriptor, Int32(SHUT_RDWR)) }
 
-    /// Reads one response (Content-Length framed); `nil` when the connection ended first.
+    /// Shuts down the sending side only, as some clients do once their request is sent; the
+    /// answer can still be read.
+    func halfClose() { shutdown(descriptor, Int32(SHUT_WR)) }
+
+    /// Reads one final response (Content-Length framed), skipping interim `1xx` ones as HTTP/1.1
+    /// clients must; `nil` when the connection ended first.
     func readResponse() -> HTTPAnswer? {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -122,8 +139,12 @@ final class TestConnection: Sendable {
             if let end = find(bytes), let head = String(validating: bytes[..<end], as: UTF8.self) {
                 let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                let status = Int(head.split(separator: " ")[1]) ?? 0
+                if (100..<200).contains(status) {
+                    bytes.removeFirst(end + 4)
+                    continue
+                }
                 if bytes.count >= end + 4 + length {
-                    let status = Int(head.split(separator: " ")[1]) ?? 0
                     let body = String(decoding: bytes[(end + 4)..<(end + 4 + length)], as: UTF8.self)
                     return HTTPAnswer(status: status, head: head, body: body)
                 }

@@ -66,6 +66,24 @@ public enum LockAdmin {
         return LockState(name: name, holder: entries.first, waiters: Array(entries.dropFirst()), revision: range.header.revision)
     }
 
+    /// The queue of lock `name` of `kind` in `namespace` — holders and waiters by the recipe's
+    /// admission rule, each lease's remaining TTL — as of `revision` (`nil`: now), and the
+    /// revision read, so that several kinds can be read as one consistent picture.
+    ///
+    /// - Throws: ``LockError`` `.invalidName`; ``EtcdError`` when etcd cannot be reached (or the
+    ///   revision was compacted).
+    public static func queue(
+        _ name: String, namespace: String = "default", kind: LockQueueState.Kind, revision: Revision? = nil, client: EtcdClient
+    ) async throws -> (LockQueueState, Revision) {
+        let prefix = try kind.prefix(name, namespace: namespace)
+        let range = try await client.range(RangeRequest(.prefix(prefix), revision: revision, sort: .init(.createRevision, .ascending)))
+        var ttls: [LeaseID: Int64] = [:]
+        for lease in range.keyValues.compactMap(\.lease) where ttls[lease] == nil {
+            ttls[lease] = try await client.timeToLive(lease).ttlSeconds
+        }
+        return (LockQueueState(kind: kind, prefix: prefix, keys: range.keyValues, ttls: ttls), revision ?? range.header.revision)
+    }
+
     /// The mutexes of `namespace` that have a holder, by name, whose name starts with `namePrefix`
     /// (every one when it is empty): each with its holder and the length of its queue.
     ///

@@ -1,7 +1,7 @@
 import Etcd
 
 extension LockHandle {
-    /// The outcome of ``LockHandle/acquire(_:namespace:client:ttl:owner:wait:observer:)``:
+    /// The outcome of ``LockHandle/acquire(_:namespace:mode:client:ttl:owner:wait:observer:)``:
     /// contention is a result, not an error.
     public enum Acquisition: Sendable {
         /// The lock is held. The lease has about `ttl` left: renew it well before that (every
@@ -14,7 +14,8 @@ extension LockHandle {
         case timedOut(holder: LockHolder?)
     }
 
-    /// Acquires the mutex `name` for a holder that renews the lease itself.
+    /// Acquires the mutex `name` — or, with `mode`, one side of its read/write lock or a permit of
+    /// its semaphore — for a holder that renews the lease itself.
     ///
     /// Grants a lease of `ttl`, queues the holder's key on it and waits. **While waiting, this call
     /// keeps the lease alive**; once it returns ``Acquisition/acquired(_:ttl:)``, it does not: the
@@ -28,32 +29,27 @@ extension LockHandle {
     /// - Parameters:
     ///   - ttl: the lease's TTL, from 1 second to 1 year (etcd raises small values to its minimum).
     ///   - owner: who holds the lock, stored as the key's value (shown by inspections).
+    ///   - mode: the recipe and the hold (default: the mutex).
     ///   - wait: how long to wait; `.zero` tries once; `nil` waits until cancelled.
     ///   - observer: told about the acquisition as for an ``EtcdMutex``.
-    /// - Throws: ``LockError`` `.invalidName`, `.invalidTTL`, `.cancelled`, `.sessionLost` (the lease
-    ///   was lost while waiting); ``EtcdError`` when etcd cannot be reached.
+    /// - Throws: ``LockError`` `.invalidName`, `.invalidTTL`, `.invalidArgument` (a permit count
+    ///   outside 1…``EtcdSemaphore/maximumPermits``), `.permitsMismatch` (the semaphore is held
+    ///   with another count; nothing is left in etcd), `.cancelled`, `.sessionLost` (the lease was
+    ///   lost while waiting); ``EtcdError`` when etcd cannot be reached.
     public static func acquire(
-        _ name: String, namespace: String = "default", client: EtcdClient, ttl: Duration, owner: String,
-        wait: Duration?, observer: any LockObserver = NoLockObserver()
+        _ name: String, namespace: String = "default", mode: Mode = .exclusive, client: EtcdClient, ttl: Duration,
+        owner: String, wait: Duration?, observer: any LockObserver = NoLockObserver()
     ) async throws -> Acquisition {
-        _ = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
+        _ = try LockName.prefix(namespace: namespace, kind: mode.kind.rawValue, name: name)
         // The lease is the holder's secret (with the token, which is public): chosen at random.
         return try await EtcdSession.withSession(
             client, ttl: ttl, owner: owner, observer: observer, renewal: nil, leaseID: EtcdSession.unguessableLeaseID(), isolation: nil
         ) { session in
-            let mutex = try EtcdMutex(name, session: session, namespace: namespace)
             let lock: LockGuard
-            if wait == .zero {
-                switch try await mutex.tryLock() {
-                case .acquired(let acquired): lock = acquired
-                case .heldByOther(let holder): return .heldByOther(holder)
-                }
-            } else {
-                do {
-                    lock = try await mutex.lock(timeout: wait)
-                } catch let error as LockError where error.code == .timeout {
-                    return .timedOut(holder: try? await mutex.holder())
-                }
+            switch try await hold(mode, name, namespace: namespace, session: session, wait: wait) {
+            case .acquired(let acquired): lock = acquired
+            case .refused(let holder): return .heldByOther(holder)
+            case .timedOut(let holder): return .timedOut(holder: holder)
             }
             var ttlLeft = session.ttl
             // After a long wait the last keepalive may be up to a third of the TTL old: renew once
@@ -61,7 +57,7 @@ extension LockHandle {
             if ContinuousClock.now.duration(to: session.validUntil) < session.ttl * 0.8 {
                 ttlLeft = .seconds(try await client.keepAliveOnce(session.lease).ttlSeconds)
             }
-            let handle = LockHandle(name: name, namespace: namespace, key: lock.key, lease: session.lease, token: lock.token)
+            let handle = LockHandle(name: name, namespace: namespace, mode: mode, key: lock.key, lease: session.lease, token: lock.token)
             // Last step: from here on the lease is the caller's to renew; the session neither
             // renews nor revokes it.
             session.handOverLease()
@@ -69,9 +65,54 @@ extension LockHandle {
         }
     }
 
-    init(name: String, namespace: String, key: EtcdKey, lease: LeaseID, token: FencingToken) {
+    /// How one attempt of ``hold(_:_:namespace:session:wait:)`` ended.
+    private enum Attempt {
+        case acquired(LockGuard)
+        case refused(LockHolder?)
+        case timedOut(LockHolder?)
+    }
+
+    /// Takes the hold `mode` asks for through the recipe's own API, in `session`.
+    private static func hold(_ mode: Mode, _ name: String, namespace: String, session: EtcdSession, wait: Duration?) async throws -> Attempt {
+        switch mode {
+        case .exclusive:
+            let mutex = try EtcdMutex(name, session: session, namespace: namespace)
+            return try await attempt(wait, once: mutex.tryLock, waiting: mutex.lock(timeout:), holder: mutex.holder)
+        case .read, .write:
+            let lock = try EtcdReadWriteLock(name, session: session, namespace: namespace)
+            let holder = { try await lock.holders().first }
+            return mode == .read
+                ? try await attempt(wait, once: lock.tryRead, waiting: lock.read(timeout:), holder: holder)
+                : try await attempt(wait, once: lock.tryWrite, waiting: lock.write(timeout:), holder: holder)
+        case .permit(let permits):
+            let semaphore = try EtcdSemaphore(name, permits: permits, session: session, namespace: namespace)
+            return try await attempt(
+                wait, once: semaphore.tryAcquire, waiting: semaphore.acquire(timeout:), holder: { try await semaphore.holders().first })
+        }
+    }
+
+    /// Tries once when `wait` is zero, else waits up to `wait`; a timeout reads the holder.
+    private static func attempt(
+        _ wait: Duration?, once: () async throws -> TryLockOutcome, waiting: (Duration?) async throws -> LockGuard,
+        holder: () async throws -> LockHolder?
+    ) async throws -> Attempt {
+        if wait == .zero {
+            switch try await once() {
+            case .acquired(let acquired): return .acquired(acquired)
+            case .heldByOther(let holder): return .refused(holder)
+            }
+        }
+        do {
+            return .acquired(try await waiting(wait))
+        } catch let error as LockError where error.code == .timeout {
+            return .timedOut(try? await holder())
+        }
+    }
+
+    init(name: String, namespace: String, mode: Mode, key: EtcdKey, lease: LeaseID, token: FencingToken) {
         self.name = name
         self.namespace = namespace
+        self.mode = mode
         self.key = key
         self.lease = lease
         self.token = token

@@ -1,9 +1,11 @@
 import Etcd
 
-/// A mutex holder described by values alone: valid in any process that can reach etcd.
+/// A lock holder described by values alone: valid in any process that can reach etcd. It holds
+/// the mutex of its name, or one side of its read/write lock, or a permit of its semaphore
+/// (``mode``).
 ///
 /// A ``LockGuard`` lives and dies with its ``EtcdSession``; a handle does not. Its lease is
-/// *client-driven*: once ``acquire(_:namespace:client:ttl:owner:wait:observer:)`` returns, nobody
+/// *client-driven*: once ``acquire(_:namespace:mode:client:ttl:owner:wait:observer:)`` returns, nobody
 /// renews the lease unless the handle's owner calls ``renew(client:timeout:)`` — a crashed owner
 /// loses the lock within its TTL. Any process can rebuild a handle from its name, namespace,
 /// lease and token (``init(name:namespace:lease:token:)``) and renew or release it, which is what
@@ -18,13 +20,16 @@ import Etcd
 /// _ = try await handle.release(client: client)
 /// ```
 ///
-/// The handle's key is the mutex's (`<prefix><lease-hex>`), so handles and ``EtcdMutex`` holders
-/// of one name exclude each other and their tokens compare.
+/// The handle's key is in the recipe's own queue (the mutex's is `<prefix><lease-hex>`), so
+/// handles and ``EtcdMutex``, ``EtcdReadWriteLock`` or ``EtcdSemaphore`` holders of one name
+/// exclude each other as the recipe says, and their tokens compare.
 public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
     /// The lock's name.
     public let name: String
     /// The namespace the lock lives in.
     public let namespace: String
+    /// The recipe and the hold: mutex, read, write or a permit of a semaphore of N.
+    public let mode: Mode
     /// The holder's key: the lock's prefix followed by the lease in hex.
     public let key: EtcdKey
     /// The lease the key is attached to; renewing it keeps the lock.
@@ -32,22 +37,23 @@ public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
     /// The fencing token: the key's create revision, greater than every earlier holder's.
     public let token: FencingToken
 
-    /// The handle of the holder of `name` in `namespace` whose key lives on `lease` and was created
-    /// at `token`, as a caller presents it (to renew or release it from anywhere).
+    /// The handle of the holder of `name` in `namespace` (with `mode`) whose key lives on `lease`
+    /// and was created at `token`, as a caller presents it (to renew or release it from anywhere).
     ///
     /// Nothing is checked against etcd here: ``renew(client:timeout:)`` and
     /// ``release(client:timeout:)`` act only if the key is still that one.
     ///
     /// - Throws: ``LockError`` `.invalidName`.
-    public init(name: String, namespace: String = "default", lease: LeaseID, token: FencingToken) throws {
+    public init(name: String, namespace: String = "default", mode: Mode = .exclusive, lease: LeaseID, token: FencingToken) throws {
         self.name = name
         self.namespace = namespace
-        key = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name).appending(lease.hexString)
+        self.mode = mode
+        key = try mode.key(name: name, namespace: namespace, lease: lease)
         self.lease = lease
         self.token = token
     }
 
-    public var description: String { "\(name) held with token \(token) on lease \(lease)" }
+    public var description: String { "\(name) held (\(mode)) with token \(token) on lease \(lease)" }
 
     /// Whether a handle's lock is still held.
     public enum Status: Sendable, Hashable {
@@ -120,11 +126,14 @@ public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
         let deletion = Txn(
             if: [.createRevision(of: key, .equal, token.revision), .lease(of: key, .equal, lease)],
             then: [.delete(.key(key))])
-        let prefix = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
+        let prefix = try LockName.prefix(namespace: namespace, kind: mode.kind.rawValue, name: name)
         let released: Bool
         do {
-            released = try await client.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: timeout)
-                .succeeded
+            // Shared holds (reads, permits) travel alone, as the recipes' own releases do.
+            released =
+                try await (mode.lockMode.isShared
+                ? client.txn(deletion, retry: .onlyIfNotSent, timeout: timeout)
+                : client.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: timeout)).succeeded
         } catch let error as EtcdError where error.mayHaveBeenApplied {
             let current = try await client.range(RangeRequest(.key(key)), timeout: timeout)
             guard let keyValue = current.keyValues.first, keyValue.createRevision == token.revision else {

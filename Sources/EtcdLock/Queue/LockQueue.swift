@@ -56,8 +56,13 @@ struct LockQueue: Sendable {
     /// A fresh key for one entry of this session: `<prefix>[<part>/]<lease-hex>-<n>`, unique
     /// because the lease is and `n` never repeats within a session.
     func entryKey(part: String? = nil) -> EtcdKey {
-        let leaf = "\(leaseSegment)-\(String(session.nextEntryNumber(), radix: 16))"
+        let leaf = Self.entryLeaf(leaseSegment: leaseSegment, number: session.nextEntryNumber())
         return prefix.appending(part.map { "\($0)/\(leaf)" } ?? leaf)
+    }
+
+    /// The last segment of entry key number `number` of a session: `<lease-hex>-<n>`.
+    static func entryLeaf(leaseSegment: String, number: UInt64) -> String {
+        "\(leaseSegment)-\(String(number, radix: 16))"
     }
 
     /// One acquisition request.

@@ -14,18 +14,25 @@ import Darwin
 /// ``FencingGate``, and increment a counter in etcd with fenced transactions. The coordinator
 /// freezes one holder with SIGSTOP past its TTL and resumes it (its stale writes must be
 /// rejected), and kills an etcd member mid-run when `--cluster-dir` names a cluster started by
-/// `scripts/etcd-cluster`. It ends with a verdict line and exits 1 if an invariant broke.
+/// `scripts/etcd-cluster`. With `--http-worker PROGRAM`, a worker in another language (the
+/// repository's is Python, standard library only) takes the same lock through an `etcdlock serve`
+/// the demo starts, and speaks the same report lines. It ends with a verdict line and exits 1 if
+/// an invariant broke.
 struct DemoCommand: Command {
     static let name = "demo"
     static let abstract = "worker processes share a lock under faults; fencing keeps data exact"
     static let usage = """
         Usage: etcdlock demo [--endpoints URLS] [--cluster-dir DIR] [--workers N] [--increments N] [--ttl S]
+                             [--http-worker PROGRAM]
 
         \(ConnectionOptions.help)
           --cluster-dir DIR  a cluster started by scripts/etcd-cluster; member 1 is killed mid-run
           --workers N        worker processes (default 4)
           --increments N     increments per worker (default 12)
           --ttl SECONDS      the workers' session TTL (default 2)
+          --http-worker PROGRAM  also run PROGRAM (scripts/lib/demo_http_worker.py) as one more
+                             worker, taking the same lock through an etcdlock serve that the
+                             demo starts (\(httpIncrements) increments)
         """
 
     let connection: ConnectionOptions
@@ -34,6 +41,7 @@ struct DemoCommand: Command {
     let increments: Int
     let ttl: Duration
     let ttlText: String
+    let httpWorker: String?
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
@@ -48,6 +56,7 @@ struct DemoCommand: Command {
         self.increments = increments
         ttlText = try arguments.option("--ttl") ?? "2"
         ttl = try parseSeconds(ttlText, option: "--ttl")
+        httpWorker = try arguments.option("--http-worker")
     }
 
     private struct Line: Sendable {
@@ -62,16 +71,31 @@ struct DemoCommand: Command {
         let resource = FileManager.default.temporaryDirectory.appendingPathComponent("etcdlock-demo-\(run).resource").path
         _ = FileManager.default.createFile(atPath: resource, contents: Data("0 0\n".utf8))
         defer { try? FileManager.default.removeItem(atPath: resource) }
-        let total = workers * increments
+        let total = workers * increments + (httpWorker == nil ? 0 : Self.httpIncrements)
         Console.out("demo: \(workers) worker processes, \(increments) increments each, lock \"\(lockName)\", session TTL \(ttlText)s")
 
+        // The service first: if it cannot start, no worker has been started yet.
+        var service: (process: ChildProcess, url: String)?
+        if httpWorker != nil {
+            service = await startService()
+            guard service != nil else {
+                Console.error("etcdlock demo: etcdlock serve did not start within 15 s")
+                return .unavailable
+            }
+        }
         let (lines, sink) = AsyncStream.makeStream(of: Line.self)
         var processes: [ChildProcess] = []
         for index in 0..<workers {
             processes.append(try startWorker(index, lockName: lockName, counter: counter, resource: resource, sink: sink))
         }
+        if let httpWorker, let url = service?.url {
+            Console.out("scene: worker \(workers) is \(httpWorker), no Swift: it takes the same lock through etcdlock serve at \(url)")
+            let command = [httpWorker, "--service", url] + workerArguments(lockName: lockName, counter: counter, resource: resource, increments: Self.httpIncrements)
+            processes.append(try startWorker(workers, command: command, sink: sink))
+        }
 
         var acks = 0
+        var httpAcks = 0
         var ambiguous = 0
         var done = 0
         var ackedTokens: [Int64] = []
@@ -91,7 +115,7 @@ struct DemoCommand: Command {
         defer { deadlineTick.cancel() }
 
         var iterator = lines.makeAsyncIterator()
-        while done < workers, ContinuousClock.now < deadline {
+        while done < processes.count, ContinuousClock.now < deadline {
             guard let line = await iterator.next() else { break }
             let fields = line.text.split(separator: " ").map(String.init)
             guard let kind = fields.first else { continue }
@@ -119,6 +143,7 @@ struct DemoCommand: Command {
                 }
                 if kind == "ack" {
                     acks += 1
+                    if line.worker == workers { httpAcks += 1 }
                     ackedTokens.append(tokenValue)
                 }
             case "etcd-rejected", "resource-rejected":
@@ -146,12 +171,16 @@ struct DemoCommand: Command {
         resumption?.cancel()
         await resumption?.value
         for process in processes { process.send(SIGCONT) }
-        let finishedAll = done == workers && failedWorkers == 0
+        let finishedAll = done == processes.count && failedWorkers == 0
         if !finishedAll {
             Console.out("demo: workers did not finish before the deadline; stopping them")
             for process in processes { process.send(SIGKILL) }
         }
         for process in processes { _ = await process.wait() }
+        if let service {
+            service.process.send(SIGTERM)
+            _ = await service.process.wait()
+        }
 
         let stored = try await EtcdClient.withClient(connection.configuration) { client in
             try await client.range(RangeRequest(.key(counter)))
@@ -164,6 +193,9 @@ struct DemoCommand: Command {
         Console.out("counter in etcd: \(counterValue); acknowledged increments: \(acks)\(ambiguous > 0 ? " (+\(ambiguous) with unknown outcome)" : "")")
         Console.out("external resource: \(resourceAccepted) writes accepted; stale writes rejected by etcd and the resource: \(staleRejected)")
         Console.out("tokens of acknowledged writes all distinct: \(distinctTokens)")
+        if httpWorker != nil {
+            Console.out("HTTP worker: \(httpAcks) of the acknowledged increments, under the same lock and tokens as the Swift workers")
+        }
         // The frozen holder must have tried (and failed) to write, or the demo showed nothing.
         let passed = finishedAll && counterExact && staleAccepted == 0 && distinctTokens && frozen != nil && staleRejected > 0
         Console.out(
@@ -171,16 +203,27 @@ struct DemoCommand: Command {
         return passed ? .success : .failure
     }
 
+    /// This program, to start workers and the service from.
+    static var executable: String { Bundle.main.executablePath ?? CommandLine.arguments[0] }
+
     private func startWorker(
         _ index: Int, lockName: String, counter: EtcdKey, resource: String, sink: AsyncStream<Line>.Continuation
     ) throws -> ChildProcess {
-        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        let arguments = [
-            executable, "demo-worker", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
-            "--counter", counter.description, "--resource", resource, "--increments", String(increments),
-            "--ttl", ttlText, "--work-ms", "150",
+        let command = [Self.executable, "demo-worker"] + workerArguments(lockName: lockName, counter: counter, resource: resource, increments: increments)
+        return try startWorker(index, command: command, sink: sink)
+    }
+
+    /// The options every worker takes, whatever its language.
+    private func workerArguments(lockName: String, counter: EtcdKey, resource: String, increments: Int) -> [String] {
+        [
+            "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName, "--counter", counter.description,
+            "--resource", resource, "--increments", String(increments), "--ttl", ttlText, "--work-ms", "150",
         ]
-        let child = try ChildProcess(command: arguments, environment: [:]) { text in
+    }
+
+    /// Starts worker `index` running `command`, its report lines going to `sink`.
+    private func startWorker(_ index: Int, command: [String], sink: AsyncStream<Line>.Continuation) throws -> ChildProcess {
+        let child = try ChildProcess(command: command, environment: [:]) { text in
             sink.yield(Line(worker: index, text: text))
         }
         // A worker that exits without saying "done" (it failed) must not leave the demo waiting.

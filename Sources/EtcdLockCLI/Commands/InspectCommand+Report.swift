@@ -3,7 +3,7 @@ import EtcdLock
 
 extension InspectCommand {
     /// The lines `inspect` prints: the chosen kind, or every kind with keys (the mutex when none has).
-    func textReport(_ queues: [InspectedQueue]) -> [String] {
+    func textReport(_ queues: [LockQueueState]) -> [String] {
         var shown = kind == nil ? queues.filter { !$0.isFree } : queues
         if shown.isEmpty, let mutex = queues.first { shown = [mutex] }
         return shown.flatMap { queue in
@@ -12,7 +12,7 @@ extension InspectCommand {
     }
 
     /// The mutex's lines, as `inspect` always printed them.
-    private func mutexLines(_ queue: InspectedQueue) -> [String] {
+    private func mutexLines(_ queue: LockQueueState) -> [String] {
         guard let holder = queue.holders.first else { return ["lock \(lockName): free"] }
         var lines = [
             "lock \(lockName): held by \(Console.field(holder.owner)), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")",
@@ -25,7 +25,7 @@ extension InspectCommand {
     }
 
     /// A read/write lock's or a semaphore's lines: a summary, then one line per holder and waiter.
-    private func recipeLines(_ queue: InspectedQueue) -> [String] {
+    private func recipeLines(_ queue: LockQueueState) -> [String] {
         let label = "\(queue.kind) \(lockName)"
         guard !queue.isFree else { return ["\(label): free"] }
         let waiting = "\(queue.waiters.count) waiting"
@@ -46,7 +46,7 @@ extension InspectCommand {
         return lines
     }
 
-    private func entryText(_ entry: InspectedQueue.Entry, in queue: InspectedQueue) -> String {
+    private func entryText(_ entry: LockQueueState.Entry, in queue: LockQueueState) -> String {
         var text = "\(Console.field(entry.owner)), token \(entry.keyValue.createRevision)"
         text += ", lease \(entry.keyValue.lease?.hexString ?? "none"), lease TTL \(entry.ttl.map { "\($0)s" } ?? "none")"
         // A semaphore entry that disagrees with the oldest one about the count (refused from now on).
@@ -56,7 +56,7 @@ extension InspectCommand {
 
     /// The `--json` object: the mutex's fields at the top (as `inspect` always printed them), each
     /// other kind in a field of its own.
-    func jsonReport(_ queues: [InspectedQueue], revision: Revision) -> String {
+    func jsonReport(_ queues: [LockQueueState], revision: Revision) -> String {
         var fields = [#""lock":\#(jsonString(lockName))"#, #""revision":\#(revision)"#]
         for queue in queues {
             let holders = queue.holders.map(entryJSON).joined(separator: ",")
@@ -76,7 +76,7 @@ extension InspectCommand {
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    private func entryJSON(_ entry: InspectedQueue.Entry) -> String {
+    private func entryJSON(_ entry: LockQueueState.Entry) -> String {
         var fields = [
             #""key":\#(jsonString(entry.keyValue.key.description))"#, #""owner":\#(jsonString(entry.owner))"#,
             #""token":\#(entry.keyValue.createRevision)"#, #""lease":\#(jsonString(entry.keyValue.lease?.hexString ?? ""))"#,

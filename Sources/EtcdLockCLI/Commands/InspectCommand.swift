@@ -33,14 +33,14 @@ struct InspectCommand: Command {
     let lockName: String
     let connection: ConnectionOptions
     let namespace: String
-    let kind: InspectedQueue.Kind?
+    let kind: LockQueueState.Kind?
     let json: Bool
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
         namespace = try arguments.option("--namespace") ?? "default"
         kind = try arguments.option("--kind").map { text in
-            guard let kind = InspectedQueue.Kind(rawValue: text) else {
+            guard let kind = LockQueueState.Kind(rawValue: text) else {
                 throw UsageError(description: "--kind must be lock, rwlock or semaphore, not \(text)")
             }
             return kind
@@ -52,18 +52,12 @@ struct InspectCommand: Command {
     func run() async throws -> ExitStatus {
         try await EtcdClient.withClient(connection.configuration) { client in
             var revision: Revision?
-            var queues: [InspectedQueue] = []
-            var ttls: [LeaseID: Int64] = [:]
-            for kind in kind.map({ [$0] }) ?? InspectedQueue.Kind.allCases {
-                let prefix = try kind.prefix(lockName, namespace: namespace)
+            var queues: [LockQueueState] = []
+            for kind in kind.map({ [$0] }) ?? LockQueueState.Kind.allCases {
                 // Every queue as of the first read's revision: one consistent picture.
-                let range = try await client.range(
-                    RangeRequest(.prefix(prefix), revision: revision, sort: .init(.createRevision, .ascending)))
-                revision = revision ?? range.header.revision
-                for lease in range.keyValues.compactMap(\.lease) where ttls[lease] == nil {
-                    ttls[lease] = try await client.timeToLive(lease).ttlSeconds
-                }
-                queues.append(InspectedQueue(kind: kind, prefix: prefix, keys: range.keyValues, ttls: ttls))
+                let (queue, read) = try await LockAdmin.queue(lockName, namespace: namespace, kind: kind, revision: revision, client: client)
+                revision = read
+                queues.append(queue)
             }
             if json {
                 Console.out(jsonReport(queues, revision: revision ?? Revision(rawValue: 0)))

@@ -22,7 +22,11 @@ struct ServeCommand: Command {
                                listen on loopback only, unless --listen says otherwise.
           --request-timeout S  a request must arrive within S seconds of its first byte
                                (default 10); slower callers get 408 and are dropped
-          --max-connections N  open connections at most (default 512)
+          --idle-timeout S     a connection may wait S seconds for its next (or first)
+                               request before it is closed (default 30)
+          --max-connections N  open connections at most (default 512); at the limit the
+                               longest-idle one is closed for a newcomer, and only when
+                               every connection has a request in flight is it answered 503
 
         Exit status: 0 stopped by a signal; 64 usage (a bad tokens file too); 69 cannot listen.
         """
@@ -32,6 +36,7 @@ struct ServeCommand: Command {
     let port: Int
     let tokens: AccessTokens?
     let requestTimeout: Duration
+    let idleTimeout: Duration
     let maximumConnections: Int
 
     init(parsing arguments: inout Arguments) throws {
@@ -57,6 +62,7 @@ struct ServeCommand: Command {
             tokens = nil
         }
         requestTimeout = try parseSeconds(try arguments.option("--request-timeout") ?? "10", option: "--request-timeout", maximum: 3600)
+        idleTimeout = try parseSeconds(try arguments.option("--idle-timeout") ?? "30", option: "--idle-timeout", maximum: 3600)
         let connections = try arguments.option("--max-connections") ?? "512"
         guard let maximum = Int(connections), maximum > 0, maximum <= 100_000 else {
             throw UsageError(description: "--max-connections must be from 1 to 100000, not \(connections)")
@@ -73,6 +79,7 @@ struct ServeCommand: Command {
             let service = LockService(client: client, configuration: LockService.Configuration(tokens: tokens))
             var configuration = HTTPServer.Configuration(host: host, port: port)
             configuration.requestTimeout = requestTimeout
+            configuration.idleTimeout = idleTimeout
             configuration.maximumConnections = maximumConnections
             let server: HTTPServer
             do {

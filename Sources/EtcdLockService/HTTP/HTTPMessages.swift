@@ -2,6 +2,8 @@
 public struct HTTPRequest: Sendable {
     /// The method, as sent (`GET`, `POST`, …).
     public var method: String
+    /// `HTTP/1.1` or `HTTP/1.0`, as sent.
+    public var version: String
     /// The target's path, still percent-encoded (`/v1/locks/a%2Fb:acquire`).
     public var path: String
     /// The target's query string without `?`, still percent-encoded (empty when absent).
@@ -25,6 +27,12 @@ public struct HTTPResponse: Sendable {
     public var headers: [(name: String, value: String)]
     /// The body.
     public var body: [UInt8]
+    /// What to undo when this response could not be delivered: the caller was gone before it was
+    /// written, or its TCP never acknowledged it within the write timeout. `nil`: nothing to undo.
+    ///
+    /// The server runs it as a task it owns and awaits (shutdown waits for it too). An `:acquire`
+    /// that succeeded releases the lock here, as nobody holds the handle.
+    public var onUndelivered: (@Sendable () async -> Void)?
 
     /// A response with `status`, `body` of `contentType`.
     public init(status: Int, contentType: String = "application/json", body: [UInt8]) {

@@ -22,7 +22,13 @@ struct HTTPRequestParser {
     }
 
     func parse(_ bytes: [UInt8]) -> Outcome {
-        guard let headEnd = Self.find([13, 10, 13, 10], in: bytes) else {
+        let headEnd = Self.find([13, 10, 13, 10], in: bytes)
+        // A line must end in CRLF: a bare LF (or CR) is refused at once (RFC 9112 §2.2), rather
+        // than left waiting for a CRLF CRLF that a client ending lines in LF never sends.
+        if let bare = Self.firstBareLineBreak(in: bytes, before: headEnd ?? bytes.count) {
+            return .refused(status: 400, code: "bad_request", message: "a bare \(bytes[bare] == 10 ? "LF" : "CR") in the request head; end lines with CRLF")
+        }
+        guard let headEnd else {
             if bytes.count > maximumHeaderBytes {
                 return .refused(status: 431, code: "headers_too_large", message: "the request head exceeds \(maximumHeaderBytes) bytes")
             }
@@ -76,10 +82,22 @@ struct HTTPRequestParser {
         let connection = headers.first { $0.name == "connection" }?.value.lowercased()
         let keepAlive = requestLine[2] == "HTTP/1.1" ? connection != "close" : connection == "keep-alive"
         let request = HTTPRequest(
-            method: String(requestLine[0]), path: String(target[..<(question ?? target.endIndex)]),
+            method: String(requestLine[0]), version: String(requestLine[2]), path: String(target[..<(question ?? target.endIndex)]),
             query: question.map { String(target[target.index(after: $0)...]) } ?? "", headers: headers,
             body: Array(bytes[bodyStart..<(bodyStart + length)]))
         return .request(request, consumed: bodyStart + length, keepAlive: keepAlive)
+    }
+
+    /// The index of the first LF not preceded by CR, or CR not followed by LF, among the first
+    /// `end` bytes (a CR last of all bytes received is not bare yet: its LF may follow).
+    static func firstBareLineBreak(in bytes: [UInt8], before end: Int) -> Int? {
+        var index = 0
+        while index < end {
+            if bytes[index] == 10, index == 0 || bytes[index - 1] != 13 { return index }
+            if bytes[index] == 13, index + 1 < bytes.count, bytes[index + 1] != 10 { return index }
+            index += 1
+        }
+        return nil
     }
 
     /// The index of the first occurrence of `pattern` in `bytes`.

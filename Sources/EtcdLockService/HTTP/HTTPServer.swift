@@ -7,10 +7,23 @@ import Synchronization
 ///
 /// Hardening: bounded request heads and bodies, a deadline from a request's first byte to its
 /// last (a byte-trickling client is answered 408 and dropped), an idle deadline on keep-alive
-/// connections, a write deadline, and a bound on connections (over it: 503 and close). A caller
-/// that closes its connection while its request is handled has the handler's task cancelled
-/// (a long-poll then withdraws its waiter). ``shutdown()`` stops accepting, closes idle
-/// connections, cancels handlers in flight and waits for every connection to end.
+/// connections, a write deadline, and a bound on connections. At the bound, a newcomer is
+/// admitted by closing the longest-idle connection (one waiting for its next request, or for its
+/// first); only when every connection has a request in flight is the newcomer answered 503 and
+/// closed at once. (A request that reaches an idle connection as it is closed is lost with it, as
+/// with any keep-alive close: HTTP clients retry such a request on a new connection.) A refused request is answered, then the connection's sending side is shut and
+/// what the caller still sends is read and discarded for a moment (a lingering close), so a caller
+/// still sending a body reads its 413 instead of a reset.
+///
+/// A caller that half-closes after a whole request (`shutdown(SHUT_WR)`) still gets its answer:
+/// only a real disconnect cancels the handler's task (a long-poll then withdraws its waiter). To
+/// tell the two apart after an HTTP/1.1 caller's end of stream, the server sends it an interim
+/// `100 Continue` now and then (which HTTP/1.1 clients skip): a caller that closed entirely
+/// answers with a reset. (An HTTP/1.0 caller cannot be probed; it is answered when its handler
+/// ends.) A response that carries ``HTTPResponse/onUndelivered`` is checked for delivery — the
+/// caller's TCP must acknowledge it within the write timeout — and that action runs if it was not.
+/// ``shutdown()`` stops accepting, closes idle connections, cancels handlers in flight and waits
+/// for every connection to end.
 ///
 /// Connection threads block only in `poll`, never a Swift concurrency thread; handlers hand their
 /// response back through a pipe that wakes the connection's thread.
@@ -21,7 +34,8 @@ public final class HTTPServer: Sendable {
         public var host: String
         /// The port; 0 lets the system pick one (see ``HTTPServer/port``).
         public var port: Int
-        /// Open connections at most; more are answered 503 and closed.
+        /// Open connections at most. A newcomer beyond it closes the longest-idle connection; when
+        /// none is idle, it is answered 503 and closed.
         public var maximumConnections = 512
         /// Request line plus header fields, in bytes, at most (431 beyond).
         public var maximumHeaderBytes = 16 * 1024
@@ -29,8 +43,10 @@ public final class HTTPServer: Sendable {
         public var maximumBodyBytes = 64 * 1024
         /// From a request's first byte to its last (408 and close beyond).
         public var requestTimeout: Duration = .seconds(10)
-        /// How long a keep-alive connection may stay idle between requests.
-        public var idleTimeout: Duration = .seconds(60)
+        /// How long a connection may wait for its first request, or idle between two.
+        public var idleTimeout: Duration = .seconds(30)
+        /// How long a refused caller's remaining bytes are read and discarded after its answer.
+        public var lingerTimeout: Duration = .seconds(2)
         /// How long writing a response may take.
         public var writeTimeout: Duration = .seconds(10)
 
@@ -44,8 +60,14 @@ public final class HTTPServer: Sendable {
     /// Answers one request; cancelled when its caller disconnects or the server shuts down.
     public typealias Handler = @Sendable (HTTPRequest) async -> HTTPResponse
 
-    private struct State {
+    struct State {
+        /// Connections whose thread runs.
         var connections = 0
+        /// Connections closed to make room, whose thread has not ended yet: they count no more.
+        var evicted: Set<UInt64> = []
+        /// Connections waiting for a request's first byte: descriptor and since when (monotonic ms).
+        var idle: [UInt64: (descriptor: Int32, since: Int64)] = [:]
+        var nextConnection: UInt64 = 0
         var isDraining = false
         /// Handler tasks in flight, by request number: cancelled on shutdown.
         var handlers: [UInt64: Task<Void, Never>] = [:]
@@ -53,12 +75,12 @@ public final class HTTPServer: Sendable {
         var drained: [CheckedContinuation<Void, Never>] = []
     }
 
-    private let configuration: Configuration
-    private let handler: Handler
+    let configuration: Configuration
+    let handler: Handler
     private let listener: Int32
     /// Written once on shutdown and never read: readable from then on, it wakes every `poll`.
-    private let shutdownPipe: (read: Int32, write: Int32)
-    private let state = Mutex(State())
+    let shutdownPipe: (read: Int32, write: Int32)
+    let state = Mutex(State())
     /// The port the server listens on.
     public let port: Int
 
@@ -101,7 +123,7 @@ public final class HTTPServer: Sendable {
         }
     }
 
-    private var isDraining: Bool { state.withLock { $0.isDraining } }
+    var isDraining: Bool { state.withLock { $0.isDraining } }
 
     private func startThread(_ body: @escaping @Sendable () -> Void) {
         let thread = Thread(block: body)
@@ -117,25 +139,45 @@ public final class HTTPServer: Sendable {
             let events = ServerSocket.poll([(listener, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))], milliseconds: -1)
             if events[1] != 0 || isDraining { return }
             guard events[0] != 0, let connection = ServerSocket.accept(listener) else { continue }
-            let admitted = state.withLock { state -> Bool in
-                guard state.connections < configuration.maximumConnections, !state.isDraining else { return false }
-                state.connections += 1
-                return true
-            }
-            guard admitted else {
-                let refusal = ServiceError(status: 503, code: "overloaded", message: "too many connections").response
+            guard let id = admit(connection) else {
+                let refusal = ServiceError(status: 503, code: "overloaded", message: "too many connections, none idle").response
                 _ = ServerSocket.writeAll(connection, refusal.serialized(closing: true), milliseconds: 100)
                 ServerSocket.closeDescriptor(connection)
                 continue
             }
             startThread { [self] in
-                serve(connection)
-                connectionEnded()
+                serve(connection, id: id)
+                connectionEnded(id, descriptor: connection)
             }
         }
     }
 
-    private func connectionEnded() {
+    /// Counts a new connection in, closing the longest-idle one at the limit; `nil` when every
+    /// connection is busy (or the server is draining).
+    private func admit(_ connection: Int32) -> UInt64? {
+        state.withLock { state -> UInt64? in
+            guard !state.isDraining else { return nil }
+            if state.connections - state.evicted.count >= configuration.maximumConnections {
+                guard let (oldest, entry) = state.idle.min(by: { $0.value.since < $1.value.since }) else { return nil }
+                // Under the lock: an idle connection's thread leaves `idle` under it before it
+                // closes its descriptor, so this one is still open.
+                state.idle.removeValue(forKey: oldest)
+                state.evicted.insert(oldest)
+                ServerSocket.shutdownBoth(entry.descriptor)
+            }
+            state.connections += 1
+            state.nextConnection += 1
+            return state.nextConnection
+        }
+    }
+
+    /// Forgets a connection whose thread ended and closes it.
+    private func connectionEnded(_ id: UInt64, descriptor: Int32) {
+        state.withLock { state in
+            state.idle.removeValue(forKey: id)
+            state.evicted.remove(id)
+        }
+        ServerSocket.closeDescriptor(descriptor)
         let drained = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.connections -= 1
             guard state.connections == 0 else { return [] }
@@ -145,142 +187,14 @@ public final class HTTPServer: Sendable {
         for continuation in drained { continuation.resume() }
     }
 
-    // MARK: One connection
-
-    private func serve(_ connection: Int32) {
-        defer { ServerSocket.closeDescriptor(connection) }
-        guard let wake = ServerSocket.makePipe() else { return }
-        defer {
-            ServerSocket.closeDescriptor(wake.read)
-            ServerSocket.closeDescriptor(wake.write)
-        }
-        let parser = HTTPRequestParser(
-            maximumHeaderBytes: configuration.maximumHeaderBytes, maximumBodyBytes: configuration.maximumBodyBytes)
-        let writeLimit = Int32(clamping: Self.milliseconds(configuration.writeTimeout))
-        var buffer: [UInt8] = []
-        while !isDraining {
-            // Between requests: wait for the next one's first byte, at most the idle timeout.
-            if buffer.isEmpty {
-                switch receive(connection, into: &buffer, until: ServerSocket.monotonicMilliseconds() + Self.milliseconds(configuration.idleTimeout)) {
-                case .received: break
-                case .closed, .timedOut, .shutdown: return
-                }
-            }
-            // From the first byte, the whole request must arrive within the request timeout.
-            let deadline = ServerSocket.monotonicMilliseconds() + Self.milliseconds(configuration.requestTimeout)
-            var sentContinue = false
-            var parsed: (HTTPRequest, Int, Bool)?
-            while parsed == nil {
-                switch parser.parse(buffer) {
-                case .request(let request, let consumed, let keepAlive):
-                    parsed = (request, consumed, keepAlive)
-                case .refused(let status, let code, let message):
-                    let response = ServiceError(status: status, code: code, message: message).response
-                    _ = ServerSocket.writeAll(connection, response.serialized(closing: true), milliseconds: writeLimit)
-                    return
-                case .incomplete(let expectsContinue):
-                    if expectsContinue, !sentContinue {
-                        sentContinue = true
-                        guard ServerSocket.writeAll(connection, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), milliseconds: writeLimit)
-                        else { return }
-                    }
-                    switch receive(connection, into: &buffer, until: deadline) {
-                    case .received: continue
-                    case .closed, .shutdown: return
-                    case .timedOut:
-                        let response = ServiceError(
-                            status: 408, code: "request_timeout", message: "the request did not arrive within \(configuration.requestTimeout)"
-                        ).response
-                        _ = ServerSocket.writeAll(connection, response.serialized(closing: true), milliseconds: writeLimit)
-                        return
-                    }
-                }
-            }
-            guard let (request, consumed, keepAlive) = parsed else { return }
-            buffer.removeFirst(consumed)
-            guard let response = handle(request, on: connection, wake: wake) else { return }
-            let closing = !keepAlive || isDraining
-            guard ServerSocket.writeAll(connection, response.serialized(closing: closing), milliseconds: writeLimit), !closing
-            else { return }
-        }
-    }
-
-    private enum Reception { case received, closed, timedOut, shutdown }
-
-    /// Appends what arrives before `deadline` (monotonic milliseconds) to `buffer`.
-    private func receive(_ connection: Int32, into buffer: inout [UInt8], until deadline: Int64) -> Reception {
-        // Once a shutdown began, the pipe stays readable: watching it again would spin.
-        var shutdownSeen = false
-        while true {
-            let left = deadline - ServerSocket.monotonicMilliseconds()
-            guard left > 0 else { return .timedOut }
-            let watched: [(descriptor: Int32, events: Int16)] =
-                shutdownSeen ? [(connection, Int16(POLLIN))] : [(connection, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
-            let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
-            // Mid-request bytes still count after a shutdown began; an idle connection just closes.
-            if events.count > 1, events[1] != 0 {
-                if buffer.isEmpty { return .shutdown }
-                shutdownSeen = true
-            }
-            guard events[0] != 0 else { continue }
-            guard let bytes = ServerSocket.read(connection, maximum: 16 * 1024) else { continue }
-            if bytes.isEmpty { return .closed }
-            buffer += bytes
-            return .received
-        }
-    }
-
-    /// Runs the handler as a task the server owns and waits for its response; cancels the task
-    /// when the caller disconnects first (and then returns `nil`: nobody is left to answer).
-    private func handle(_ request: HTTPRequest, on connection: Int32, wake: (read: Int32, write: Int32)) -> HTTPResponse? {
-        let box = ResponseSlot()
-        let handler = self.handler
-        let id = state.withLock { state -> UInt64 in
-            state.nextRequest += 1
-            return state.nextRequest
-        }
-        let task = Task {
-            let response = await handler(request)
-            box.fill(response)
-            ServerSocket.signal(wake.write)
-        }
-        let draining = state.withLock { state -> Bool in
-            state.handlers[id] = task
-            return state.isDraining
-        }
-        if draining { task.cancel() }
-        defer { _ = state.withLock { $0.handlers.removeValue(forKey: id) } }
-        var disconnected = false
-        while true {
-            let watched: [(descriptor: Int32, events: Int16)] =
-                disconnected ? [(wake.read, Int16(POLLIN))] : [(wake.read, Int16(POLLIN)), (connection, ServerSocket.peerClosedEvents)]
-            let events = ServerSocket.poll(watched, milliseconds: -1)
-            if events[0] != 0 {
-                ServerSocket.drain(wake.read)
-                if let response = box.response { return disconnected ? nil : response }
-            }
-            if !disconnected, events.count > 1, events[1] != 0 {
-                // The caller went away: stop its work (a waiter withdraws its key), then forget it.
-                disconnected = true
-                task.cancel()
-            }
-        }
-    }
-
     deinit {
         ServerSocket.closeDescriptor(shutdownPipe.read)
         ServerSocket.closeDescriptor(shutdownPipe.write)
     }
 
-    private static func milliseconds(_ duration: Duration) -> Int64 {
+    static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 }
 
-/// Where a handler task leaves its response for the connection's thread.
-private final class ResponseSlot: Sendable {
-    private let slot = Mutex<HTTPResponse?>(nil)
-    func fill(_ response: HTTPResponse) { slot.withLock { $0 = response } }
-    var response: HTTPResponse? { slot.withLock { $0 } }
-}

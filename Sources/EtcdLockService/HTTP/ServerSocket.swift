@@ -152,6 +152,62 @@ enum ServerSocket {
 
     static func closeDescriptor(_ descriptor: Int32) { _ = close(descriptor) }
 
+    /// Shuts both directions of a connection down: its owner's `poll` wakes and reads the end.
+    static func shutdownBoth(_ descriptor: Int32) { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+    /// Ends the sending side, then reads and discards what the peer still sends, until it closes
+    /// or `milliseconds` or `maximumBytes` run out, so that a peer still sending a request the
+    /// server refused is not reset (a reset can cost the peer the answer) and reads the answer.
+    static func lingeringClose(_ descriptor: Int32, milliseconds: Int64, maximumBytes: Int) {
+        _ = shutdown(descriptor, Int32(SHUT_WR))
+        let end = monotonicMilliseconds() + milliseconds
+        var discarded = 0
+        while discarded < maximumBytes {
+            let left = end - monotonicMilliseconds()
+            guard left > 0 else { return }
+            _ = poll([(descriptor, Int16(POLLIN))], milliseconds: Int32(left))
+            guard let bytes = read(descriptor, maximum: 64 * 1024) else { continue }
+            if bytes.isEmpty { return }
+            discarded += bytes.count
+        }
+    }
+
+    /// Whether the peer's TCP acknowledged every byte written so far within `milliseconds`:
+    /// `false` when the connection was reset (the peer is gone) or the time ran out.
+    ///
+    /// An acknowledgement means the answer reached the peer's host, which hands it to the peer
+    /// (a peer process that died would have had its socket reset instead).
+    static func awaitAcknowledged(_ descriptor: Int32, milliseconds: Int64) -> Bool {
+        let end = monotonicMilliseconds() + milliseconds
+        // The peer's next bytes (its next request) carry the acknowledgement: wake on them. Once
+        // the connection is readable with bytes still unacknowledged (an end of stream stays
+        // readable), stop watching for input, or `poll` would spin.
+        var input = Int16(POLLIN)
+        while true {
+            // Only errors and hang-ups are reported for an empty event mask: a reset is both.
+            let failed = poll([(descriptor, 0)], milliseconds: 0)[0] & Int16(POLLERR | POLLHUP) != 0
+            guard !failed, let unacknowledged = unacknowledgedBytes(descriptor) else { return false }
+            if unacknowledged == 0 { return true }
+            let left = end - monotonicMilliseconds()
+            guard left > 0 else { return false }
+            // No event announces an acknowledgement alone: look again shortly (a delayed ACK
+            // takes up to 40 ms), or as soon as the peer sends something.
+            if poll([(descriptor, input)], milliseconds: Int32(min(left, 5)))[0] & Int16(POLLIN) != 0 { input = 0 }
+        }
+    }
+
+    /// Bytes written but not yet acknowledged by the peer; `nil` when the system cannot say.
+    private static func unacknowledgedBytes(_ descriptor: Int32) -> Int? {
+        var count: Int32 = 0
+        #if canImport(Darwin)
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(descriptor, SOL_SOCKET, SO_NWRITE, &count, &length) == 0 else { return nil }
+        #else
+        guard ioctl(descriptor, UInt(TIOCOUTQ), &count) == 0 else { return nil }
+        #endif
+        return Int(count)
+    }
+
     /// Milliseconds on the monotonic clock.
     static func monotonicMilliseconds() -> Int64 {
         var now = timespec()

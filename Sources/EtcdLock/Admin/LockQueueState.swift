@@ -1,10 +1,12 @@
 import Etcd
-import EtcdLock
 
-/// One lock queue as `etcdlock inspect` reports it: who holds it and who waits, in order.
-struct InspectedQueue: Sendable {
+/// One lock queue as an inspection sees it: who holds it and who waits, in order, by the
+/// recipe's admission rule. `etcdlock inspect` and the lock service report it.
+///
+/// Read it with ``LockAdmin/queue(_:namespace:kind:revision:client:)``.
+public struct LockQueueState: Sendable {
     /// The kinds of lock a name can have, by the key space each queues in.
-    enum Kind: String, Sendable, CaseIterable {
+    public enum Kind: String, Sendable, CaseIterable {
         /// A mutex (`etcdlock lock NAME`), under `/etcdlock/<ns>/lock/<name>/`.
         case lock
         /// A read/write lock (`--read`, `--write`), under `/etcdlock/<ns>/rwlock/<name>/`.
@@ -13,7 +15,9 @@ struct InspectedQueue: Sendable {
         case semaphore
 
         /// The key prefix of lock `name` of this kind in `namespace`.
-        func prefix(_ name: String, namespace: String) throws -> EtcdKey {
+        ///
+        /// - Throws: ``LockError`` `.invalidName`.
+        public func prefix(_ name: String, namespace: String) throws -> EtcdKey {
             switch self {
             case .lock: try LockInspection.prefix(name, namespace: namespace)
             case .rwlock: try LockInspection.readWriteLockPrefix(name, namespace: namespace)
@@ -23,31 +27,34 @@ struct InspectedQueue: Sendable {
     }
 
     /// One key of the queue.
-    struct Entry: Sendable {
-        var keyValue: KeyValue
+    public struct Entry: Sendable {
+        /// The key as read; its create revision is the entry's fencing token.
+        public var keyValue: KeyValue
         /// The hold it has or waits for.
-        var mode: LockMode
+        public var mode: LockMode
         /// Its session's owner (for a semaphore, without the recorded permit count).
-        var owner: String
+        public var owner: String
         /// The permit count a semaphore entry was acquired with.
-        var permits: Int?
+        public var permits: Int?
         /// Its lease's remaining TTL in seconds (`nil`: no lease; -1: the lease is gone).
-        var ttl: Int64?
+        public var ttl: Int64?
     }
 
-    let kind: Kind
+    /// The kind of lock.
+    public let kind: Kind
     /// Who holds it now: one entry, or every reader admitted together, or up to N permit holders.
-    let holders: [Entry]
+    public let holders: [Entry]
     /// Everyone else, in queue order.
-    let waiters: [Entry]
+    public let waiters: [Entry]
     /// A semaphore's permit count, as its oldest entry recorded it.
-    let permits: Int?
+    public let permits: Int?
 
-    var isFree: Bool { holders.isEmpty && waiters.isEmpty }
+    /// Whether nobody holds it or waits for it.
+    public var isFree: Bool { holders.isEmpty && waiters.isEmpty }
 
     /// The queue of `kind` under `prefix`, from its keys in create-revision order; `ttls` gives
     /// each lease's remaining TTL.
-    init(kind: Kind, prefix: EtcdKey, keys: [KeyValue], ttls: [LeaseID: Int64]) {
+    public init(kind: Kind, prefix: EtcdKey, keys: [KeyValue], ttls: [LeaseID: Int64]) {
         self.kind = kind
         let writers = prefix.appending("write/").description
         let entries = keys.map { keyValue in

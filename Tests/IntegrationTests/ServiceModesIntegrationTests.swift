@@ -1,0 +1,134 @@
+import Etcd
+import EtcdLock
+import EtcdLockService
+import EtcdTestSupport
+import Foundation
+import Testing
+
+/// The handle fields of an `:acquire` answer, with `extra` fields (the mode or permits), as a
+/// `:renew` or `:release` body.
+private func handleBody(_ answer: HTTPAnswer, _ extra: String = "") throws -> String {
+    let token = try #require(answer.json["token"]?.int, "\(answer.body)")
+    let lease = try #require(answer.json["lease"]?.int, "\(answer.body)")
+    return #"{"token": \#(token), "lease": \#(lease)\#(extra)}"#
+}
+
+/// Runs `body` with `count` replicas serving a namespace of its own to bearer token `t`; checks
+/// afterwards that nothing of the namespace is left in etcd.
+private func withNamespace(_ count: Int, _ body: @escaping @Sendable ([Int]) async throws -> Void) async throws {
+    let namespace = "modes-\(Int.random(in: 0..<1_000_000_000))"
+    let grants: [String: AccessTokens.Grant] = ["t": .init(namespace: namespace, role: .client)]
+    try await withReplicas(count, tokens: AccessTokens(grants: grants)) { replicas in
+        try await body(replicas.map(\.port))
+    }
+    #expect(try await keyCount(namespace) == 0)
+}
+
+@Suite("read/write locks and semaphores over HTTP", .timeLimit(.minutes(2)))
+struct ServiceModesIntegrationTests {
+    @Test("readers share, a writer waits for them and then holds alone; renew, release and inspect work in both modes")
+    func readWriteLock() async throws {
+        try await withNamespace(2) { ports in
+            let (a, b) = (ports[0], ports[1])
+            let first = try await request(a, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "read", "owner": "r1"}"#, token: "t")
+            let second = try await request(b, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "read", "owner": "r2"}"#, token: "t")
+            #expect(first.status == 200, "\(first.body)")
+            #expect(second.status == 200, "readers share the lock: \(second.body)")
+            #expect(first.json["mode"] == .string("read"))
+            let refused = try await request(a, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "write"}"#, token: "t")
+            #expect(refused.status == 409)
+            #expect(refused.json["error"]?["code"] == .string("held"))
+            // The mutex of the same name is another lock.
+            let mutex = try await request(a, "POST", "/v1/locks/doc:acquire", body: "{}", token: "t")
+            #expect(mutex.status == 200)
+            #expect(try await request(a, "POST", "/v1/locks/doc:release", body: try handleBody(mutex), token: "t").status == 200)
+
+            async let writing = request(
+                b, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "write", "wait_seconds": 20, "owner": "w"}"#, token: "t")
+            #expect(try await eventually(within: .seconds(5)) {
+                let inspected = try await request(a, "GET", "/v1/locks/doc?kind=rwlock", token: "t")
+                return inspected.json["waiters"]?.array.count == 1
+            })
+            let inspected = try await request(a, "GET", "/v1/locks/doc?kind=rwlock", token: "t")
+            #expect(inspected.json["mode"] == .string("read"))
+            #expect(inspected.json["holders"]?.array.compactMap { $0["owner"]?.text }.sorted() == ["r1", "r2"])
+            #expect(inspected.json["waiters"]?.array.first?["mode"] == .string("write"))
+            #expect(!inspected.body.contains(#""lease""#), "an inspection leaked a lease")
+
+            // Renewed and released on the other replica, with the mode; without it, it is another key.
+            let firstRead = try handleBody(first, #", "mode": "read""#)
+            #expect(try await request(b, "POST", "/v1/locks/doc:renew", body: firstRead, token: "t").status == 200)
+            #expect(try await request(b, "POST", "/v1/locks/doc:renew", body: try handleBody(first), token: "t").status == 410)
+            #expect(try await request(b, "POST", "/v1/locks/doc:release", body: firstRead, token: "t").status == 200)
+            #expect(try await request(
+                a, "POST", "/v1/locks/doc:release", body: try handleBody(second, #", "mode": "read""#), token: "t").status == 200)
+            let writer = try await writing
+            #expect(writer.status == 200, "\(writer.body)")
+            #expect(writer.json["mode"] == .string("write"))
+            #expect(try #require(writer.json["token"]?.int) > (second.json["token"]?.int ?? .max))
+            #expect(try await request(a, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "read"}"#, token: "t").status == 409)
+            #expect(try await request(
+                a, "POST", "/v1/locks/doc:release", body: try handleBody(writer, #", "mode": "write""#), token: "t").status == 200)
+        }
+    }
+
+    @Test("a semaphore of 2 admits two holders and queues a third; another permit count is 409 permits_mismatch")
+    func semaphore() async throws {
+        try await withNamespace(1) { ports in
+            let port = ports[0]
+            let one = try await request(port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 2, "owner": "one"}"#, token: "t")
+            let two = try await request(port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 2, "owner": "two"}"#, token: "t")
+            #expect(one.status == 200, "\(one.body)")
+            #expect(two.status == 200, "\(two.body)")
+            #expect(one.json["mode"] == .string("permit"))
+            #expect(one.json["permits"] == .number(2))
+            #expect(try await request(port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 2}"#, token: "t").status == 409)
+            let mismatch = try await request(port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 3}"#, token: "t")
+            #expect(mismatch.status == 409)
+            #expect(mismatch.json["error"]?["code"] == .string("permits_mismatch"), "\(mismatch.body)")
+
+            async let third = request(
+                port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 2, "wait_seconds": 20, "owner": "three"}"#, token: "t")
+            #expect(try await eventually(within: .seconds(5)) {
+                try await request(port, "GET", "/v1/locks/slots?kind=semaphore", token: "t").json["waiters"]?.array.count == 1
+            })
+            let inspected = try await request(port, "GET", "/v1/locks/slots?kind=semaphore", token: "t")
+            #expect(inspected.json["permits"] == .number(2))
+            #expect(inspected.json["holders"]?.array.count == 2)
+            let permit = #", "permits": 2"#
+            #expect(try await request(port, "POST", "/v1/locks/slots:renew", body: try handleBody(one, permit), token: "t").status == 200)
+            #expect(try await request(port, "POST", "/v1/locks/slots:release", body: try handleBody(one, permit), token: "t").status == 200)
+            let admitted = try await third
+            #expect(admitted.status == 200, "\(admitted.body)")
+            for answer in [two, admitted] {
+                #expect(try await request(port, "POST", "/v1/locks/slots:release", body: try handleBody(answer, permit), token: "t").status == 200)
+            }
+        }
+    }
+
+    @Test("bad mode and permit combinations get typed 400s and change nothing in etcd")
+    func badCombinations() async throws {
+        try await withNamespace(1) { ports in
+            let port = ports[0]
+            let cases: [(String, String, String)] = [
+                (":acquire", #"{"mode": "shared"}"#, "invalid_argument"),
+                (":acquire", #"{"mode": "read", "permits": 2}"#, "invalid_argument"),
+                (":acquire", #"{"mode": "exclusive", "permits": 2}"#, "invalid_argument"),
+                (":acquire", #"{"permits": 0}"#, "invalid_argument"),
+                (":acquire", #"{"permits": 10001}"#, "invalid_argument"),
+                (":acquire", #"{"permits": "2"}"#, "bad_request"),
+                (":acquire", #"{"mode": 1}"#, "bad_request"),
+                (":renew", #"{"token": 5, "lease": 7, "mode": "both"}"#, "invalid_argument"),
+                (":release", #"{"token": 5, "lease": 7, "permits": -1}"#, "invalid_argument"),
+            ]
+            for (action, body, code) in cases {
+                let answer = try await request(port, "POST", "/v1/locks/combo\(action)", body: body, token: "t")
+                #expect(answer.status == 400, "\(body): \(answer.body)")
+                #expect(answer.json["error"]?["code"] == .string(code), "\(body): \(answer.body)")
+            }
+            let kind = try await request(port, "GET", "/v1/locks/combo?kind=queue", token: "t")
+            #expect(kind.status == 400)
+            #expect(kind.json["error"]?["code"] == .string("invalid_argument"))
+        }
+    }
+}

@@ -37,16 +37,18 @@ package enum HTTPSyntax {
         return nil
     }
 
-    /// Whether `bytes` hold a line feed not preceded by a carriage return: HTTP/1.1 lines end
-    /// with CR LF, and a bare LF is a malformed message (read leniently elsewhere, it lets two
-    /// parsers disagree on where a message ends).
-    package static func containsBareLF(_ bytes: some Collection<UInt8>) -> Bool {
-        var previous: UInt8 = 0
-        for byte in bytes {
-            if byte == 10, previous != 13 { return true }
-            previous = byte
+    /// The index of the first bare line break among the first `end` bytes: an LF not preceded by
+    /// CR, or a CR not followed by LF (a CR last of all the bytes is not bare yet: its LF may
+    /// follow). HTTP/1.1 lines end with CR LF (RFC 9112 §2.2); read leniently elsewhere, a bare
+    /// one lets two parsers disagree on where a message ends.
+    package static func firstBareLineBreak(in bytes: [UInt8], before end: Int) -> Int? {
+        var index = 0
+        while index < min(end, bytes.count) {
+            if bytes[index] == 10, index == 0 || bytes[index - 1] != 13 { return index }
+            if bytes[index] == 13, index + 1 < bytes.count, bytes[index + 1] != 10 { return index }
+            index += 1
         }
-        return false
+        return nil
     }
 
     /// Parses one header field line (without its CR LF); `nil` when it is not `name: value`

@@ -28,14 +28,17 @@ struct HTTPSyntaxTests {
         }
     }
 
-    @Test("the end of a head is the first empty line; a bare LF is found; CR LF is searched from an offset")
+    @Test("the end of a head is the first empty line; a bare LF or CR is found; CR LF is searched from an offset")
     func framing() {
         let message = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\nbody\r\n\r\n".utf8)
         #expect(HTTPSyntax.headEnd(in: message) == 23)
         #expect(HTTPSyntax.headEnd(in: Array("GET / HTTP/1.1\r\nHost: x\r\n".utf8)) == nil)
         #expect(HTTPSyntax.firstCRLF(in: message) == 14)
         #expect(HTTPSyntax.firstCRLF(in: message, from: 15) == 23)
-        #expect(HTTPSyntax.containsBareLF(Array("GET / HTTP/1.1\nHost: x\r\n".utf8)))
-        #expect(!HTTPSyntax.containsBareLF(Array("GET / HTTP/1.1\r\nHost: x\r\n".utf8)))
+        func bare(_ text: String) -> Int? { HTTPSyntax.firstBareLineBreak(in: Array(text.utf8), before: text.utf8.count) }
+        #expect(bare("GET / HTTP/1.1\nHost: x\r\n") == 14)
+        #expect(bare("GET / HTTP/1.1\rHost: x\r\n") == 14)
+        #expect(bare("GET / HTTP/1.1\r\nHost: x\r\n") == nil)
+        #expect(bare("GET / HTTP/1.1\r") == nil)  // its LF may still come
     }
 }

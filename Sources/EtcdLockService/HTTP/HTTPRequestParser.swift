@@ -1,9 +1,11 @@
+import HTTPCore
+
 /// Parses one HTTP/1.1 request from the bytes a connection received, within limits.
 ///
 /// Deliberately small: request line, header fields and a `Content-Length` body. Chunked request
-/// bodies are refused (no client of the lock API needs them). The gateway client's response
-/// parser lives in the `Etcd` module's transport; the two share no code yet (see the service's
-/// README section).
+/// bodies are refused (no client of the lock API needs them). Header fields, the end of the head,
+/// bare line breaks and `Content-Length` are judged by `HTTPCore`'s rules, the same the gateway
+/// client's response parser uses.
 struct HTTPRequestParser {
     /// The most bytes of request line plus header fields.
     var maximumHeaderBytes: Int
@@ -22,10 +24,10 @@ struct HTTPRequestParser {
     }
 
     func parse(_ bytes: [UInt8]) -> Outcome {
-        let headEnd = Self.find([13, 10, 13, 10], in: bytes)
+        let headEnd = HTTPSyntax.headEnd(in: bytes)
         // A line must end in CRLF: a bare LF (or CR) is refused at once (RFC 9112 §2.2), rather
         // than left waiting for a CRLF CRLF that a client ending lines in LF never sends.
-        if let bare = Self.firstBareLineBreak(in: bytes, before: headEnd ?? bytes.count) {
+        if let bare = HTTPSyntax.firstBareLineBreak(in: bytes, before: headEnd ?? bytes.count) {
             return .refused(status: 400, code: "bad_request", message: "a bare \(bytes[bare] == 10 ? "LF" : "CR") in the request head; end lines with CRLF")
         }
         guard let headEnd else {
@@ -47,27 +49,21 @@ struct HTTPRequestParser {
         else {
             return .refused(status: 400, code: "bad_request", message: "malformed request line")
         }
-        var headers: [(name: String, value: String)] = []
+        var headers: [HTTPSyntax.Field] = []
         for line in lines {
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
-                !line[..<colon].contains(where: { $0 == " " || $0 == "\t" })
-            else {
+            guard let field = HTTPSyntax.field(Array(line.utf8)) else {
                 return .refused(status: 400, code: "bad_request", message: "malformed header field")
             }
-            headers.append((line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingSpaces))
+            headers.append(field)
         }
         if headers.contains(where: { $0.name == "transfer-encoding" }) {
             return .refused(status: 400, code: "bad_request", message: "chunked request bodies are not supported; send Content-Length")
         }
-        let lengths = headers.filter { $0.name == "content-length" }.map(\.value)
-        var length = 0
-        if let first = lengths.first {
-            guard lengths.allSatisfy({ $0 == first }), !first.isEmpty, first.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                first.utf8.count <= 18, let parsed = Int(first)
-            else {
-                return .refused(status: 400, code: "bad_request", message: "invalid Content-Length")
-            }
-            length = parsed
+        let length: Int
+        switch HTTPSyntax.contentLength(headers) {
+        case .absent: length = 0
+        case .bytes(let bytes): length = bytes
+        case .invalid: return .refused(status: 400, code: "bad_request", message: "invalid Content-Length")
         }
         guard length <= maximumBodyBytes else {
             return .refused(status: 413, code: "body_too_large", message: "the body exceeds \(maximumBodyBytes) bytes")
@@ -86,38 +82,6 @@ struct HTTPRequestParser {
             query: question.map { String(target[target.index(after: $0)...]) } ?? "", headers: headers,
             body: Array(bytes[bodyStart..<(bodyStart + length)]))
         return .request(request, consumed: bodyStart + length, keepAlive: keepAlive)
-    }
-
-    /// The index of the first LF not preceded by CR, or CR not followed by LF, among the first
-    /// `end` bytes (a CR last of all bytes received is not bare yet: its LF may follow).
-    static func firstBareLineBreak(in bytes: [UInt8], before end: Int) -> Int? {
-        var index = 0
-        while index < end {
-            if bytes[index] == 10, index == 0 || bytes[index - 1] != 13 { return index }
-            if bytes[index] == 13, index + 1 < bytes.count, bytes[index + 1] != 10 { return index }
-            index += 1
-        }
-        return nil
-    }
-
-    /// The index of the first occurrence of `pattern` in `bytes`.
-    static func find(_ pattern: [UInt8], in bytes: [UInt8]) -> Int? {
-        guard bytes.count >= pattern.count else { return nil }
-        var index = 0
-        while index <= bytes.count - pattern.count {
-            if bytes[index] == pattern[0], Array(bytes[index..<(index + pattern.count)]) == pattern { return index }
-            index += 1
-        }
-        return nil
-    }
-}
-
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    var trimmingSpaces: String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else { return "" }
-        return String(self[first...last])
     }
 }
 

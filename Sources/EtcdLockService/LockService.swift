@@ -50,6 +50,7 @@ public final class LockService: Sendable {
         } catch let error as ServiceError {
             response = error.response
         } catch {
+            metrics.failed(error)
             response = Self.mapped(error).response
         }
         metrics.request(route: route.label, status: response.status)
@@ -127,7 +128,7 @@ public final class LockService: Sendable {
         }
         switch route {
         case .healthz: return await health()
-        case .metrics: return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(metrics.prometheusText().utf8))
+        case .metrics: return HTTPResponse(status: 200, contentType: "text/plain; version=0.0.4", body: Array(metrics.prometheusText(etcdRequests: client.requestsSent).utf8))
         case .notFound: throw ServiceError(status: 404, code: "not_found", message: "no such route")
         case .badName: throw ServiceError(status: 400, code: "invalid_name", message: "the lock name is not valid percent-encoded UTF-8")
         case .list:

@@ -1,3 +1,4 @@
+import Etcd
 import EtcdLock
 import Synchronization
 
@@ -15,6 +16,7 @@ final class ServiceMetrics: Sendable {
         var releases: [String: Int] = [:]
         var forceReleases = 0
         var waiting = 0
+        var etcdErrors: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -29,6 +31,11 @@ final class ServiceMetrics: Sendable {
     /// Results of `:release`: released, lost, error.
     func release(_ result: String) { state.withLock { $0.releases[result, default: 0] += 1 } }
     func forceReleased() { state.withLock { $0.forceReleases += 1 } }
+    /// A request that failed on an etcd error (directly, or under a lock error): counted by its code.
+    func failed(_ error: any Error) {
+        guard let code = (error as? EtcdError)?.code ?? (error as? LockError)?.underlying?.code else { return }
+        state.withLock { $0.etcdErrors["\(code)", default: 0] += 1 }
+    }
 
     /// Takes a waiter's place, unless `limit` are waiting already.
     func startWaiting(limit: Int) -> Bool {
@@ -41,8 +48,8 @@ final class ServiceMetrics: Sendable {
 
     func stopWaiting() { state.withLock { $0.waiting -= 1 } }
 
-    /// The exposition text.
-    func prometheusText() -> String {
+    /// The exposition text, with `etcdRequests` the replica's etcd client has sent.
+    func prometheusText(etcdRequests: Int) -> String {
         let state = self.state.withLock { $0 }
         var text = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: Int)]) {
@@ -63,6 +70,10 @@ final class ServiceMetrics: Sendable {
             state.releases.map { ("result=\"\($0.key)\"", $0.value) })
         family("etcdlock_service_force_releases_total", "counter", "Holders removed by an admin.", [("", state.forceReleases)])
         family("etcdlock_service_long_polls", "gauge", "Acquire long-polls waiting on this replica.", [("", state.waiting)])
+        family("etcdlock_service_etcd_requests_total", "counter", "Requests this replica sent to etcd.", [("", etcdRequests)])
+        family(
+            "etcdlock_service_etcd_errors_total", "counter", "HTTP requests that failed on an etcd error, by its code.",
+            state.etcdErrors.map { ("code=\"\($0.key)\"", $0.value) })
         family(
             "etcdlock_service_http_requests_total", "counter", "HTTP requests by route and status.",
             state.requests.map { ($0.key, $0.value) })

@@ -67,6 +67,23 @@ struct ServiceIntegrationTests {
         }
     }
 
+    @Test("/metrics counts the replica's etcd requests, and requests that failed on etcd by the error's code")
+    func etcdMetrics() async throws {
+        // A replica whose etcd is unreachable (nothing listens on port 1): every call fails typed.
+        let configuration = EtcdClient.Configuration(endpoints: ["http://127.0.0.1:1"], requestTimeout: .seconds(2))
+        try await EtcdClient.withClient(configuration) { client in
+            let service = LockService(client: client, configuration: LockService.Configuration())
+            let server = try HTTPServer(HTTPServer.Configuration(host: "127.0.0.1", port: 0), handler: service.handle)
+            let answer = try await request(server.port, "POST", "/v1/locks/m:acquire", body: #"{"ttl_seconds": 5}"#)
+            let metrics = try await request(server.port, "GET", "/metrics")
+            await server.shutdown()
+            #expect(answer.status == 503, "\(answer.body)")
+            #expect(metrics.body.contains(#"etcdlock_service_etcd_errors_total{code="unavailable"} 1"#), "\(metrics.body)")
+            let sent = metrics.body.split(separator: "\n").first { $0.hasPrefix("etcdlock_service_etcd_requests_total ") }
+            #expect(sent.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0 >= 1, "\(metrics.body)")
+        }
+    }
+
     @Test("a holder that stops renewing loses the lock within its TTL, and its next renew is 410")
     func expiry() async throws {
         let tenant = Tenant()

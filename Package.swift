@@ -18,7 +18,12 @@ let package = Package(
         .executable(name: "etcdlock", targets: ["EtcdLockCLI"]),
     ],
     targets: [
-        .target(name: "Etcd", swiftSettings: strictSettings),
+        // The system OpenSSL (`libssl-dev`), for TLS to etcd and for the service's HTTPS.
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        // TLS sessions over non-blocking sockets: the client's and the server's, one wrapper.
+        .target(name: "SystemTLS", dependencies: ["COpenSSL"], swiftSettings: strictSettings),
+        .target(name: "Etcd", dependencies: ["SystemTLS"], swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
         // The HTTP lock API (`etcdlock serve`): stateless handles over a small HTTP/1.1 server.
         .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),

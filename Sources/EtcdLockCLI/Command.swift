@@ -19,10 +19,19 @@ protocol Command: Sendable {
 struct ConnectionOptions: Sendable {
     var endpoints: [String]
     var timeout: Duration
+    /// TLS settings from `--cacert`, `--cert`, `--key` or their environment variables; `nil` when
+    /// none was given (an `https://` endpoint then trusts the system's CAs).
+    var tls: EtcdClient.Configuration.TLS?
 
     static let help = """
           --endpoints URLS   comma-separated etcd client URLs (default: $ETCD_ENDPOINTS,
                              then http://127.0.0.1:2379)
+          --cacert FILE      trust these CA certificates (PEM) for https:// members instead of
+                             the system's (default: $ETCDLOCK_CACERT)
+          --cert FILE        client certificate (PEM) for members that require one
+                             (default: $ETCDLOCK_CERT)
+          --key FILE         the client certificate's private key (PEM) (default: $ETCDLOCK_KEY)
+                             With any of these, URLs without a scheme are https://.
         """
 
     init(parsing arguments: inout Arguments) throws {
@@ -37,10 +46,27 @@ struct ConnectionOptions: Sendable {
             endpoints = ["http://127.0.0.1:2379"]
         }
         timeout = .seconds(5)
+        let caCertificate = try Self.path(&arguments, "--cacert", environment: "ETCDLOCK_CACERT")
+        let certificate = try Self.path(&arguments, "--cert", environment: "ETCDLOCK_CERT")
+        let key = try Self.path(&arguments, "--key", environment: "ETCDLOCK_KEY")
+        if caCertificate != nil || certificate != nil || key != nil {
+            tls = EtcdClient.Configuration.TLS(
+                caCertificatePath: caCertificate, certificatePath: certificate, privateKeyPath: key)
+        }
     }
 
     /// A client configuration for these options.
     var configuration: EtcdClient.Configuration {
-        EtcdClient.Configuration(endpoints: endpoints, requestTimeout: timeout)
+        EtcdClient.Configuration(endpoints: endpoints, requestTimeout: timeout, tls: tls)
+    }
+
+    /// The file named by option `name`, else by the environment variable, else `nil` (flags win).
+    private static func path(_ arguments: inout Arguments, _ name: String, environment: String) throws -> String? {
+        if let given = try arguments.option(name) {
+            guard !given.isEmpty else { throw UsageError(description: "\(name) needs a file name") }
+            return given
+        }
+        guard let variable = ProcessInfo.processInfo.environment[environment], !variable.isEmpty else { return nil }
+        return variable
     }
 }

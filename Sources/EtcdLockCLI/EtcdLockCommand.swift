@@ -80,7 +80,7 @@ enum EtcdLockCommand {
         }
         if let error = error as? EtcdError {
             switch error.code {
-            case .unavailable, .noLeader, .timeout: return .unavailable
+            case .unavailable, .noLeader, .timeout, .tlsFailure: return .unavailable
             case .invalidArgument, .invalidEndpoint: return .usage
             default: return .failure
             }

@@ -22,6 +22,8 @@ struct ConnectionOptions: Sendable {
     /// TLS settings from `--cacert`, `--cert`, `--key` or their environment variables; `nil` when
     /// none was given (an `https://` endpoint then trusts the system's CAs).
     var tls: EtcdClient.Configuration.TLS?
+    /// The etcd user from `--user` or `ETCDLOCK_USER`; `nil` without auth.
+    var credentials: EtcdClient.Configuration.Credentials?
 
     static let help = """
           --endpoints URLS   comma-separated etcd client URLs (default: $ETCD_ENDPOINTS,
@@ -32,6 +34,8 @@ struct ConnectionOptions: Sendable {
                              (default: $ETCDLOCK_CERT)
           --key FILE         the client certificate's private key (PEM) (default: $ETCDLOCK_KEY)
                              With any of these, URLs without a scheme are https://.
+          --user NAME:PASSWORD  the etcd user, when etcd's auth is on; prefer the
+                             environment, which other users cannot see (default: $ETCDLOCK_USER)
         """
 
     init(parsing arguments: inout Arguments) throws {
@@ -46,9 +50,15 @@ struct ConnectionOptions: Sendable {
             endpoints = ["http://127.0.0.1:2379"]
         }
         timeout = .seconds(5)
-        let caCertificate = try Self.path(&arguments, "--cacert", environment: "ETCDLOCK_CACERT")
-        let certificate = try Self.path(&arguments, "--cert", environment: "ETCDLOCK_CERT")
-        let key = try Self.path(&arguments, "--key", environment: "ETCDLOCK_KEY")
+        let caCertificate = try Self.value(&arguments, "--cacert", environment: "ETCDLOCK_CACERT")
+        let certificate = try Self.value(&arguments, "--cert", environment: "ETCDLOCK_CERT")
+        let key = try Self.value(&arguments, "--key", environment: "ETCDLOCK_KEY")
+        if let user = try Self.value(&arguments, "--user", environment: "ETCDLOCK_USER") {
+            guard let colon = user.firstIndex(of: ":"), colon != user.startIndex else {
+                throw UsageError(description: "--user (or ETCDLOCK_USER) needs NAME:PASSWORD")
+            }
+            credentials = .init(name: String(user[..<colon]), password: String(user[user.index(after: colon)...]))
+        }
         if caCertificate != nil || certificate != nil || key != nil {
             tls = EtcdClient.Configuration.TLS(
                 caCertificatePath: caCertificate, certificatePath: certificate, privateKeyPath: key)
@@ -57,13 +67,13 @@ struct ConnectionOptions: Sendable {
 
     /// A client configuration for these options.
     var configuration: EtcdClient.Configuration {
-        EtcdClient.Configuration(endpoints: endpoints, requestTimeout: timeout, tls: tls)
+        EtcdClient.Configuration(endpoints: endpoints, requestTimeout: timeout, credentials: credentials, tls: tls)
     }
 
-    /// The file named by option `name`, else by the environment variable, else `nil` (flags win).
-    private static func path(_ arguments: inout Arguments, _ name: String, environment: String) throws -> String? {
+    /// The value of option `name`, else of the environment variable, else `nil` (flags win).
+    private static func value(_ arguments: inout Arguments, _ name: String, environment: String) throws -> String? {
         if let given = try arguments.option(name) {
-            guard !given.isEmpty else { throw UsageError(description: "\(name) needs a file name") }
+            guard !given.isEmpty else { throw UsageError(description: "\(name) needs a value") }
             return given
         }
         guard let variable = ProcessInfo.processInfo.environment[environment], !variable.isEmpty else { return nil }

@@ -5,43 +5,6 @@ import EtcdTestSupport
 import Foundation
 import Testing
 
-/// Two tenants on one etcd with auth on: each etcd user has one role, read-write on its own
-/// namespace's prefix only (the README's `etcdctl` lines).
-struct Tenants: Sendable {
-    let cluster: EtcdCluster
-    let namespaceA = "team-a"
-    let namespaceB = "team-b"
-
-    /// Adds users `alice` (namespace A) and `bob` (namespace B), each with a role for its prefix.
-    static func create(_ cluster: EtcdCluster) async throws -> Tenants {
-        let tenants = Tenants(cluster: cluster)
-        for (user, namespace) in [("alice", tenants.namespaceA), ("bob", tenants.namespaceB)] {
-            let role = "etcdlock-\(namespace)"
-            _ = try await cluster.etcdctl(["role", "add", role])
-            _ = try await cluster.etcdctl(["role", "grant-permission", role, "readwrite", "--prefix=true", "/etcdlock/\(namespace)/"])
-            _ = try await cluster.etcdctl(["user", "add", "\(user):\(user)-password"])
-            _ = try await cluster.etcdctl(["user", "grant-role", user, role])
-        }
-        return tenants
-    }
-
-    /// A client configuration for `user`.
-    func configuration(_ user: String) -> EtcdClient.Configuration {
-        var configuration = cluster.configuration()
-        configuration.credentials = .init(name: user, password: "\(user)-password")
-        return configuration
-    }
-
-    /// Every key under namespace B with its value, revisions and lease, as root sees it.
-    func namespaceBState() async throws -> [KeyValue] {
-        var root = cluster.configuration()
-        root.credentials = .init(name: "root", password: "root")
-        return try await EtcdClient.withClient(root) { client in
-            try await client.range(RangeRequest(.prefix(EtcdKey("/etcdlock/\(namespaceB)/")))).keyValues
-        }
-    }
-}
-
 /// Whether `error` is etcd's permission denied, directly or behind a ``LockError``.
 func isPermissionDenied(_ error: any Error) -> Bool {
     ((error as? EtcdError) ?? (error as? LockError)?.underlying)?.code == .permissionDenied

@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Etcd", dependencies: ["SystemTLS"], swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
         // The HTTP lock API (`etcdlock serve`): stateless handles over a small HTTP/1.1 server.
-        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock"], swiftSettings: strictSettings),
+        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock", "SystemTLS"], swiftSettings: strictSettings),
         // posix_spawn children reaped by polling, shared by the CLI and the test support.
         .target(name: "ChildProcesses", dependencies: ["CProcessGuard"], swiftSettings: strictSettings),
         // The guard process that runs `etcdlock lock`'s command in a process group of its own
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "LockVerification", swiftSettings: strictSettings),
         .executableTarget(
             name: "EtcdLockCLI",
-            dependencies: ["Etcd", "EtcdLock", "EtcdLockService", "ChildProcesses", "LockVerification"],
+            dependencies: ["Etcd", "EtcdLock", "EtcdLockService", "ChildProcesses", "LockVerification", "SystemTLS"],
             swiftSettings: strictSettings
         ),
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),

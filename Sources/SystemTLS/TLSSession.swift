@@ -88,6 +88,17 @@ public final class TLSSession {
         return outcome(of: count)
     }
 
+    /// Blocks SIGPIPE for the calling thread; call it first on every thread that drives sessions.
+    /// OpenSSL writes to its socket without `MSG_NOSIGNAL`, and a peer that went away must fail
+    /// the write (EPIPE), not kill the process. A SIGPIPE raised by the thread then stays pending
+    /// on it, harmlessly, for the thread's lifetime.
+    public static func blockBrokenPipeSignalOnThisThread() {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
+    }
+
     /// Whether decrypted bytes wait inside the session: the socket will not signal them, so
     /// the caller must read again without polling.
     public var hasBufferedInput: Bool { SSL_pending(session) > 0 }

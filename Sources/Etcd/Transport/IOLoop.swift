@@ -150,7 +150,7 @@ final class IOLoop: @unchecked Sendable {
     // MARK: - The loop thread
 
     private func run() {
-        POSIX.blockBrokenPipeSignalOnThisThread()
+        TLSSession.blockBrokenPipeSignalOnThisThread()
         var pollDescriptors: [pollfd] = []
         var polled: [Connection] = []
         while let commands = takeCommands() {

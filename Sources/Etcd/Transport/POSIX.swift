@@ -108,16 +108,6 @@ enum POSIX {
         return false
     }
 
-    /// Blocks SIGPIPE for the calling thread: OpenSSL writes to its socket without
-    /// `MSG_NOSIGNAL`, and a peer that went away must fail the write (EPIPE), not kill the process.
-    /// A SIGPIPE raised by this thread then stays pending on it, harmlessly, for its lifetime.
-    static func blockBrokenPipeSignalOnThisThread() {
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        sigaddset(&signals, SIGPIPE)
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-    }
-
     static func closeDescriptor(_ fd: Int32) {
         _ = close(fd)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemTLS
 
 /// A small, hardened HTTP/1.1 server on POSIX sockets: one thread accepts, one thread per
 /// connection reads and writes (bounded by ``Configuration/maximumConnections``), and each
@@ -33,6 +34,9 @@ public final class HTTPServer: Sendable {
         public var idleTimeout: Duration = .seconds(60)
         /// How long writing a response may take.
         public var writeTimeout: Duration = .seconds(10)
+        /// Serve HTTPS with these files instead of plain HTTP; `nil` serves plain HTTP. The TLS
+        /// handshake counts against ``requestTimeout``.
+        public var tls: TLS?
 
         /// Listens on `host`:`port` with the default limits.
         public init(host: String, port: Int) {
@@ -58,16 +62,21 @@ public final class HTTPServer: Sendable {
     private let listener: Int32
     /// Written once on shutdown and never read: readable from then on, it wakes every `poll`.
     private let shutdownPipe: (read: Int32, write: Int32)
+    private let tlsContext: TLSContext?
     private let state = Mutex(State())
     /// The port the server listens on.
     public let port: Int
 
     /// Binds and listens, then starts accepting on a thread of its own.
     ///
-    /// - Throws: when the address cannot be bound.
+    /// - Throws: when the address cannot be bound, or a TLS file cannot be read or used (a key
+    ///   that does not match its certificate, say).
     public init(_ configuration: Configuration, handler: @escaping Handler) throws {
         self.configuration = configuration
         self.handler = handler
+        tlsContext = try configuration.tls.map {
+            try TLSContext(serving: $0.certificatePath, privateKeyPath: $0.privateKeyPath, clientCAPath: $0.clientCAPath)
+        }
         let (listener, port) = try ServerSocket.listen(host: configuration.host, port: configuration.port)
         guard let pipe = ServerSocket.makePipe() else {
             ServerSocket.closeDescriptor(listener)
@@ -123,6 +132,11 @@ public final class HTTPServer: Sendable {
                 return true
             }
             guard admitted else {
+                // A TLS caller could not read a plaintext refusal: it just sees the close.
+                guard tlsContext == nil else {
+                    ServerSocket.closeDescriptor(connection)
+                    continue
+                }
                 let refusal = ServiceError(status: 503, code: "overloaded", message: "too many connections").response
                 _ = ServerSocket.writeAll(connection, refusal.serialized(closing: true), milliseconds: 100)
                 ServerSocket.closeDescriptor(connection)
@@ -147,8 +161,13 @@ public final class HTTPServer: Sendable {
 
     // MARK: One connection
 
-    private func serve(_ connection: Int32) {
-        defer { ServerSocket.closeDescriptor(connection) }
+    private func serve(_ descriptor: Int32) {
+        defer { ServerSocket.closeDescriptor(descriptor) }
+        TLSSession.blockBrokenPipeSignalOnThisThread()
+        guard let connection = try? ServerConnection(descriptor, context: tlsContext),
+            connection.handshake(until: ServerSocket.monotonicMilliseconds() + Self.milliseconds(configuration.requestTimeout))
+        else { return }
+        defer { connection.shutdown() }
         guard let wake = ServerSocket.makePipe() else { return }
         defer {
             ServerSocket.closeDescriptor(wake.read)
@@ -176,12 +195,12 @@ public final class HTTPServer: Sendable {
                     parsed = (request, consumed, keepAlive)
                 case .refused(let status, let code, let message):
                     let response = ServiceError(status: status, code: code, message: message).response
-                    _ = ServerSocket.writeAll(connection, response.serialized(closing: true), milliseconds: writeLimit)
+                    _ = connection.writeAll(response.serialized(closing: true), milliseconds: writeLimit)
                     return
                 case .incomplete(let expectsContinue):
                     if expectsContinue, !sentContinue {
                         sentContinue = true
-                        guard ServerSocket.writeAll(connection, Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), milliseconds: writeLimit)
+                        guard connection.writeAll(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), milliseconds: writeLimit)
                         else { return }
                     }
                     switch receive(connection, into: &buffer, until: deadline) {
@@ -191,16 +210,16 @@ public final class HTTPServer: Sendable {
                         let response = ServiceError(
                             status: 408, code: "request_timeout", message: "the request did not arrive within \(configuration.requestTimeout)"
                         ).response
-                        _ = ServerSocket.writeAll(connection, response.serialized(closing: true), milliseconds: writeLimit)
+                        _ = connection.writeAll(response.serialized(closing: true), milliseconds: writeLimit)
                         return
                     }
                 }
             }
             guard let (request, consumed, keepAlive) = parsed else { return }
             buffer.removeFirst(consumed)
-            guard let response = handle(request, on: connection, wake: wake) else { return }
+            guard let response = handle(request, on: connection.descriptor, wake: wake) else { return }
             let closing = !keepAlive || isDraining
-            guard ServerSocket.writeAll(connection, response.serialized(closing: closing), milliseconds: writeLimit), !closing
+            guard connection.writeAll(response.serialized(closing: closing), milliseconds: writeLimit), !closing
             else { return }
         }
     }
@@ -208,22 +227,27 @@ public final class HTTPServer: Sendable {
     private enum Reception { case received, closed, timedOut, shutdown }
 
     /// Appends what arrives before `deadline` (monotonic milliseconds) to `buffer`.
-    private func receive(_ connection: Int32, into buffer: inout [UInt8], until deadline: Int64) -> Reception {
+    private func receive(_ connection: ServerConnection, into buffer: inout [UInt8], until deadline: Int64) -> Reception {
         // Once a shutdown began, the pipe stays readable: watching it again would spin.
         var shutdownSeen = false
         while true {
             let left = deadline - ServerSocket.monotonicMilliseconds()
             guard left > 0 else { return .timedOut }
-            let watched: [(descriptor: Int32, events: Int16)] =
-                shutdownSeen ? [(connection, Int16(POLLIN))] : [(connection, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
-            let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
-            // Mid-request bytes still count after a shutdown began; an idle connection just closes.
-            if events.count > 1, events[1] != 0 {
-                if buffer.isEmpty { return .shutdown }
-                shutdownSeen = true
+            // Bytes already decrypted inside a TLS session never make the socket readable.
+            if !connection.hasBufferedInput {
+                let watched: [(descriptor: Int32, events: Int16)] =
+                    shutdownSeen
+                    ? [(connection.descriptor, Int16(POLLIN))]
+                    : [(connection.descriptor, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
+                let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
+                // Mid-request bytes still count after a shutdown began; an idle connection just closes.
+                if events.count > 1, events[1] != 0 {
+                    if buffer.isEmpty { return .shutdown }
+                    shutdownSeen = true
+                }
+                guard events[0] != 0 else { continue }
             }
-            guard events[0] != 0 else { continue }
-            guard let bytes = ServerSocket.read(connection, maximum: 16 * 1024) else { continue }
+            guard let bytes = connection.read(maximum: 16 * 1024) else { continue }
             if bytes.isEmpty { return .closed }
             buffer += bytes
             return .received

@@ -70,6 +70,16 @@ struct ConnectionOptions: Sendable {
         EtcdClient.Configuration(endpoints: endpoints, requestTimeout: timeout, credentials: credentials, tls: tls)
     }
 
+    /// The endpoints and TLS files as command-line options, for a child `etcdlock` process.
+    /// (Credentials stay out of it: a command line is visible to every user.)
+    var childArguments: [String] {
+        var arguments = ["--endpoints", endpoints.joined(separator: ",")]
+        if let path = tls?.caCertificatePath { arguments += ["--cacert", path] }
+        if let path = tls?.certificatePath { arguments += ["--cert", path] }
+        if let path = tls?.privateKeyPath { arguments += ["--key", path] }
+        return arguments
+    }
+
     /// The value of option `name`, else of the environment variable, else `nil` (flags win).
     private static func value(_ arguments: inout Arguments, _ name: String, environment: String) throws -> String? {
         if let given = try arguments.option(name) {

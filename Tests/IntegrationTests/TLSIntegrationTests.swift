@@ -94,15 +94,7 @@ struct TLSIntegrationTests {
         if let peer, let port = acceptedPort(peer.output) {
             configuration.endpoints = ["https://127.0.0.1:\(port)"]
         }
-        let final = configuration
-        let (error, elapsed) = await measure { () async -> (any Error)? in
-            do {
-                _ = try await EtcdClient.withClient(final) { client in try await client.range(RangeRequest(.key("/tls-probe"))) }
-                return nil
-            } catch {
-                return error
-            }
-        }
+        let (error, elapsed) = await firstCallFailure(configuration)
         peer?.send(SIGTERM)
         let failure = try #require(error as? EtcdError, "\(input.rawValue) must fail with an EtcdError, not \(String(describing: error))")
         #expect(failure.code == .tlsFailure, "\(failure)")
@@ -125,14 +117,7 @@ struct TLSIntegrationTests {
         let configuration = EtcdClient.Configuration(
             endpoints: cluster.endpoints.map { $0.replacingOccurrences(of: "https://", with: "http://") },
             requestTimeout: .seconds(5))
-        let (error, elapsed) = await measure { () async -> (any Error)? in
-            do {
-                _ = try await EtcdClient.withClient(configuration) { client in try await client.range(RangeRequest(.key("/tls-probe"))) }
-                return nil
-            } catch {
-                return error
-            }
-        }
+        let (error, elapsed) = await firstCallFailure(configuration)
         let failure = try #require(error as? EtcdError)
         #expect(failure.code == .unavailable)
         #expect(failure.message.contains("https://"), "\(failure)")
@@ -151,6 +136,19 @@ struct TLSIntegrationTests {
         let client = try EtcdClient(configuration: configuration)
         #expect(client.endpointURLs == ["https://127.0.0.1:2379"])
         await client.shutdown()
+    }
+}
+
+/// Creates a client for `configuration` and sends one read; returns what failed (`nil` if
+/// nothing did) and how long creating, calling and shutting down took.
+private func firstCallFailure(_ configuration: EtcdClient.Configuration) async -> ((any Error)?, Duration) {
+    await measure { () async -> (any Error)? in
+        do {
+            _ = try await EtcdClient.withClient(configuration) { client in try await client.range(RangeRequest(.key("/tls-probe"))) }
+            return nil
+        } catch {
+            return error
+        }
     }
 }
 

@@ -175,11 +175,11 @@ struct DemoCommand: Command {
         _ index: Int, lockName: String, counter: EtcdKey, resource: String, sink: AsyncStream<Line>.Continuation
     ) throws -> ChildProcess {
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        let arguments = [
-            executable, "demo-worker", "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName,
-            "--counter", counter.description, "--resource", resource, "--increments", String(increments),
-            "--ttl", ttlText, "--work-ms", "150",
-        ]
+        let arguments =
+            [executable, "demo-worker"] + connection.childArguments + [
+                "--lock", lockName, "--counter", counter.description, "--resource", resource,
+                "--increments", String(increments), "--ttl", ttlText, "--work-ms", "150",
+            ]
         let child = try ChildProcess(command: arguments, environment: [:]) { text in
             sink.yield(Line(worker: index, text: text))
         }

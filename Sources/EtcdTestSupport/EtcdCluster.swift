@@ -27,6 +27,14 @@ public final class EtcdCluster: Sendable {
         self.tls = tls
     }
 
+    /// `--cacert FILE --cert FILE --key FILE` for a TLS cluster (both `etcdctl` and `etcdlock`
+    /// take them), or nothing for a plain one.
+    public var tlsOptions: [String] {
+        guard let tls, let ca = tls.caCertificatePath, let certificate = tls.certificatePath, let key = tls.privateKeyPath
+        else { return [] }
+        return ["--cacert", ca, "--cert", certificate, "--key", key]
+    }
+
     /// The throwaway TLS material of a TLS cluster (see `scripts/tls-certs`): `ca.pem`,
     /// `client.pem`, `other-ca.pem`, `expired.pem`, `wrong-name.pem` and their keys.
     public func tlsFile(_ name: String) -> String { "\(directory)/tls/\(name)" }
@@ -102,9 +110,7 @@ public final class EtcdCluster: Sendable {
     public func etcdctl(_ arguments: [String]) async throws -> String {
         var full = ["--endpoints=\(endpoints.joined(separator: ","))"]
         if hasAuth { full.append("--user=root:root") }
-        if let tls, let ca = tls.caCertificatePath, let certificate = tls.certificatePath, let key = tls.privateKeyPath {
-            full += ["--cacert=\(ca)", "--cert=\(certificate)", "--key=\(key)"]
-        }
+        full += tlsOptions
         let outcome = try await ScriptRunner.runProgram("/usr/bin/etcdctl", full + arguments)
         guard outcome.status == 0 else {
             throw TestEnvironmentError(description: "etcdctl \(arguments.joined(separator: " ")) failed: \(outcome.errors)")

@@ -3,13 +3,16 @@ import Testing
 
 @Suite("the demo's invariants under faults", .timeLimit(.minutes(3)))
 struct DemoTests {
-    @Test("worker processes under a frozen holder and a killed member: counter exact, stale writes rejected")
-    func demoVerdict() async throws {
-        try await EtcdCluster.withCluster(members: 3) { cluster in
+    @Test(
+        "worker processes under a frozen holder and a killed member: counter exact, stale writes rejected (plain, then mutual TLS)",
+        arguments: [false, true])
+    func demoVerdict(tls: Bool) async throws {
+        try await EtcdCluster.withCluster(members: 3, tls: tls) { cluster in
             let result = try await CLIRunner.run(
                 ["demo", "--endpoints", cluster.endpoints.joined(separator: ","), "--cluster-dir", cluster.directory,
-                 "--workers", "3", "--increments", "8"],
+                 "--workers", "3", "--increments", "8"] + cluster.tlsOptions,
                 environment: [:], workingDirectory: CLIRunner.repositoryRoot)
+            #expect(cluster.endpoints.allSatisfy { $0.hasPrefix(tls ? "https://" : "http://") })
             #expect(result.status == 0, "\(result.output)\(result.errors)")
             #expect(result.output.contains("fault: froze worker"))
             #expect(result.output.contains("fault: killing etcd member 1"))

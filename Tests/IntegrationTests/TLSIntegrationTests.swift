@@ -99,7 +99,7 @@ struct TLSIntegrationTests {
         let failure = try #require(error as? EtcdError, "\(input.rawValue) must fail with an EtcdError, not \(String(describing: error))")
         #expect(failure.code == .tlsFailure, "\(failure)")
         #expect(!failure.mayHaveBeenApplied)
-        #expect(elapsed < .seconds(3), "took \(elapsed)")
+        #expect(elapsed < .seconds(5), "took \(elapsed), past the call's 5 s deadline")
         let expectedReason: String? = switch input {
         case .wrongCA: "unable to get local issuer certificate"
         case .expiredCertificate: "certificate has expired"

@@ -58,6 +58,23 @@ struct RBACIntegrationTests {
         }
     }
 
+    @Test("the same roles hold over mutual TLS (etcd-cluster --tls --auth): A's user takes A's lock, not B's")
+    func isolationOverMutualTLS() async throws {
+        try await EtcdCluster.withCluster(members: 1, auth: true, tls: true) { cluster in
+            let tenants = try await Tenants.create(cluster)
+            #expect(cluster.endpoints.allSatisfy { $0.hasPrefix("https://") })
+            try await EtcdClient.withClient(tenants.configuration("alice")) { alice in
+                try await EtcdSession.withSession(alice, ttl: .seconds(10)) { session in
+                    let own = try await EtcdMutex("payments", session: session, namespace: tenants.namespaceA).lock()
+                    try await EtcdMutex("payments", session: session, namespace: tenants.namespaceA).unlock(own)
+                    let foreign = try EtcdMutex("payments", session: session, namespace: tenants.namespaceB)
+                    await #expect("take", performing: { _ = try await foreign.tryLock() }, throws: isPermissionDenied)
+                }
+            }
+            #expect(try await tenants.namespaceBState().isEmpty)
+        }
+    }
+
     @Test("etcdlock serve running as A's etcd user answers 403 permission_denied for B's locks; B is unchanged")
     func serviceIsolation() async throws {
         try await EtcdCluster.withCluster(members: 1, auth: true) { cluster in

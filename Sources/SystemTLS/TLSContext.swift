@@ -111,6 +111,8 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSFailure.fromErrorQueue("cannot require TLS 1.2")
         }
         etcdlock_ssl_ctx_set_default_options(context)
+        // An encrypted key must fail to load, not make OpenSSL prompt on the terminal.
+        SSL_CTX_set_default_passwd_cb(context) { _, _, _, _ in 0 }
         // Writes resume from wherever the caller's buffer now lives, and may be partial, as with
         // a plain non-blocking socket.
         _ = etcdlock_ssl_ctx_set_mode(

@@ -11,7 +11,8 @@ extension EtcdClient.Configuration {
         public var caCertificatePath: String?
         /// The client certificate (PEM, optionally followed by its chain); needs ``privateKeyPath``.
         public var certificatePath: String?
-        /// The client certificate's private key (PEM, unencrypted).
+        /// The client certificate's private key (PEM, unencrypted: an encrypted key fails with
+        /// `.tlsFailure`; it never prompts for a passphrase).
         public var privateKeyPath: String?
 
         /// TLS settings; all `nil` trusts the system's CAs and presents no certificate.

@@ -20,10 +20,15 @@ let package = Package(
     targets: [
         // HTTP/1.1 message syntax shared by the gateway client and the service's server.
         .target(name: "HTTPCore", swiftSettings: strictSettings),
-        .target(name: "Etcd", dependencies: ["HTTPCore"], swiftSettings: strictSettings),
+        // The system OpenSSL (`libssl-dev`), for TLS to etcd and for the service's HTTPS.
+        .systemLibrary(
+            name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        // TLS sessions over non-blocking sockets: the client's and the server's, one wrapper.
+        .target(name: "SystemTLS", dependencies: ["COpenSSL"], swiftSettings: strictSettings),
+        .target(name: "Etcd", dependencies: ["HTTPCore", "SystemTLS"], swiftSettings: strictSettings),
         .target(name: "EtcdLock", dependencies: ["Etcd"], swiftSettings: strictSettings),
         // The HTTP lock API (`etcdlock serve`): stateless handles over a small HTTP/1.1 server.
-        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock", "HTTPCore"], swiftSettings: strictSettings),
+        .target(name: "EtcdLockService", dependencies: ["Etcd", "EtcdLock", "HTTPCore", "SystemTLS"], swiftSettings: strictSettings),
         // posix_spawn children reaped by polling, shared by the CLI and the test support.
         .target(name: "ChildProcesses", dependencies: ["CProcessGuard"], swiftSettings: strictSettings),
         // The guard process that runs `etcdlock lock`'s command in a process group of its own
@@ -33,7 +38,7 @@ let package = Package(
         .target(name: "LockVerification", swiftSettings: strictSettings),
         .executableTarget(
             name: "EtcdLockCLI",
-            dependencies: ["Etcd", "EtcdLock", "EtcdLockService", "ChildProcesses", "LockVerification"],
+            dependencies: ["Etcd", "EtcdLock", "EtcdLockService", "ChildProcesses", "LockVerification", "SystemTLS"],
             swiftSettings: strictSettings
         ),
         .target(name: "EtcdTestSupport", dependencies: ["Etcd", "ChildProcesses"], swiftSettings: strictSettings),

@@ -26,6 +26,7 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
             case resourceExhausted = "resource_exhausted"
             case watchCanceled = "watch_canceled"
             case server
+            case tlsFailure = "tls_failure"
         }
 
         fileprivate let base: Base
@@ -65,6 +66,11 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible {
         public static var resourceExhausted: Self { Self(.resourceExhausted) }
         /// etcd cancelled a watch for a reason other than compaction.
         public static var watchCanceled: Self { Self(.watchCanceled) }
+        /// TLS could not be set up or failed: an unreadable or malformed certificate or key, a key
+        /// that does not match its certificate, a member whose certificate does not verify (unknown
+        /// CA, wrong name, expired), a member that refused ours, or a member that does not speak
+        /// TLS. The message carries OpenSSL's reason. The client never falls back to plaintext.
+        public static var tlsFailure: Self { Self(.tlsFailure) }
         /// Any other error etcd reported; see ``EtcdError/grpcStatus``.
         public static var server: Self { Self(.server) }
 

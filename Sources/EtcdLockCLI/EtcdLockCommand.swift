@@ -29,9 +29,10 @@ enum EtcdLockCommand {
 
             Run 'etcdlock <command> --help' for a command's options.
 
-            Exit status: 0 success, 1 failure, 64 usage error, 69 etcd unavailable,
-            75 lock not acquired (--try or --timeout), 78 semaphore held with another
-            --permits count, 128 + N stopped by signal N.
+            Exit status: 0 success, 1 failure, 64 usage error, 69 etcd unavailable (TLS
+            failures too), 75 lock not acquired (--try or --timeout), 77 etcd denied the
+            user access to the lock, 78 semaphore held with another --permits count,
+            128 + N stopped by signal N.
             """
         return text
     }
@@ -70,6 +71,8 @@ enum EtcdLockCommand {
     /// The one place errors become exit statuses.
     static func exitStatus(for error: any Error) -> ExitStatus {
         if let status = error as? ExitStatus { return status }
+        let etcdError = (error as? EtcdError) ?? (error as? LockError)?.underlying
+        if etcdError?.code == .permissionDenied { return .permissionDenied }
         if let error = error as? LockError {
             switch error.code {
             case .invalidName, .invalidTTL, .invalidArgument: return .usage
@@ -80,7 +83,7 @@ enum EtcdLockCommand {
         }
         if let error = error as? EtcdError {
             switch error.code {
-            case .unavailable, .noLeader, .timeout: return .unavailable
+            case .unavailable, .noLeader, .timeout, .tlsFailure: return .unavailable
             case .invalidArgument, .invalidEndpoint: return .usage
             default: return .failure
             }

@@ -10,6 +10,9 @@ struct ExitStatus: Error, Equatable, Sendable {
     static let usage = ExitStatus(code: 64)
     /// etcd could not be reached (`EX_UNAVAILABLE`).
     static let unavailable = ExitStatus(code: 69)
+    /// etcd refused the user access to the lock's keys (`EX_NOPERM`): its role does not cover
+    /// that namespace. Nothing of the attempt is left in etcd.
+    static let permissionDenied = ExitStatus(code: 77)
     /// The lock was held by someone else with `--try`, or `--timeout` passed (`EX_TEMPFAIL`).
     static let temporaryFailure = ExitStatus(code: 75)
     /// A semaphore is held with another permit count than `--permits` gave (`EX_CONFIG`): its

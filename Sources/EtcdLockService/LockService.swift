@@ -165,6 +165,9 @@ public final class LockService: Sendable {
             // A linearizable read needs a leader and a quorum, through this replica's client.
             _ = try await client.range(RangeRequest(.key("/etcdlock/.health"), countOnly: true), timeout: .seconds(2))
             return HTTPResponse(status: 200, body: JSONOutput.object(["status": .string("ok")]).bytes)
+        } catch let error as EtcdError where error.code == .permissionDenied {
+            // etcd checks permissions after the linearizable read's quorum round: it answered.
+            return HTTPResponse(status: 200, body: JSONOutput.object(["status": .string("ok")]).bytes)
         } catch {
             return ServiceError(status: 503, code: "etcd_unavailable", message: "etcd does not answer: \(error)").response
         }
@@ -172,6 +175,10 @@ public final class LockService: Sendable {
 
     /// The one place library errors become HTTP answers.
     static func mapped(_ error: any Error) -> ServiceError {
+        if let denied = (error as? EtcdError) ?? (error as? LockError)?.underlying, denied.code == .permissionDenied {
+            // This replica's etcd user may not touch the namespace: etcd's RBAC, not our tokens, said no.
+            return ServiceError(status: 403, code: "permission_denied", message: "etcd denied access: \(denied.message)")
+        }
         if let error = error as? LockError {
             switch error.code {
             case .invalidName: return ServiceError(status: 400, code: "invalid_name", message: error.message)
@@ -185,7 +192,7 @@ public final class LockService: Sendable {
         if let error = error as? EtcdError {
             switch error.code {
             case .cancelled: return ServiceError(status: 503, code: "shutting_down", message: "the request was cancelled")
-            case .unavailable, .noLeader, .timeout, .clientShutdown:
+            case .unavailable, .noLeader, .timeout, .clientShutdown, .tlsFailure:
                 return ServiceError(status: 503, code: "etcd_unavailable", message: "\(error)")
             default: return ServiceError(status: 500, code: "internal", message: "\(error)")
             }

@@ -6,7 +6,8 @@ import Foundation
 struct ServiceError: Error, Sendable {
     var status: Int
     /// Stable and bounded: `bad_request`, `unknown_field`, `invalid_name`, `invalid_argument`,
-    /// `unauthenticated`, `forbidden`, `not_found`, `method_not_allowed`, `request_timeout`,
+    /// `unauthenticated`, `forbidden`, `permission_denied` (etcd's RBAC refused this replica's
+    /// user), `not_found`, `method_not_allowed`, `request_timeout`,
     /// `held`, `not_holder`, `permits_mismatch`, `lost`, `body_too_large`, `headers_too_large`, `too_many_waiters`,
     /// `overloaded`, `etcd_unavailable`, `shutting_down`, `internal`.
     var code: String

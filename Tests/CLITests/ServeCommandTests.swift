@@ -57,6 +57,41 @@ struct ServeCommandTests {
         #expect(try await server.waitForExit(within: .seconds(10)) == 0)
     }
 
+    @Test("serve --tls-cert --client-ca answers HTTPS only to clients with a certificate; a silent handshake is dropped; a bad key is a usage error")
+    func https() async throws {
+        let certificates = try await TestEnvironment.tlsCluster()
+        let (server, url) = try await startServer([
+            "--tls-cert", certificates.tlsFile("server.pem"), "--tls-key", certificates.tlsFile("server-key.pem"),
+            "--client-ca", certificates.tlsFile("ca.pem"), "--request-timeout", "1",
+        ])
+        #expect(url.hasPrefix("https://127.0.0.1:"))
+        let trust = "--cacert '\(certificates.tlsFile("ca.pem"))'"
+        let identity = "--cert '\(certificates.tlsFile("client.pem"))' --key '\(certificates.tlsFile("client-key.pem"))'"
+        let name = "https-\(UUID().uuidString.prefix(8))"
+        let acquired = try await CLIRunner.runShell(
+            "curl -sS \(trust) \(identity) -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"ttl_seconds\": 5, \"wait_seconds\": 0}'")
+        #expect(acquired.status == 0 && acquired.output.contains(#""token":"#), "\(acquired.output)\(acquired.errors)")
+        let anonymous = try await CLIRunner.runShell("curl -sS \(trust) '\(url)/healthz'")
+        #expect(anonymous.status != 0 && anonymous.output.isEmpty, "\(anonymous.output)")
+        let plaintext = try await CLIRunner.runShell("curl -sS -m 5 '\(url.replacingOccurrences(of: "https://", with: "http://"))/healthz'")
+        #expect(plaintext.status != 0 && plaintext.output.isEmpty, "\(plaintext.output)")
+        // A caller that connects and never starts the handshake is dropped after --request-timeout.
+        let port = url.split(separator: ":").last.map(String.init) ?? ""
+        let (silent, elapsed) = try await measure {
+            try await CLIRunner.runShell("timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/\(port); cat <&3'")
+        }
+        #expect(silent.status == 0 && elapsed < .seconds(5), "\(silent.status) after \(elapsed)")
+        server.send(SIGTERM)
+        #expect(try await server.waitForExit(within: .seconds(10)) == 0)
+
+        let mismatched = try await CLIRunner.run([
+            "serve", "--listen", "127.0.0.1:0", "--tls-cert", certificates.tlsFile("server.pem"),
+            "--tls-key", certificates.tlsFile("client-key.pem"),
+        ])
+        #expect(mismatched.status == 64)
+        #expect(mismatched.errors.contains("mismatch"), "\(mismatched.errors)")
+    }
+
     @Test("SIGTERM ends a waiting long-poll with 503, withdraws its key, and serve exits 0")
     func gracefulShutdown() async throws {
         let (server, url) = try await startServer()

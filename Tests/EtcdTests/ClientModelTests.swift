@@ -5,23 +5,51 @@ import Testing
 @Suite("endpoints, keys and retry policy", .timeLimit(.minutes(1)))
 struct ClientModelTests {
     @Test(
-        "endpoint URLs parse to host and port",
+        "endpoint URLs parse to host, port and whether they use TLS",
         arguments: [
-            ("http://127.0.0.1:2379", "127.0.0.1", 2379),
-            ("127.0.0.1:23790", "127.0.0.1", 23790),
-            ("http://localhost", "localhost", 2379),
-            ("http://[::1]:4001/", "::1", 4001),
-            ("HTTP://etcd-0.internal:2379", "etcd-0.internal", 2379),
+            ("http://127.0.0.1:2379", "127.0.0.1", 2379, false),
+            ("127.0.0.1:23790", "127.0.0.1", 23790, false),
+            ("http://localhost", "localhost", 2379, false),
+            ("http://[::1]:4001/", "::1", 4001, false),
+            ("HTTP://etcd-0.internal:2379", "etcd-0.internal", 2379, false),
+            ("https://127.0.0.1:2379", "127.0.0.1", 2379, true),
+            ("HTTPS://[::1]:4001", "::1", 4001, true),
         ])
-    func validEndpoints(text: String, host: String, port: Int) throws {
+    func validEndpoints(text: String, host: String, port: Int, isSecure: Bool) throws {
         let endpoint = try Endpoint.parse(text)
         #expect(endpoint.host == host)
         #expect(endpoint.port == port)
+        #expect(endpoint.isSecure == isSecure)
+        #expect(endpoint.description.hasPrefix(isSecure ? "https://" : "http://"))
+    }
+
+    @Test("with TLS settings, an endpoint without a scheme is https; mixing http and https is refused")
+    func secureEndpoints() throws {
+        #expect(try Endpoint.parse("127.0.0.1:2379", secureByDefault: true).isSecure)
+        #expect(try !Endpoint.parse("http://127.0.0.1:2379", secureByDefault: true).isSecure)
+        #expect {
+            try EtcdClient(configuration: .init(endpoints: ["https://127.0.0.1:2379", "http://127.0.0.1:2380"]))
+        } throws: { ($0 as? EtcdError)?.code == .invalidEndpoint }
+    }
+
+    @Test("unusable TLS files fail the client's creation with tls_failure")
+    func unusableTLSFiles() {
+        let settings: [EtcdClient.Configuration.TLS] = [
+            .init(caCertificatePath: "/nonexistent/ca.pem"),
+            .init(caCertificatePath: "/etc/hostname"),
+            .init(certificatePath: "/nonexistent/client.pem"),
+            .init(privateKeyPath: "/nonexistent/client-key.pem"),
+        ]
+        for tls in settings {
+            #expect("\(tls)") {
+                try EtcdClient(configuration: .init(endpoints: ["https://127.0.0.1:2379"], tls: tls))
+            } throws: { ($0 as? EtcdError)?.code == .tlsFailure }
+        }
     }
 
     @Test(
         "malformed endpoint URLs are invalid_endpoint errors",
-        arguments: ["", "https://127.0.0.1:2379", "ftp://x:1", "http://:2379", "http://h:0", "http://h:99999",
+        arguments: ["", "ftp://x:1", "http://:2379", "http://h:0", "http://h:99999",
                     "http://h:port", "http://h:2379/v3", "http://h o:1", "http://[::1"])
     func invalidEndpoints(text: String) {
         #expect { try Endpoint.parse(text) } throws: { ($0 as? EtcdError)?.code == .invalidEndpoint }

@@ -173,6 +173,16 @@ struct WireDecodingTests {
         #expect(bodiless.code == .unavailable && bodiless.mayHaveBeenApplied)
     }
 
+    @Test("etcd 3.4's refusal of a client certificate with a CN on its gateway (auth on) is tls_failure, not applied")
+    func commonNameRefusal() {
+        // Captured from etcd 3.4.23 (client-cert-auth, auth enabled, client certificate CN=etcdlock-client).
+        let body = "CommonName of client sending a request against gateway will be ignored and not used as expected\n"
+        let error = WireErrorMapping.error(httpStatus: 400, body: GoldenJSON.bytes(body))
+        #expect(error.code == .tlsFailure)
+        #expect(!error.mayHaveBeenApplied)
+        #expect(error.message.contains("without a CN"))
+    }
+
     @Test("a non-JSON error body becomes invalid_response with the status, not a crash")
     func nonJSONError() {
         let error = WireErrorMapping.error(httpStatus: 404, body: GoldenJSON.bytes("404 page not found"))

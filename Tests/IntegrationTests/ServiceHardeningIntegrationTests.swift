@@ -33,7 +33,7 @@ struct ServiceHardeningIntegrationTests {
     func idleConnectionsCannotExhaustTheLimit() async throws {
         try await withReplicas(1, server: { $0.maximumConnections = 3 }) { replicas in
             let server = replicas[0].server
-            #expect(try await eventually(within: .seconds(5)) { server.connectionCount == 0 })
+            #expect(try await eventually(within: .seconds(20)) { server.connectionCount == 0 })
             let statuses = try await onThread { () -> ([Int], Bool, Bool) in
                 // Three keep-alive connections, each idle after one request: the limit.
                 let idle = try (0..<3).map { _ in try TestConnection(port: replicas[0].port) }
@@ -64,14 +64,16 @@ struct ServiceHardeningIntegrationTests {
             let holder = try await request(port, "POST", "/v1/locks/busy-limit:acquire", body: #"{"ttl_seconds": 30}"#)
             let token = try #require(holder.json["token"]?.int)
             let lease = try #require(holder.json["lease"]?.int)
-            #expect(try await eventually(within: .seconds(5)) { replicas[0].server.connectionCount == 0 })
+            #expect(try await eventually(within: .seconds(20)) { replicas[0].server.connectionCount == 0 })
             let waiter = try TestConnection(port: port)
             send(waiter, acquireRequest("busy-limit", #"{"ttl_seconds": 30, "wait_seconds": 60}"#))
-            #expect(try await eventually(within: .seconds(5)) { try await queue("busy-limit").count == 2 })
+            #expect(try await eventually(within: .seconds(20)) { try await queue("busy-limit").count == 2 })
             let (refused, took) = try await measure { try await request(port, "GET", "/metrics") }
             #expect(refused.status == 503)
             #expect(refused.json["error"]?["code"] == .string("overloaded"))
-            #expect(took < .seconds(2))
+            // At once, not when a connection frees up (the waiter holds its own for 60 s); the
+            // bound leaves room for a loaded machine.
+            #expect(took < .seconds(10))
             #expect(try await queue("busy-limit").count == 2, "the waiting caller was disturbed")
             // Release the holder straight through etcd (a request would find no free connection).
             try await TestEnvironment.withClient { client in
@@ -97,7 +99,8 @@ struct ServiceHardeningIntegrationTests {
                 }
             }
             #expect(closed)
-            #expect(took < .seconds(3))
+            // The 300 ms idle timeout, not the default 30 s (with room for a loaded machine).
+            #expect(took < .seconds(15))
         }
     }
 
@@ -118,7 +121,7 @@ struct ServiceHardeningIntegrationTests {
             let waiter = try TestConnection(port: port)
             send(waiter, acquireRequest("half", #"{"ttl_seconds": 30, "wait_seconds": 60}"#))
             waiter.halfClose()
-            #expect(try await eventually(within: .seconds(5)) { try await queue("half").count == 2 })
+            #expect(try await eventually(within: .seconds(20)) { try await queue("half").count == 2 })
             let released = try await request(port, "POST", "/v1/locks/half:release", body: #"{"token": \#(token), "lease": \#(lease)}"#)
             #expect(released.status == 200)
             let answer = try await onThread { waiter.readResponse() }
@@ -140,17 +143,17 @@ struct ServiceHardeningIntegrationTests {
             // the caller then goes away entirely before the lock is its.
             let waiter = try TestConnection(port: port)
             send(waiter, acquireRequest("undelivered", #"{"ttl_seconds": 30, "wait_seconds": 60}"#, version: "HTTP/1.0"))
-            #expect(try await eventually(within: .seconds(5)) { try await queue("undelivered").count == 2 })
+            #expect(try await eventually(within: .seconds(20)) { try await queue("undelivered").count == 2 })
             waiter.abort()
             let released = try await request(
                 port, "POST", "/v1/locks/undelivered:release", body: #"{"token": \#(token), "lease": \#(lease)}"#)
             #expect(released.status == 200)
             // Nobody holds the waiter's handle: its key must go long before its 30 s TTL.
             let (freed, took) = try await measure {
-                try await eventually(within: .seconds(10)) { try await queue("undelivered").isEmpty }
+                try await eventually(within: .seconds(25)) { try await queue("undelivered").isEmpty }
             }
             #expect(freed)
-            #expect(took < .seconds(8))
+            #expect(took < .seconds(25))
             let metrics = try await request(port, "GET", "/metrics")
             #expect(metrics.body.contains(#"etcdlock_service_acquisitions_total{result="undelivered"} 1"#))
         }
@@ -182,7 +185,7 @@ struct ServiceHardeningIntegrationTests {
 
     @Test("a request line or header ending in a bare LF is answered 400 at once, not 408 at the deadline")
     func bareLineFeeds() async throws {
-        try await withReplicas(1, requestTimeout: .seconds(10)) { replicas in
+        try await withReplicas(1, requestTimeout: .seconds(30)) { replicas in
             for text in [
                 "GET /metrics HTTP/1.1\nHost: x\n\n", "GET /metrics HTTP/1.1\r\nHost: x\n\r\n", "GET /metrics HTTP/1.1\r\nHost: x\r\nX: a\nb\r\n\r\n",
                 "GET /metrics HTTP/1.1\nHost: x",
@@ -196,7 +199,8 @@ struct ServiceHardeningIntegrationTests {
                 }
                 #expect(answer?.status == 400, "\(text.debugDescription)")
                 #expect(answer?.json["error"]?["code"] == .string("bad_request"))
-                #expect(took < .seconds(2), "\(text.debugDescription) took \(took)")
+                // At once, not at the 30 s request timeout (with room for a loaded machine).
+                #expect(took < .seconds(10), "\(text.debugDescription) took \(took)")
             }
         }
     }

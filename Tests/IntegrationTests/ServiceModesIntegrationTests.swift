@@ -45,7 +45,7 @@ struct ServiceModesIntegrationTests {
 
             async let writing = request(
                 b, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "write", "wait_seconds": 20, "owner": "w"}"#, token: "t")
-            #expect(try await eventually(within: .seconds(5)) {
+            #expect(try await eventually(within: .seconds(20)) {
                 let inspected = try await request(a, "GET", "/v1/locks/doc?kind=rwlock", token: "t")
                 return inspected.json["waiters"]?.array.count == 1
             })
@@ -89,7 +89,7 @@ struct ServiceModesIntegrationTests {
 
             async let third = request(
                 port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 2, "wait_seconds": 20, "owner": "three"}"#, token: "t")
-            #expect(try await eventually(within: .seconds(5)) {
+            #expect(try await eventually(within: .seconds(20)) {
                 try await request(port, "GET", "/v1/locks/slots?kind=semaphore", token: "t").json["waiters"]?.array.count == 1
             })
             let inspected = try await request(port, "GET", "/v1/locks/slots?kind=semaphore", token: "t")

@@ -7,26 +7,29 @@ struct Endpoint: Sendable, Hashable, CustomStringConvertible {
     var host: String
     /// TCP port.
     var port: Int
+    /// Whether the URL is `https`: the member is reached over TLS.
+    var isSecure = false
 
     /// The `Host` header value.
     var hostHeader: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
-    var description: String { "http://\(hostHeader)" }
+    var description: String { (isSecure ? "https://" : "http://") + hostHeader }
 
-    /// Parses `http://host:port`, `host:port` or `http://[::1]:port`.
+    /// Parses `http://host:port`, `https://host:port`, `host:port` or `http://[::1]:port`.
+    /// Without a scheme, the URL is `https` when `secureByDefault`.
     ///
-    /// - Throws: ``EtcdError`` `.invalidEndpoint` for anything else (including `https`, which
-    ///   arrives with TLS support).
-    static func parse(_ text: String) throws -> Endpoint {
+    /// - Throws: ``EtcdError`` `.invalidEndpoint` for anything else.
+    static func parse(_ text: String, secureByDefault: Bool = false) throws -> Endpoint {
         func invalid(_ why: String) -> EtcdError {
             EtcdError(code: .invalidEndpoint, message: "invalid endpoint \"\(text)\": \(why)")
         }
         var rest = Substring(HTTPSyntax.trimmingSpaces(text))
         if rest.isEmpty { throw invalid("it is empty") }
+        var isSecure = secureByDefault
         if let schemeEnd = rest.range(of: "://") {
             let scheme = rest[..<schemeEnd.lowerBound].lowercased()
-            if scheme == "https" { throw invalid("TLS is not supported yet; use http://") }
-            guard scheme == "http" else { throw invalid("the scheme must be http") }
+            guard scheme == "http" || scheme == "https" else { throw invalid("the scheme must be http or https") }
+            isSecure = scheme == "https"
             rest = rest[schemeEnd.upperBound...]
         }
         if let slash = rest.firstIndex(of: "/") {
@@ -60,6 +63,6 @@ struct Endpoint: Sendable, Hashable, CustomStringConvertible {
             }
             port = parsed
         }
-        return Endpoint(host: String(host), port: port)
+        return Endpoint(host: String(host), port: port, isSecure: isSecure)
     }
 }

@@ -100,6 +100,10 @@ extension EtcdClient {
                     selector.markFailed(endpoint)
                     // The member did not start answering in time: another may, within the deadline.
                     guard mayMoveOn, ContinuousClock.now < deadline else { throw settled(failure) }
+                case .tlsFailed:
+                    // Not a passing fault: only a member not tried yet may do better.
+                    selector.markFailed(endpoint)
+                    guard pinned == nil, triedEndpoints.union([endpoint]).count < endpoints.count else { throw settled(failure) }
                 case .connectFailed, .connectionClosed, .malformedResponse:
                     selector.markFailed(endpoint)
                     if error.requestMayHaveBeenSent && retry != .idempotent { throw settled(failure) }
@@ -149,6 +153,7 @@ extension EtcdClient {
         case .timedOut: code = .timeout
         case .connectFailed, .connectionClosed: code = .unavailable
         case .malformedResponse: code = .invalidResponse
+        case .tlsFailed: code = .tlsFailure
         }
         return EtcdError(
             code: code, message: "\(path) at \(member): \(error.detail)",

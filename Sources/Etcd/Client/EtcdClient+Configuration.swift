@@ -8,6 +8,11 @@ extension EtcdClient {
         public var requestTimeout: Duration
         /// The user and password for etcd's auth, or `nil` when auth is off.
         public var credentials: Credentials?
+        /// How `https` members are trusted and which certificate the client presents; `nil` uses
+        /// the system's trusted CAs and no client certificate. When set, endpoints without a
+        /// scheme are `https`, and an `http://` endpoint is refused (never a silent fallback to
+        /// plaintext).
+        public var tls: TLS?
         /// How failed calls are retried.
         public var retry: RetryPolicy
         /// The most keep-alive connections to one member for unary calls (default 64); further
@@ -46,8 +51,10 @@ extension EtcdClient {
             logger: EtcdLogger = .disabled,
             memberProbeInterval: Duration? = .seconds(3),
             memberProbeTimeout: Duration = .seconds(2),
-            txnCoalescing: TxnCoalescing = TxnCoalescing()
+            txnCoalescing: TxnCoalescing = TxnCoalescing(),
+            tls: TLS? = nil
         ) {
+            self.tls = tls
             self.txnCoalescing = txnCoalescing
             self.memberProbeInterval = memberProbeInterval
             self.memberProbeTimeout = memberProbeTimeout

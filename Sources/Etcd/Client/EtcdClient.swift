@@ -1,4 +1,5 @@
 import Synchronization
+import SystemTLS
 
 /// A client for etcd v3 over its HTTP/JSON gateway: KV, transactions, leases, watches, auth
 /// and cluster status, with deadlines on every call and failover between members.
@@ -30,15 +31,22 @@ public final class EtcdClient: Sendable {
 
     /// Creates a client and starts its I/O thread. Host names are resolved here, once.
     ///
+    /// TLS files are read here too, and a client key checked against its certificate.
+    ///
     /// - Throws: ``EtcdError`` `.invalidEndpoint` when the list is empty, a URL cannot be parsed,
-    ///   or a host cannot be resolved; `.invalidArgument` for a non-positive timeout or pool size.
+    ///   a host cannot be resolved, or `http` and `https` are mixed (or `http` is given with
+    ///   ``Configuration/tls``); `.invalidArgument` for a non-positive timeout or pool size;
+    ///   `.tlsFailure` for a TLS file that cannot be read or used.
     public convenience init(configuration: Configuration) throws {
         let endpoints = try Self.validate(configuration)
-        var resolved: [(address: SocketAddress, hostHeader: String)] = []
+        let tls = try Self.makeTLSContext(configuration, endpoints: endpoints)
+        var resolved: [TransportEndpoint] = []
         for endpoint in endpoints {
             switch SocketAddress.resolve(host: endpoint.host, port: endpoint.port) {
             case .success(let address):
-                resolved.append((address, endpoint.hostHeader))
+                resolved.append(
+                    TransportEndpoint(
+                        address: address, hostHeader: endpoint.hostHeader, tls: tls.map { ($0, endpoint.host) }))
             case .failure(let failure):
                 throw EtcdError(
                     code: .invalidEndpoint, message: "cannot resolve \(endpoint.host): \(failure.reason)")
@@ -136,6 +144,30 @@ public final class EtcdClient: Sendable {
             throw EtcdError(
                 code: .invalidArgument, message: "txnCoalescing.maximumInFlight and maximumOperations must be positive")
         }
-        return try configuration.endpoints.map(Endpoint.parse)
+        let endpoints = try configuration.endpoints.map {
+            try Endpoint.parse($0, secureByDefault: configuration.tls != nil)
+        }
+        if endpoints.contains(where: \.isSecure) || configuration.tls != nil {
+            guard endpoints.allSatisfy(\.isSecure) else {
+                throw EtcdError(
+                    code: .invalidEndpoint,
+                    message: "every endpoint must be https:// when TLS is used (TLS settings or an https:// endpoint "
+                        + "were given): \(endpoints.filter { !$0.isSecure }.map(\.description).joined(separator: ", "))")
+            }
+        }
+        return endpoints
+    }
+
+    /// The TLS context for `https` members, or `nil` when every member is plain HTTP.
+    private static func makeTLSContext(_ configuration: Configuration, endpoints: [Endpoint]) throws -> TLSContext? {
+        guard endpoints.contains(where: \.isSecure) else { return nil }
+        let settings = configuration.tls ?? Configuration.TLS()
+        do {
+            return try TLSContext(
+                clientTrusting: settings.caCertificatePath, certificatePath: settings.certificatePath,
+                privateKeyPath: settings.privateKeyPath)
+        } catch {
+            throw EtcdError(code: .tlsFailure, message: error.reason, underlying: error)
+        }
     }
 }

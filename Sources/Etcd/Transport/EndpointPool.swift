@@ -1,8 +1,12 @@
+import SystemTLS
+
 /// The keep-alive connections of one endpoint and the unary exchanges waiting for one.
 /// Lives on the I/O thread only.
 final class EndpointPool {
     let address: SocketAddress
     let hostHeader: String
+    /// TLS for this member, if its URL is `https`.
+    let tls: (context: TLSContext, serverName: String)?
     let maximumConnections: Int
     /// Idle connections, most recently used last.
     var idle: [Connection] = []
@@ -18,9 +22,10 @@ final class EndpointPool {
     var isProbing = false
     private var waitingHead = 0
 
-    init(address: SocketAddress, hostHeader: String, maximumConnections: Int) {
-        self.address = address
-        self.hostHeader = hostHeader
+    init(_ endpoint: TransportEndpoint, maximumConnections: Int) {
+        address = endpoint.address
+        hostHeader = endpoint.hostHeader
+        tls = endpoint.tls
         self.maximumConnections = maximumConnections
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemTLS
 
 #if canImport(Glibc)
 import Glibc
@@ -56,7 +57,7 @@ final class IOLoop: @unchecked Sendable {
     ///   - endpoints: the resolved address and `Host` header of each endpoint, by index.
     ///   - maximumConnectionsPerEndpoint: the size of each keep-alive pool for unary requests.
     init(
-        endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int,
+        endpoints: [TransportEndpoint], maximumConnectionsPerEndpoint: Int,
         liveness: LivenessCheck?
     ) throws {
         self.liveness = liveness
@@ -73,9 +74,7 @@ final class IOLoop: @unchecked Sendable {
         wakeReadDescriptor = descriptors[0]
         wakeWriteDescriptor = descriptors[1]
         hostHeaders = endpoints.map(\.hostHeader)
-        pools = endpoints.map {
-            EndpointPool(address: $0.address, hostHeader: $0.hostHeader, maximumConnections: maximumConnectionsPerEndpoint)
-        }
+        pools = endpoints.map { EndpointPool($0, maximumConnections: maximumConnectionsPerEndpoint) }
         let thread = Thread { [self] in self.run() }
         thread.name = "etcd-io"
         thread.start()
@@ -151,6 +150,7 @@ final class IOLoop: @unchecked Sendable {
     // MARK: - The loop thread
 
     private func run() {
+        TLSSession.blockBrokenPipeSignalOnThisThread()
         var pollDescriptors: [pollfd] = []
         var polled: [Connection] = []
         while let commands = takeCommands() {
@@ -158,16 +158,21 @@ final class IOLoop: @unchecked Sendable {
             pollDescriptors.removeAll(keepingCapacity: true)
             polled.removeAll(keepingCapacity: true)
             pollDescriptors.append(pollfd(fd: wakeReadDescriptor, events: Int16(POLLIN), revents: 0))
+            var hasBufferedInput = false
             for connection in connections.values {
                 let events = connection.wantsWrite ? Int16(POLLOUT) : Int16(POLLIN)
                 pollDescriptors.append(pollfd(fd: connection.descriptor, events: events, revents: 0))
                 polled.append(connection)
+                hasBufferedInput = hasBufferedInput || connection.hasBufferedInput
             }
-            let ready = poll(&pollDescriptors, nfds_t(pollDescriptors.count), millisecondsUntilNextDeadline())
-            if ready > 0 {
+            // Decrypted bytes already inside a TLS session never make its socket readable.
+            let timeout = hasBufferedInput ? 0 : millisecondsUntilNextDeadline()
+            let ready = poll(&pollDescriptors, nfds_t(pollDescriptors.count), timeout)
+            if ready >= 0 {
                 if pollDescriptors[0].revents != 0 { drainWakePipe() }
-                for index in 1..<pollDescriptors.count where pollDescriptors[index].revents != 0 {
+                for index in 1..<pollDescriptors.count {
                     let connection = polled[index - 1]
+                    guard pollDescriptors[index].revents != 0 || connection.hasBufferedInput else { continue }
                     if connection.phase != .closed { handle(connection) }
                 }
             }
@@ -244,8 +249,7 @@ final class IOLoop: @unchecked Sendable {
         let status = POSIX.startConnect(descriptor, to: pool.address)
         switch status {
         case 0:
-            connection.phase = .busy
-            writeOutbound(connection)
+            connectionEstablished(connection)
         case EINPROGRESS, EINTR:
             connection.phase = .connecting
         default:
@@ -271,10 +275,12 @@ final class IOLoop: @unchecked Sendable {
                 }
                 return
             }
-            connection.phase = .busy
-            writeOutbound(connection)
+            connectionEstablished(connection)
+        case .handshaking:
+            continueHandshake(connection)
         case .busy:
-            if connection.wantsWrite {
+            connection.tlsWait = nil
+            if connection.hasOutbound {
                 writeOutbound(connection)
             } else {
                 readAvailable(connection)
@@ -287,20 +293,26 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    private func writeOutbound(_ connection: Connection) {
+    func writeOutbound(_ connection: Connection) {
         guard let exchange = connection.exchange else { return }
-        while connection.outboundOffset < connection.outbound.count {
-            let written = connection.outbound.withUnsafeBytes { raw in
-                POSIX.write(connection.descriptor, UnsafeRawBufferPointer(rebasing: raw[connection.outboundOffset...]))
+        while connection.hasOutbound {
+            let outcome = connection.outbound.withUnsafeBytes { raw in
+                connection.send(UnsafeRawBufferPointer(rebasing: raw[connection.outboundOffset...]))
             }
-            if written == 0 { return }
-            if written < 0 {
-                let detail = "write: \(POSIX.describe(Int32(-written)))"
-                finish(exchange, with: exchange.error(.connectionClosed, detail))
+            switch outcome {
+            case .transferred(let written):
+                connection.outboundOffset += written
+                exchange.bytesWritten += written
+            case .blocked(let wait):
+                if wait == .readable { connection.tlsWait = wait }
+                return
+            case .endOfStream:
+                finish(exchange, with: exchange.error(.connectionClosed, "write: the peer closed the connection"))
+                return
+            case .failed(let kind, let detail):
+                finish(exchange, with: exchange.error(kind, detail))
                 return
             }
-            connection.outboundOffset += written
-            exchange.bytesWritten += written
         }
     }
 
@@ -311,22 +323,35 @@ final class IOLoop: @unchecked Sendable {
         }
         // Bounded so one busy stream cannot starve the other sockets.
         for _ in 0..<16 {
-            let count = readBuffer.withUnsafeMutableBytes { POSIX.read(connection.descriptor, into: $0) }
-            guard let count else { return }
-            if count < 0 {
-                finish(exchange, with: exchange.error(.connectionClosed, "read: \(POSIX.describe(Int32(-count)))"))
+            let count: Int
+            switch readBuffer.withUnsafeMutableBytes({ connection.receive(into: $0) }) {
+            case .transferred(let transferred):
+                count = transferred
+            case .blocked(let wait):
+                if wait == .writable { connection.tlsWait = wait }
                 return
-            }
-            if count == 0 {
+            case .failed(.tlsFailed, let detail) where !connection.hasReceivedPlaintext:
+                // A TLS 1.3 member that refuses our certificate says so on our first read, after
+                // the request went out; it verifies the certificate before reading any request.
+                finish(exchange, with: TransportError(kind: .tlsFailed, requestMayHaveBeenSent: false, detail: detail))
+                return
+            case .failed(let kind, let detail):
+                finish(exchange, with: exchange.error(kind, detail))
+                return
+            case .endOfStream:
                 do {
                     try connection.parser.finishAtEndOfStream { try exchange.receive($0) }
                     complete(connection, reusable: false)
                 } catch {
-                    finish(exchange, with: exchange.error(.connectionClosed, "\(error)"))
+                    // A TLS member closes a plaintext connection without a word.
+                    let hint = pools[connection.endpoint].tls == nil && !connection.hasReceivedPlaintext
+                        ? " (the member closed the connection without answering; does it expect https://?)" : ""
+                    finish(exchange, with: exchange.error(.connectionClosed, "\(error)\(hint)"))
                 }
                 return
             }
             pools[connection.endpoint].lastHeard = .now
+            connection.hasReceivedPlaintext = true
             connection.inbound.append(contentsOf: readBuffer[0..<count])
             do {
                 let consumed = try connection.parser.consume(connection.inbound) { try exchange.receive($0) }
@@ -378,11 +403,11 @@ final class IOLoop: @unchecked Sendable {
         }
     }
 
-    private func close(_ connection: Connection, serveWaiting: Bool) {
+    func close(_ connection: Connection, serveWaiting: Bool) {
         guard connection.phase != .closed else { return }
         let wasIdle = connection.phase == .idle
         connection.phase = .closed
-        POSIX.closeDescriptor(connection.descriptor)
+        connection.closeSocket()
         connections[connection.descriptor] = nil
         if let exchange = connection.exchange {
             connection.exchange = nil
@@ -424,7 +449,7 @@ final class IOLoop: @unchecked Sendable {
         for connection in connections.values {
             connection.exchange = nil
             connection.phase = .closed
-            POSIX.closeDescriptor(connection.descriptor)
+            connection.closeSocket()
         }
         connections = [:]
         for pool in pools { pool.idle = [] }

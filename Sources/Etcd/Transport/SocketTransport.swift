@@ -4,7 +4,7 @@ final class SocketTransport: HTTPTransport {
 
     /// Creates the transport and starts its I/O thread.
     init(
-        endpoints: [(address: SocketAddress, hostHeader: String)], maximumConnectionsPerEndpoint: Int,
+        endpoints: [TransportEndpoint], maximumConnectionsPerEndpoint: Int,
         liveness: LivenessCheck?
     ) throws {
         loop = try IOLoop(

@@ -11,6 +11,9 @@ struct TransportError: Error, Sendable, CustomStringConvertible {
         case connectionClosed
         /// The deadline passed before the response (or, for a stream, its first message) arrived.
         case timedOut
+        /// TLS failed: the member's certificate did not verify, the handshake or a record failed,
+        /// or the member refused our certificate. Never retried in plaintext.
+        case tlsFailed
         /// The peer sent something that is not HTTP/1.1 as expected.
         case malformedResponse
         /// The caller cancelled.

@@ -41,11 +41,23 @@ enum WireErrorMapping {
             return error(grpcStatus: wire.code, message: wire.message ?? wire.error ?? "HTTP \(httpStatus)")
         }
         let text = String(decoding: body.prefix(200), as: UTF8.self)
+        if httpStatus == 400, text.hasPrefix(commonNameRefusal) {
+            // etcd 3.4 with auth on refuses, before doing anything, every gateway request whose
+            // client certificate names a user in its Common Name (the gateway cannot pass it on).
+            return EtcdError(
+                code: .tlsFailure,
+                message: "etcd refuses gateway requests whose client certificate has a Common Name while its auth is "
+                    + "on; use a client certificate without a CN, and a user and password (etcd said: \(text))")
+        }
         let code: EtcdError.Code = httpStatus == 503 ? .unavailable : .invalidResponse
         // Not etcd's own error (a proxy's page, a bodiless 503): nothing says the request was
         // refused before etcd saw it.
         return EtcdError(code: code, message: "HTTP \(httpStatus) from etcd: \(text)", mayHaveBeenApplied: true)
     }
+
+    /// The start of etcd 3.4's plain-text answer to a gateway request with a client certificate CN
+    /// while auth is on.
+    static let commonNameRefusal = "CommonName of client sending a request against gateway"
 
     /// The typed error for a watch that etcd cancelled with `reason` (e.g. a bad token).
     static func watchCancellation(reason: String) -> EtcdError {

@@ -30,7 +30,7 @@ struct BenchCommand: Command {
 
         \(ConnectionOptions.help)
           --requests N       operations per measurement (default 2000)
-          --key KEY          the key (client) or lock name (locks) to use
+          --name KEY         the key (client) or lock name (locks) to use
           --lockers N        concurrent lockers (throughput, txn-rate; default 32)
           --seconds S        how long to run (throughput, txn-rate; default 5)
           --no-coalescing    send every txn alone (throughput, locks)
@@ -67,7 +67,7 @@ struct BenchCommand: Command {
             throw UsageError(description: "--requests must be a whole number from 10 to 1000000")
         }
         self.requests = requests
-        key = try arguments.option("--key") ?? "/etcdlock-bench/key"
+        key = try arguments.option("--name") ?? "/etcdlock-bench/key"
         func count(_ option: String, _ fallback: Int, _ range: ClosedRange<Int>) throws -> Int {
             let text = try arguments.option(option) ?? String(fallback)
             guard let value = Int(text), range.contains(value) else {

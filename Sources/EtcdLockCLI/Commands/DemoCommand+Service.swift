@@ -11,7 +11,7 @@ extension DemoCommand {
     /// `nil` when it does not say where it listens within 15 s (it is stopped then).
     func startService() async -> (process: ChildProcess, url: String)? {
         let (announcements, sink) = AsyncStream.makeStream(of: String.self)
-        let command = [Self.executable, "serve", "--listen", "127.0.0.1:0", "--endpoints", connection.endpoints.joined(separator: ",")]
+        let command = [Self.executable, "serve", "--listen", "127.0.0.1:0"] + connection.childArguments
         guard let service = try? ChildProcess(command: command, environment: [:], onOutputLine: { line in
             guard line.hasPrefix("listening on ") else { return }
             sink.yield(String(line.dropFirst("listening on ".count)))

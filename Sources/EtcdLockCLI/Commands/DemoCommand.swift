@@ -90,7 +90,9 @@ struct DemoCommand: Command {
         }
         if let httpWorker, let url = service?.url {
             Console.out("scene: worker \(workers) is \(httpWorker), no Swift: it takes the same lock through etcdlock serve at \(url)")
-            let command = [httpWorker, "--service", url] + workerArguments(lockName: lockName, counter: counter, resource: resource, increments: Self.httpIncrements)
+            // Plain HTTP to etcd's gateway: the scene is not offered with TLS (see `scripts/demo`).
+            let command = [httpWorker, "--service", url, "--endpoints", connection.endpoints.joined(separator: ",")]
+                + workerArguments(lockName: lockName, counter: counter, resource: resource, increments: Self.httpIncrements)
             processes.append(try startWorker(workers, command: command, sink: sink))
         }
 
@@ -209,15 +211,16 @@ struct DemoCommand: Command {
     private func startWorker(
         _ index: Int, lockName: String, counter: EtcdKey, resource: String, sink: AsyncStream<Line>.Continuation
     ) throws -> ChildProcess {
-        let command = [Self.executable, "demo-worker"] + workerArguments(lockName: lockName, counter: counter, resource: resource, increments: increments)
+        let command = [Self.executable, "demo-worker"] + connection.childArguments
+            + workerArguments(lockName: lockName, counter: counter, resource: resource, increments: increments)
         return try startWorker(index, command: command, sink: sink)
     }
 
-    /// The options every worker takes, whatever its language.
+    /// The options every worker takes, whatever its language, besides how it reaches etcd.
     private func workerArguments(lockName: String, counter: EtcdKey, resource: String, increments: Int) -> [String] {
         [
-            "--endpoints", connection.endpoints.joined(separator: ","), "--lock", lockName, "--counter", counter.description,
-            "--resource", resource, "--increments", String(increments), "--ttl", ttlText, "--work-ms", "150",
+            "--lock", lockName, "--counter", counter.description, "--resource", resource,
+            "--increments", String(increments), "--ttl", ttlText, "--work-ms", "150",
         ]
     }
 

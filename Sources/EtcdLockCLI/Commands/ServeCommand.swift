@@ -2,18 +2,19 @@ import Etcd
 import EtcdLock
 import EtcdLockService
 import Foundation
+import SystemTLS
 
 /// `etcdlock serve`: the HTTP lock API, a stateless replica over etcd.
 struct ServeCommand: Command {
     static let name = "serve"
     static let abstract = "serve the HTTP lock API (stateless; run as many replicas as you like)"
     static let usage = """
-        Usage: etcdlock serve [--listen HOST:PORT] [--tokens FILE] [options]
+        Usage: etcdlock serve [--listen HOST:PORT] [--tokens FILE] [--tls-cert FILE --tls-key FILE [--client-ca FILE]] [options]
 
         Serves the HTTP lock API (README: "The lock service") until SIGTERM, SIGINT or SIGHUP:
         then it stops accepting, ends waiting long-polls (their keys withdrawn, their leases
         revoked; they get 503 shutting_down), lets answers in flight finish and exits 0.
-        Prints "listening on http://HOST:PORT" once it accepts connections.
+        Prints "listening on http://HOST:PORT" (https with --tls-cert) once it accepts connections.
 
         \(ConnectionOptions.help)
           --listen HOST:PORT   where to listen (default 127.0.0.1:8080; port 0 picks a free one)
@@ -27,8 +28,12 @@ struct ServeCommand: Command {
           --max-connections N  open connections at most (default 512); at the limit the
                                longest-idle one is closed for a newcomer, and only when
                                every connection has a request in flight is it answered 503
+          --tls-cert FILE      serve HTTPS with this certificate (PEM, chain after it)
+          --tls-key FILE       the certificate's private key (PEM); needed with --tls-cert
+          --client-ca FILE     with HTTPS, require client certificates issued by these CAs
 
-        Exit status: 0 stopped by a signal; 64 usage (a bad tokens file too); 69 cannot listen.
+        Exit status: 0 stopped by a signal; 64 usage (a bad tokens file too, or TLS files that
+        cannot be read or do not match); 69 cannot listen.
         """
 
     let connection: ConnectionOptions
@@ -38,6 +43,7 @@ struct ServeCommand: Command {
     let requestTimeout: Duration
     let idleTimeout: Duration
     let maximumConnections: Int
+    let tls: HTTPServer.TLS?
 
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
@@ -68,6 +74,18 @@ struct ServeCommand: Command {
             throw UsageError(description: "--max-connections must be from 1 to 100000, not \(connections)")
         }
         maximumConnections = maximum
+        let certificate = try arguments.option("--tls-cert")
+        let key = try arguments.option("--tls-key")
+        let clientCA = try arguments.option("--client-ca")
+        switch (certificate, key) {
+        case (let certificate?, let key?):
+            tls = HTTPServer.TLS(certificatePath: certificate, privateKeyPath: key, clientCAPath: clientCA)
+        case (nil, nil):
+            guard clientCA == nil else { throw UsageError(description: "--client-ca needs --tls-cert and --tls-key") }
+            tls = nil
+        default:
+            throw UsageError(description: "--tls-cert and --tls-key go together")
+        }
     }
 
     func run() async throws -> ExitStatus {
@@ -81,15 +99,19 @@ struct ServeCommand: Command {
             configuration.requestTimeout = requestTimeout
             configuration.idleTimeout = idleTimeout
             configuration.maximumConnections = maximumConnections
+            configuration.tls = tls
             let server: HTTPServer
             do {
                 server = try HTTPServer(configuration, handler: service.handle)
+            } catch let error as TLSFailure {
+                Console.error("etcdlock serve: TLS: \(error)")
+                return .usage
             } catch {
                 Console.error("etcdlock serve: \(error)")
                 return .unavailable
             }
             let shown = host.contains(":") ? "[\(host)]" : host
-            Console.out("listening on http://\(shown):\(server.port)")
+            Console.out("listening on \(tls == nil ? "http" : "https")://\(shown):\(server.port)")
             let number = await signals.wait()
             Console.error("etcdlock serve: \(number.map(signalName) ?? "cancelled"); shutting down")
             await server.shutdown()

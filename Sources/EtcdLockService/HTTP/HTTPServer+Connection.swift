@@ -4,11 +4,18 @@ import Glibc
 import Darwin
 #endif
 import Synchronization
+import SystemTLS
 
-/// One connection's life, on the connection's own thread: read a request within its deadlines,
-/// run the handler as an owned task, write the answer, and again while the caller keeps it alive.
+/// One connection's life, on the connection's own thread: the TLS handshake (HTTPS), then read a
+/// request within its deadlines, run the handler as an owned task, write the answer, and again
+/// while the caller keeps it alive.
 extension HTTPServer {
-    func serve(_ connection: Int32, id: UInt64) {
+    func serve(_ descriptor: Int32, id: UInt64) {
+        TLSSession.blockBrokenPipeSignalOnThisThread()
+        // The handshake counts against the request timeout, as a request's first bytes would.
+        guard let connection = try? ServerConnection(descriptor, context: tlsContext),
+            connection.handshake(until: ServerSocket.monotonicMilliseconds() + Self.milliseconds(configuration.requestTimeout))
+        else { return }
         guard let wake = ServerSocket.makePipe() else { return }
         defer {
             ServerSocket.closeDescriptor(wake.read)
@@ -23,7 +30,7 @@ extension HTTPServer {
             // the connection may be closed to make room for a newcomer (see `admit`).
             if buffer.isEmpty {
                 let since = ServerSocket.monotonicMilliseconds()
-                state.withLock { $0.idle[id] = (connection, since) }
+                state.withLock { $0.idle[id] = (descriptor, since) }
                 let reception = receive(connection, into: &buffer, until: since + Self.milliseconds(configuration.idleTimeout))
                 let wasEvicted = state.withLock { $0.idle.removeValue(forKey: id) == nil }
                 guard case .received = reception, !wasEvicted else { return }
@@ -41,7 +48,7 @@ extension HTTPServer {
                 case .incomplete(let expectsContinue):
                     if expectsContinue, !sentContinue {
                         sentContinue = true
-                        guard ServerSocket.writeAll(connection, Self.interimContinue, milliseconds: writeLimit) else { return }
+                        guard connection.writeAll(Self.interimContinue, milliseconds: writeLimit) else { return }
                     }
                     switch receive(connection, into: &buffer, until: deadline) {
                     case .received: continue
@@ -58,15 +65,18 @@ extension HTTPServer {
             buffer.removeFirst(consumed)
             let (response, callerLeft) = handle(request, on: connection, wake: wake)
             let closing = !keepAlive || isDraining
-            let written = !callerLeft && ServerSocket.writeAll(connection, response.serialized(closing: closing), milliseconds: writeLimit)
+            let written = !callerLeft && connection.writeAll(response.serialized(closing: closing), milliseconds: writeLimit)
             if let undo = response.onUndelivered,
-                !written || !ServerSocket.awaitAcknowledged(connection, milliseconds: Self.milliseconds(configuration.writeTimeout))
+                !written || !ServerSocket.awaitAcknowledged(descriptor, milliseconds: Self.milliseconds(configuration.writeTimeout))
             {
                 // Nobody received what the handler did for them (a lock): undo it, then hang up.
                 runOwned(wake: wake) { await undo() }
                 return
             }
-            guard written, !closing else { return }
+            guard written, !closing else {
+                if written { connection.shutdown() }
+                return
+            }
         }
     }
 
@@ -76,32 +86,38 @@ extension HTTPServer {
 
     /// Answers `error`, then closes the sending side and discards what the caller still sends for
     /// a moment, so that it reads the answer rather than a reset.
-    private func refuse(_ connection: Int32, _ error: ServiceError) {
+    private func refuse(_ connection: ServerConnection, _ error: ServiceError) {
         let writeLimit = Int32(clamping: Self.milliseconds(configuration.writeTimeout))
-        guard ServerSocket.writeAll(connection, error.response.serialized(closing: true), milliseconds: writeLimit) else { return }
+        guard connection.writeAll(error.response.serialized(closing: true), milliseconds: writeLimit) else { return }
+        connection.shutdown()
         ServerSocket.lingeringClose(
-            connection, milliseconds: Self.milliseconds(configuration.lingerTimeout), maximumBytes: 4 * configuration.maximumBodyBytes + (1 << 20))
+            connection.descriptor, milliseconds: Self.milliseconds(configuration.lingerTimeout), maximumBytes: 4 * configuration.maximumBodyBytes + (1 << 20))
     }
 
     private enum Reception { case received, closed, timedOut, shutdown }
 
     /// Appends what arrives before `deadline` (monotonic milliseconds) to `buffer`.
-    private func receive(_ connection: Int32, into buffer: inout [UInt8], until deadline: Int64) -> Reception {
+    private func receive(_ connection: ServerConnection, into buffer: inout [UInt8], until deadline: Int64) -> Reception {
         // Once a shutdown began, the pipe stays readable: watching it again would spin.
         var shutdownSeen = false
         while true {
             let left = deadline - ServerSocket.monotonicMilliseconds()
             guard left > 0 else { return .timedOut }
-            let watched: [(descriptor: Int32, events: Int16)] =
-                shutdownSeen ? [(connection, Int16(POLLIN))] : [(connection, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
-            let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
-            // Mid-request bytes still count after a shutdown began; an idle connection just closes.
-            if events.count > 1, events[1] != 0 {
-                if buffer.isEmpty { return .shutdown }
-                shutdownSeen = true
+            // Bytes already decrypted inside a TLS session never make the socket readable.
+            if !connection.hasBufferedInput {
+                let watched: [(descriptor: Int32, events: Int16)] =
+                    shutdownSeen
+                    ? [(connection.descriptor, Int16(POLLIN))]
+                    : [(connection.descriptor, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
+                let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
+                // Mid-request bytes still count after a shutdown began; an idle connection just closes.
+                if events.count > 1, events[1] != 0 {
+                    if buffer.isEmpty { return .shutdown }
+                    shutdownSeen = true
+                }
+                guard events[0] != 0 else { continue }
             }
-            guard events[0] != 0 else { continue }
-            guard let bytes = ServerSocket.read(connection, maximum: 16 * 1024) else { continue }
+            guard let bytes = connection.read(maximum: 16 * 1024) else { continue }
             if bytes.isEmpty { return .closed }
             buffer += bytes
             return .received
@@ -116,7 +132,7 @@ extension HTTPServer {
     /// side and still read. An HTTP/1.1 caller is then probed with interim `100 Continue` answers
     /// (now, and every second): a caller that closed entirely answers with a reset. An HTTP/1.0
     /// caller cannot be probed and is awaited.
-    private func handle(_ request: HTTPRequest, on connection: Int32, wake: (read: Int32, write: Int32)) -> (HTTPResponse, callerLeft: Bool) {
+    private func handle(_ request: HTTPRequest, on connection: ServerConnection, wake: (read: Int32, write: Int32)) -> (HTTPResponse, callerLeft: Bool) {
         let handler = self.handler
         var callerLeft = false
         var halfClosed = false
@@ -124,12 +140,12 @@ extension HTTPServer {
             // Before the caller's end of stream: wait for it. After it: only a reset or an error
             // wakes `poll` (an empty event mask), and the probe is sent again every second.
             let watched = halfClosed ? Int16(0) : ServerSocket.peerClosedEvents
-            let events = ServerSocket.poll([(wake.read, Int16(POLLIN)), (connection, watched)], milliseconds: halfClosed ? 1000 : -1)
+            let events = ServerSocket.poll([(wake.read, Int16(POLLIN)), (connection.descriptor, watched)], milliseconds: halfClosed ? 1000 : -1)
             if events[0] != 0 { return false }
             let reset = events[1] & Int16(POLLERR | POLLHUP) != 0
             if !reset, events[1] != 0 || halfClosed {
                 halfClosed = true
-                let probed = request.version == "HTTP/1.1" && ServerSocket.writeAll(connection, Self.interimContinue, milliseconds: 1000)
+                let probed = request.version == "HTTP/1.1" && connection.writeAll(Self.interimContinue, milliseconds: 1000)
                 if probed || request.version != "HTTP/1.1" { return false }
             }
             callerLeft = true

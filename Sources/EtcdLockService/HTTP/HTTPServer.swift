@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemTLS
 
 /// A small, hardened HTTP/1.1 server on POSIX sockets: one thread accepts, one thread per
 /// connection reads and writes (bounded by ``Configuration/maximumConnections``), and each
@@ -49,6 +50,9 @@ public final class HTTPServer: Sendable {
         public var lingerTimeout: Duration = .seconds(2)
         /// How long writing a response may take.
         public var writeTimeout: Duration = .seconds(10)
+        /// Serve HTTPS with these files instead of plain HTTP; `nil` serves plain HTTP. The TLS
+        /// handshake counts against ``requestTimeout``.
+        public var tls: TLS?
 
         /// Listens on `host`:`port` with the default limits.
         public init(host: String, port: Int) {
@@ -80,16 +84,22 @@ public final class HTTPServer: Sendable {
     private let listener: Int32
     /// Written once on shutdown and never read: readable from then on, it wakes every `poll`.
     let shutdownPipe: (read: Int32, write: Int32)
+    /// Set when the server speaks HTTPS.
+    let tlsContext: TLSContext?
     let state = Mutex(State())
     /// The port the server listens on.
     public let port: Int
 
     /// Binds and listens, then starts accepting on a thread of its own.
     ///
-    /// - Throws: when the address cannot be bound.
+    /// - Throws: when the address cannot be bound, or a TLS file cannot be read or used (a key
+    ///   that does not match its certificate, say).
     public init(_ configuration: Configuration, handler: @escaping Handler) throws {
         self.configuration = configuration
         self.handler = handler
+        tlsContext = try configuration.tls.map {
+            try TLSContext(serving: $0.certificatePath, privateKeyPath: $0.privateKeyPath, clientCAPath: $0.clientCAPath)
+        }
         let (listener, port) = try ServerSocket.listen(host: configuration.host, port: configuration.port)
         guard let pipe = ServerSocket.makePipe() else {
             ServerSocket.closeDescriptor(listener)
@@ -140,6 +150,11 @@ public final class HTTPServer: Sendable {
             if events[1] != 0 || isDraining { return }
             guard events[0] != 0, let connection = ServerSocket.accept(listener) else { continue }
             guard let id = admit(connection) else {
+                // A TLS caller could not read a plaintext refusal: it just sees the close.
+                guard tlsContext == nil else {
+                    ServerSocket.closeDescriptor(connection)
+                    continue
+                }
                 let refusal = ServiceError(status: 503, code: "overloaded", message: "too many connections, none idle").response
                 _ = ServerSocket.writeAll(connection, refusal.serialized(closing: true), milliseconds: 100)
                 ServerSocket.closeDescriptor(connection)

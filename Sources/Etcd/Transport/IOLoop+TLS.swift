@@ -1,0 +1,45 @@
+import SystemTLS
+
+// The TLS handshake of `https` connections, between TCP connect and the first request byte.
+// Loop thread only, like the rest of IOLoop.
+extension IOLoop {
+    /// Starts TLS on a freshly connected `https` connection, or starts sending on a plain one.
+    func connectionEstablished(_ connection: Connection) {
+        guard let tls = pools[connection.endpoint].tls else {
+            connection.phase = .busy
+            writeOutbound(connection)
+            return
+        }
+        do {
+            connection.tls = try tls.context.makeSession(descriptor: connection.descriptor, serverName: tls.serverName)
+        } catch {
+            if let exchange = connection.exchange {
+                finish(exchange, with: exchange.error(.tlsFailed, "\(error)"))
+            } else {
+                close(connection, serveWaiting: true)
+            }
+            return
+        }
+        connection.phase = .handshaking
+        continueHandshake(connection)
+    }
+
+    func continueHandshake(_ connection: Connection) {
+        guard let session = connection.tls else { return }
+        connection.tlsWait = nil
+        switch session.handshake() {
+        case .complete:
+            connection.phase = .busy
+            writeOutbound(connection)
+        case .blocked(let wait):
+            connection.tlsWait = wait
+        case .failed(let failure):
+            let host = pools[connection.endpoint].hostHeader
+            if let exchange = connection.exchange {
+                finish(exchange, with: exchange.error(.tlsFailed, "TLS with \(host): \(failure)"))
+            } else {
+                close(connection, serveWaiting: true)
+            }
+        }
+    }
+}

@@ -42,11 +42,13 @@ extension LockQueue {
         guard case .blocked(let blocker) = try await look(entry, revision: revision) else { return .admitted }
         // Listen from now on, then look again: a change between the read and the watch is caught
         // by the second look (watching from a past revision would cost up to 100 ms).
+        trace(.watchSent)
         let watch = try await store.watch(
             [blocker.watched, .key(entry.key)],
             options: WatchOptions(
                 includePrevious: blocker.onlyKeysCreatedBefore != nil, excluding: blocker.wakesOnPut ? [] : [.put]),
             timeout: remaining(until: deadline))
+        trace(.watchCreated)
         defer { watch.cancel() }
         guard try await look(entry, revision: revision) == .blocked(blocker) else { return .changed }
         switch try await waitForChange(on: watch, of: entry.key, blocker: blocker, deadline: deadline) {
@@ -63,9 +65,11 @@ extension LockQueue {
 
     /// Reads the slice of the queue the rule needs and the entry's own key, in one txn.
     func look(_ entry: Entry, revision: Revision) async throws -> Admission {
+        trace(.lookSent)
         let snapshot = try await store.txn(
             Txn(then: [.range(entry.rule.slice(ahead: revision, in: prefix)), .range(RangeRequest(.key(entry.key), keysOnly: true))]),
             retry: .idempotent, timeout: nil)
+        trace(.lookAnswered)
         guard snapshot.responses.count == 2, case .range(let ahead) = snapshot.responses[0],
             case .range(let mine) = snapshot.responses[1]
         else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
@@ -86,6 +90,7 @@ extension LockQueue {
         on watch: EtcdWatch, of key: EtcdKey, blocker: Blocker, deadline: ContinuousClock.Instant?
     ) async throws -> WaitOutcome {
         let session = self.session
+        let queue = self
         let outcome = try await withThrowingTaskGroup(of: WaitOutcome.self) { group in
             group.addTask {
                 do {
@@ -93,6 +98,7 @@ extension LockQueue {
                         if event.keyValue.key == key {
                             if event.kind == .delete { return .ownKeyDeleted }
                         } else if blocker.concerns(event) {
+                            queue.trace(.eventReceived)
                             return .changed
                         }
                     }
@@ -130,7 +136,8 @@ extension LockQueue {
                 var pause = Duration.milliseconds(100)
                 while true {
                     do {
-                        let watch = try await store.watch([.key(key)], options: WatchOptions(excluding: [.put]), timeout: nil)
+                        trace(.watchSent)
+        let watch = try await store.watch([.key(key)], options: WatchOptions(excluding: [.put]), timeout: nil)
                         defer { watch.cancel() }
                         let current = try await store.range(RangeRequest(.key(key)), timeout: nil)
                         if current.keyValues.first?.createRevision != revision { return .keyDeleted }

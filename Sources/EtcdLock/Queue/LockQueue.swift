@@ -304,6 +304,7 @@ struct LockQueue: Sendable {
             let group = prefix.description
             let coalesces = !entry.mode.isShared
             let timeout = remaining(until: deadline)
+            trace(.enqueueSent)
             result = try await finishEvenIfCancelled {
                 coalesces
                     ? try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: timeout)
@@ -324,6 +325,7 @@ struct LockQueue: Sendable {
             }
             throw normalized(error)
         }
+        trace(.enqueueAnswered)
         if result.succeeded {
             let revision = result.header.revision
             let mine = KeyValue(
@@ -369,6 +371,13 @@ struct LockQueue: Sendable {
                 pause = min(pause * 2, .milliseconds(500))
             }
         }
+    }
+}
+
+extension LockQueue {
+    /// Reports `step` to the session's observer, if it traces requests (a stored flag: no call otherwise).
+    func trace(_ step: LockTraceStep) {
+        if session.tracesRequests { session.observer.traced(step, name: name) }
     }
 }
 

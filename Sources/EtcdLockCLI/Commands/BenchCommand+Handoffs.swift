@@ -104,8 +104,8 @@ private final class StepTrace: LockObserver {
 }
 
 /// Where the time of each handoff went, from the holder's `unlock()` call: its release handed to
-/// the client and answered, the next holder's watch event and its check answered, and its
-/// `lock()` returning (medians and p99 over the handoffs); and etcd requests per cycle by kind.
+/// the client and answered, the next holder's watch event, its check handed to the client and
+/// answered, and its `lock()` returning (medians and p99 over the handoffs); and etcd requests per cycle by kind.
 private struct HandoffBreakdown {
     var offsets: [String: [Duration]] = [:]
     /// Handoffs whose next holder found the lock free at a look, with no event since the release.
@@ -113,7 +113,7 @@ private struct HandoffBreakdown {
     var handoffs = 0
     var requestsByKind: [String: Double] = [:]
 
-    static let segments = ["release_sent", "release_answered", "event_received", "check_answered", "returned"]
+    static let segments = ["release_sent", "release_answered", "event_received", "check_sent", "check_answered", "returned"]
 
     init(turns: [HandoffRecorder.Turn], traces: [StepTrace], requestsSpent: Int) {
         let timelines = traces.map(\.timeline)
@@ -128,7 +128,7 @@ private struct HandoffBreakdown {
             func last(_ step: LockTraceStep) -> Duration? { waited.last { $0.step == step }.map { $0.at - start } }
             let found: [String: Duration?] = [
                 "release_sent": first(.releaseSent, in: released), "release_answered": first(.releaseAnswered, in: released),
-                "event_received": last(.eventReceived), "check_answered": last(.lookAnswered),
+                "event_received": last(.eventReceived), "check_sent": last(.lookSent), "check_answered": last(.lookAnswered),
                 "returned": next.acquired - start,
             ]
             if last(.eventReceived) == nil { withoutEvent += 1 }

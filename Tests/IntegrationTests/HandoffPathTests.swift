@@ -1,8 +1,9 @@
 import Etcd
-import EtcdLock
 import EtcdTestSupport
 import Synchronization
 import Testing
+
+@testable import EtcdLock
 
 /// Records the trace steps of one session's lock queues, in order.
 private final class StepRecorder: LockObserver {
@@ -10,6 +11,27 @@ private final class StepRecorder: LockObserver {
     var tracesRequests: Bool { true }
     func traced(_ step: LockTraceStep, name: String) { steps.withLock { $0.append(step) } }
     var all: [LockTraceStep] { steps.withLock { $0 } }
+}
+
+/// Refuses every read at a past revision, as a member that has not applied that revision yet
+/// (or has compacted it) does.
+private final class MemberBehind: ForwardingStore {
+    let client: EtcdClient
+    let refusals = Mutex(0)
+
+    init(_ client: EtcdClient) { self.client = client }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        let readsThePast = txn.success.contains { operation in
+            if case .range(let read) = operation { return read.revision != nil }
+            return false
+        }
+        guard !readsThePast else {
+            refusals.withLock { $0 += 1 }
+            throw EtcdError(code: .futureRevision, message: "mvcc: required revision is a future revision")
+        }
+        return try await client.txn(txn, retry: retry, timeout: timeout)
+    }
 }
 
 @Suite("a contended handoff's path through etcd", .timeLimit(.minutes(1)))
@@ -42,6 +64,31 @@ struct HandoffPathTests {
                 .releaseSent, .releaseAnswered,
             ])
         #expect(holderSteps.all == [.enqueueSent, .enqueueAnswered, .releaseSent, .releaseAnswered])
+    }
+
+    @Test("a member that refuses the look at the event's revision costs one ordinary look; the waiter is admitted all the same")
+    func lookAtEventRevisionRefused() async throws {
+        let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
+        let waiterSteps = StepRecorder()
+        try await TestEnvironment.withClient { client in
+            let store = MemberBehind(client)
+            try await EtcdSession.withSession(client) { holder in
+                let mutex = try EtcdMutex("behind", session: holder, namespace: namespace)
+                let held = try await mutex.lock()
+                try await EtcdSession.withSession(client, observer: waiterSteps) { waiter in
+                    let contender = try EtcdMutex("behind", session: waiter, namespace: namespace, store: store)
+                    async let acquired = contender.lock(timeout: .seconds(20))
+                    #expect(try await eventually(within: .seconds(10)) { waiterSteps.all.filter { $0 == .lookAnswered }.count == 1 })
+                    try await mutex.unlock(held)
+                    let next = try await acquired
+                    #expect(next.token > held.token)
+                    try await contender.unlock(next)
+                }
+            }
+            #expect(store.refusals.withLock { $0 } == 1)
+        }
+        #expect(waiterSteps.all.filter { $0 == .lookSent }.count == 3)
+        #expect(waiterSteps.all.filter { $0 == .lookAnswered }.count == 2)
     }
 
     @Test("an observer that does not trace receives no trace calls")

@@ -20,7 +20,8 @@ struct BenchCommand: Command {
 
         client:     sequential range, txn, and the exact acquire and release txns through EtcdClient.
         txn-rate:   acquire and release txns per second from --lockers N tasks, coalescing off (our floor).
-        locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
+        locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders, with
+                    where each handoff's time goes and the requests of a contended cycle by kind.
         throughput: lock+unlock cycles per second with --lockers N, each on its own lock.
         readers:    read+unlock cycles per second with --lockers N readers of one read/write lock.
         queue:      etcd requests per handoff with --waiters N queued on one lock (--recipe).

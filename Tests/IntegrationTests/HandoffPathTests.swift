@@ -66,7 +66,7 @@ struct HandoffPathTests {
         #expect(holderSteps.all == [.enqueueSent, .enqueueAnswered, .releaseSent, .releaseAnswered])
     }
 
-    @Test("a member that refuses the look at the event's revision costs one ordinary look; the waiter is admitted all the same")
+    @Test("a member that refuses looks at past revisions (the watch's start, the event's) costs one ordinary look each; the waiter is admitted all the same")
     func lookAtEventRevisionRefused() async throws {
         let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
         let waiterSteps = StepRecorder()
@@ -85,9 +85,9 @@ struct HandoffPathTests {
                     try await contender.unlock(next)
                 }
             }
-            #expect(store.refusals.withLock { $0 } == 1)
+            #expect(store.refusals.withLock { $0 } == 2)
         }
-        #expect(waiterSteps.all.filter { $0 == .lookSent }.count == 3)
+        #expect(waiterSteps.all.filter { $0 == .lookSent }.count == 4)
         #expect(waiterSteps.all.filter { $0 == .lookAnswered }.count == 2)
     }
 

@@ -68,8 +68,9 @@ extension LockQueue {
             guard case .blocked(let seen) = admission else { return .admitted }
             blocker = seen
         }
-        // Listen from now on, then look again: a change between the read and the watch is caught
-        // by the second look (watching from a past revision would cost up to 100 ms).
+        // Listen from now on, then look again, at the revision the watch starts after: a change
+        // between the read and the watch is caught by this second look, any later one by the
+        // watch (watching from a past revision would cost up to 100 ms).
         trace(.watchSent)
         let watch = try await store.watch(
             [blocker.watched, .key(entry.key)],
@@ -78,7 +79,8 @@ extension LockQueue {
             timeout: remaining(until: deadline))
         trace(.watchCreated)
         defer { watch.cancel() }
-        guard try await look(entry, revision: revision) == .blocked(blocker) else { return .changed(at: nil) }
+        let listening = Revision(watch.startRevision.rawValue - 1)
+        guard try await look(entry, revision: revision, asOf: listening) == .blocked(blocker) else { return .changed(at: nil) }
         switch try await waitForChange(on: watch, of: entry.key, blocker: blocker, deadline: deadline) {
         case .ownKeyDeleted:
             throw keyGone(entry.key)
@@ -113,16 +115,17 @@ extension LockQueue {
         return entry.rule.admission(of: revision, ahead: ahead.keyValues, in: prefix)
     }
 
-    /// Looks at the queue as it was at `eventRevision`, the revision of the event that ended a
-    /// wait: answered by any member that has applied it, from its own store, without waiting for
-    /// the leader (behind other writes' disk syncs). As good as a look at the newest state: the
-    /// history up to a committed revision is the same on every member, no entry can be created
-    /// ahead of this one later, and a deletion of the entry after that revision is what fencing
-    /// and the session's checks already cover for any look. A member that has not applied the
+    /// Looks at the queue as it was at `known`, a revision some member has applied (that of the
+    /// event that ended a wait, or the one a watch started listening after): answered by any
+    /// member that has applied it, from its own store, without waiting for the leader (behind
+    /// other writes' disk syncs). As good as a look at the newest state: the history up to a
+    /// committed revision is the same on every member, no entry can be created ahead of this one
+    /// later, and every change after `known` reaches the watch (or, after a wait, is what fencing
+    /// and the session's checks already cover for any look). A member that has not applied the
     /// revision yet, or has compacted it, refuses; then it is the ordinary look.
-    func look(_ entry: Entry, revision: Revision, asOf eventRevision: Revision) async throws -> Admission {
+    func look(_ entry: Entry, revision: Revision, asOf known: Revision) async throws -> Admission {
         do {
-            return try await look(entry, revision: revision, at: eventRevision)
+            return try await look(entry, revision: revision, at: known)
         } catch let error as EtcdError where error.code != .cancelled && !Task.isCancelled {
             return try await look(entry, revision: revision)
         }

@@ -30,6 +30,8 @@ public final class EtcdSession: Sendable {
     /// Who holds locks through this session (stored as each lock key's value; shown by `inspect`).
     public let owner: String
     let observer: any LockObserver
+    /// The observer's ``LockObserver/tracesRequests``, read once.
+    let tracesRequests: Bool
     let localLocks = LocalLockTable()
     /// Waiter keys whose withdrawal failed, retried in the background.
     let pendingWithdrawals = PendingWithdrawals()
@@ -62,6 +64,7 @@ public final class EtcdSession: Sendable {
         self.ttl = ttl
         self.owner = owner
         self.observer = observer
+        tracesRequests = observer.tracesRequests
         state = Mutex(State(validUntil: validUntil))
     }
 

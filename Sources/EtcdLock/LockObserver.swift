@@ -24,6 +24,12 @@ public protocol LockObserver: Sendable {
     func sessionLost(lease: LeaseID, reason: SessionLoss)
     /// One keepalive failed; the session retries until its deadline.
     func keepAliveFailed(lease: LeaseID, error: any Error)
+    /// Whether this observer receives ``traced(_:name:)``. Read once, when a session starts.
+    var tracesRequests: Bool { get }
+    /// A queue of the lock `name` sent a request or received an answer or event (only when
+    /// ``tracesRequests`` is `true`). Called on the task doing the work, right at that moment:
+    /// take the time here.
+    func traced(_ step: LockTraceStep, name: String)
 }
 
 extension LockObserver {
@@ -43,6 +49,10 @@ extension LockObserver {
     public func sessionLost(lease: LeaseID, reason: SessionLoss) {}
     /// Does nothing unless overridden.
     public func keepAliveFailed(lease: LeaseID, error: any Error) {}
+    /// `false` unless overridden: no trace calls are made.
+    public var tracesRequests: Bool { false }
+    /// Does nothing unless overridden.
+    public func traced(_ step: LockTraceStep, name: String) {}
 }
 
 /// An observer that ignores everything (the default).

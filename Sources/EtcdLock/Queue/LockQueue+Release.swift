@@ -100,7 +100,10 @@ extension LockQueue {
                 : try await store.txn(deletion, retry: .onlyIfNotSent, timeout: nil).succeeded
         }
         do {
-            return try await send()
+            trace(.releaseSent)
+            let released = try await send()
+            trace(.releaseAnswered)
+            return released
         } catch let error as EtcdError where error.mayHaveBeenApplied {
             let current = try await store.range(RangeRequest(.key(key)), timeout: nil)
             guard current.keyValues.first?.createRevision == revision else { return true }

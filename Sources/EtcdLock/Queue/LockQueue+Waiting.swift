@@ -3,21 +3,30 @@ import Etcd
 extension LockQueue {
     /// Waits until the rule admits the entry created at `revision`.
     ///
+    /// - Parameter blockedBy: what blocked the entry when it was created, if known (read in its
+    ///   enqueue txn): the first round watches it at once instead of reading the queue first.
+    ///
     /// Rides out short etcd outages (keeping the place in line); ends with the session's loss,
     /// the entry's deletion, the deadline, or cancellation.
     ///
     /// - Throws: ``LockError`` `.sessionLost` / `.ownershipLost` when the key or session goes away,
     ///   `.timeout` at `deadline`, `.cancelled`; ``EtcdError`` for etcd failures.
-    func waitForTurn(_ entry: Entry, revision: Revision, deadline: ContinuousClock.Instant?) async throws {
+    func waitForTurn(_ entry: Entry, revision: Revision, blockedBy: Blocker? = nil, deadline: ContinuousClock.Instant?) async throws {
         var pause = Duration.milliseconds(50)
+        var known = blockedBy
+        var changedAt: Revision?
         while true {
             try checkNotCancelled()
             try session.checkValid()
             try checkDeadline(deadline)
             do {
-                if try await lookAndWait(entry, revision: revision, deadline: deadline) == .admitted { return }
+                defer { known = nil }
+                let round = try await lookAndWait(entry, revision: revision, blockedBy: known, changedAt: changedAt, deadline: deadline)
+                guard case .changed(let at) = round else { return }
+                changedAt = at
                 pause = .milliseconds(50)
             } catch let error as EtcdError where error.isOutage && !Task.isCancelled {
+                changedAt = nil
                 // etcd unreachable for a moment (a restart, an election, a paused member): keep
                 // the place in line and look again. The session's keepalive decides whether the
                 // key outlives the outage; the checks above end the wait when it does not.
@@ -28,26 +37,51 @@ extension LockQueue {
         }
     }
 
-    private enum Round { case admitted, changed }
+    private enum Round {
+        case admitted
+        /// Something changed: at the revision of the event that said so, when there was one.
+        case changed(at: Revision?)
+    }
 
-    /// One round: look; if blocked, watch the blocker, look again, and wait for an event that
-    /// concerns the entry.
-    private func lookAndWait(_ entry: Entry, revision: Revision, deadline: ContinuousClock.Instant?) async throws -> Round {
-        guard case .blocked(let blocker) = try await look(entry, revision: revision) else { return .admitted }
-        // Listen from now on, then look again: a change between the read and the watch is caught
-        // by the second look (watching from a past revision would cost up to 100 ms).
+    /// One round: look (unless `known` says what blocked the entry at an earlier read; as of
+    /// `changedAt` when an event ended the last round); if blocked, watch the blocker, look
+    /// again, and wait for an event that concerns the entry.
+    private func lookAndWait(
+        _ entry: Entry, revision: Revision, blockedBy known: Blocker?, changedAt: Revision?,
+        deadline: ContinuousClock.Instant?
+    ) async throws -> Round {
+        let blocker: Blocker
+        if let known {
+            blocker = known
+        } else {
+            let admission = if let changedAt {
+                try await look(entry, revision: revision, asOf: changedAt)
+            } else {
+                try await look(entry, revision: revision)
+            }
+            guard case .blocked(let seen) = admission else { return .admitted }
+            blocker = seen
+        }
+        // Listen from now on, then look again, at the revision the watch starts after: a change
+        // between the read and the watch is caught by this second look, any later one by the
+        // watch (watching from a past revision would cost up to 100 ms).
+        trace(.watchSent)
         let watch = try await store.watch(
             [blocker.watched, .key(entry.key)],
             options: WatchOptions(
                 includePrevious: blocker.onlyKeysCreatedBefore != nil, excluding: blocker.wakesOnPut ? [] : [.put]),
             timeout: remaining(until: deadline))
+        trace(.watchCreated)
         defer { watch.cancel() }
-        guard try await look(entry, revision: revision) == .blocked(blocker) else { return .changed }
+        let listening = Revision(watch.startRevision.rawValue - 1)
+        guard try await look(entry, revision: revision, asOf: listening) == .blocked(blocker) else { return .changed(at: nil) }
         switch try await waitForChange(on: watch, of: entry.key, blocker: blocker, deadline: deadline) {
         case .ownKeyDeleted:
             throw keyGone(entry.key)
-        case .changed, .watchEnded:
-            return .changed
+        case .changed(let at):
+            return .changed(at: at)
+        case .watchEnded:
+            return .changed(at: nil)
         case .sessionLost(let reason):
             throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting: \(reason)")
         case .deadlinePassed:
@@ -55,11 +89,19 @@ extension LockQueue {
         }
     }
 
-    /// Reads the slice of the queue the rule needs and the entry's own key, in one txn.
-    func look(_ entry: Entry, revision: Revision) async throws -> Admission {
-        let snapshot = try await store.txn(
-            Txn(then: [.range(entry.rule.slice(ahead: revision, in: prefix)), .range(RangeRequest(.key(entry.key), keysOnly: true))]),
-            retry: .idempotent, timeout: nil)
+    /// Reads the slice of the queue the rule needs and the entry's own key, in one txn: the
+    /// newest state (through the leader), or the state as of revision `at` (see
+    /// ``look(_:revision:asOf:)``).
+    func look(_ entry: Entry, revision: Revision, at past: Revision? = nil) async throws -> Admission {
+        var ahead = entry.rule.slice(ahead: revision, in: prefix)
+        var mine = RangeRequest(.key(entry.key), keysOnly: true)
+        if let past {
+            (ahead.revision, ahead.consistency) = (past, .serializable)
+            (mine.revision, mine.consistency) = (past, .serializable)
+        }
+        trace(.lookSent)
+        let snapshot = try await store.txn(Txn(then: [.range(ahead), .range(mine)]), retry: .idempotent, timeout: nil)
+        trace(.lookAnswered)
         guard snapshot.responses.count == 2, case .range(let ahead) = snapshot.responses[0],
             case .range(let mine) = snapshot.responses[1]
         else { throw EtcdError(code: .invalidResponse, message: "a queue read answered unexpectedly") }
@@ -67,9 +109,26 @@ extension LockQueue {
         return entry.rule.admission(of: revision, ahead: ahead.keyValues, in: prefix)
     }
 
+    /// Looks at the queue as it was at `known`, a revision some member has applied (that of the
+    /// event that ended a wait, or the one a watch started listening after): answered by any
+    /// member that has applied it, from its own store, without waiting for the leader (behind
+    /// other writes' disk syncs). As good as a look at the newest state: the history up to a
+    /// committed revision is the same on every member, no entry can be created ahead of this one
+    /// later, and every change after `known` reaches the watch (or, after a wait, is what fencing
+    /// and the session's checks already cover for any look). A member that has not applied the
+    /// revision yet, or has compacted it, refuses; then it is the ordinary look.
+    func look(_ entry: Entry, revision: Revision, asOf known: Revision) async throws -> Admission {
+        do {
+            return try await look(entry, revision: revision, at: known)
+        } catch let error as EtcdError where error.code != .cancelled && !Task.isCancelled {
+            return try await look(entry, revision: revision)
+        }
+    }
+
     enum WaitOutcome: Sendable {
         case ownKeyDeleted
-        case changed
+        /// An event that may change the entry's admission, at this revision.
+        case changed(at: Revision)
         case watchEnded
         case sessionLost(SessionLoss)
         case deadlinePassed
@@ -80,6 +139,7 @@ extension LockQueue {
         on watch: EtcdWatch, of key: EtcdKey, blocker: Blocker, deadline: ContinuousClock.Instant?
     ) async throws -> WaitOutcome {
         let session = self.session
+        let queue = self
         let outcome = try await withThrowingTaskGroup(of: WaitOutcome.self) { group in
             group.addTask {
                 do {
@@ -87,7 +147,8 @@ extension LockQueue {
                         if event.keyValue.key == key {
                             if event.kind == .delete { return .ownKeyDeleted }
                         } else if blocker.concerns(event) {
-                            return .changed
+                            queue.trace(.eventReceived)
+                            return .changed(at: event.revision)
                         }
                     }
                 } catch let error as EtcdError where error.code != .cancelled {
@@ -124,7 +185,8 @@ extension LockQueue {
                 var pause = Duration.milliseconds(100)
                 while true {
                     do {
-                        let watch = try await store.watch([.key(key)], options: WatchOptions(excluding: [.put]), timeout: nil)
+                        trace(.watchSent)
+        let watch = try await store.watch([.key(key)], options: WatchOptions(excluding: [.put]), timeout: nil)
                         defer { watch.cancel() }
                         let current = try await store.range(RangeRequest(.key(key)), timeout: nil)
                         if current.keyValues.first?.createRevision != revision { return .keyDeleted }

@@ -6,11 +6,11 @@ import Synchronization
 /// an ``AdmissionRule`` over this queue. Uses only etcd's public API, as etcd's own recipes do.
 ///
 /// Acquisition, end to end: take the session's local turn (recipes with one key per session) →
-/// enqueue in one transaction (an empty queue costs one put) → look at the slice of the queue the
-/// rule needs → watch the one key it names → look again (closing the gap between the read and
-/// the watch) → wait for an event that concerns the entry → look again. Waiting ends with the
-/// entry admitted, or with its key withdrawn (timeout, cancellation, a lost session, an error),
-/// so no phantom entry blocks the queue.
+/// enqueue in one transaction that also reads the slice of the queue the rule needs (an empty
+/// queue costs one put) → watch the one key the rule names → look again (closing the gap between
+/// the read and the watch) → wait for an event that concerns the entry → look again, at the
+/// event's revision. Waiting ends with the entry admitted, or with its key withdrawn (timeout,
+/// cancellation, a lost session, an error), so no phantom entry blocks the queue.
 struct LockQueue: Sendable {
     let session: EtcdSession
     /// The queue's prefix, ending with `/`.
@@ -143,7 +143,7 @@ struct LockQueue: Sendable {
             if !position.isAdmitted {
                 session.observer.waitStarted(name: name)
                 defer { session.observer.waitEnded(name: name) }
-                try await waitForTurn(entry, revision: position.revision, deadline: deadline)
+                try await waitForTurn(entry, revision: position.revision, blockedBy: position.blockerAtEnqueue, deadline: deadline)
                 // A later entry may have seen this one blocked and watch it, even if it was
                 // admitted at its first look (a release came between the two reads).
                 if entry.rule.announcesAdmission { await announceAdmission(entry, revision: position.revision) }
@@ -268,12 +268,18 @@ struct LockQueue: Sendable {
         var foundValue: [UInt8]?
         /// Whether the entry is at the head.
         var isHead: Bool { head?.createRevision == revision }
-        /// Whether the rule admitted the entry as it was created (the keys ahead were read in the
-        /// same txn, just before the put): the head always is; a reader or a permit holder behind
-        /// others may be.
-        var admittedAtEnqueue = false
-        /// Whether the entry needs no wait: ``isHead`` or ``admittedAtEnqueue``.
-        var isAdmitted: Bool { isHead || admittedAtEnqueue }
+        /// The rule's verdict as the entry was created (the keys ahead were read in the same txn,
+        /// just before the put): the head is always admitted; a reader or a permit holder behind
+        /// others may be. `nil` when the key existed already (an earlier acquisition of the session).
+        var admissionAtEnqueue: Admission?
+        /// Whether the entry needs no wait: ``isHead`` or admitted at enqueue.
+        var isAdmitted: Bool { isHead || admissionAtEnqueue == .admitted }
+        /// What blocked the entry as it was created: the first wait watches it without reading the
+        /// queue first.
+        var blockerAtEnqueue: Blocker? {
+            guard !isAdmitted, case .blocked(let blocker) = admissionAtEnqueue else { return nil }
+            return blocker
+        }
     }
 
     /// Puts the entry's key in the queue (or finds it there) and learns the head, in one txn.
@@ -287,12 +293,12 @@ struct LockQueue: Sendable {
     func enqueue(_ entry: Entry, deadline: ContinuousClock.Instant?) async throws -> Position {
         let key = entry.key
         let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
-        // A shared entry also reads the rule's slice just before its put: every key there is
-        // ahead of it, so the rule can admit it without another request.
-        let slice = entry.mode.isShared ? entry.rule.slice(ahead: Revision(Int64.max), in: prefix) : nil
+        // The rule's slice is read just before the put: every key there is ahead of the entry, so
+        // the rule decides (admits a reader, names a waiter's blocker) without another request.
+        let slice = entry.rule.slice(ahead: Revision(Int64.max), in: prefix)
         let queued = Txn(
             if: [.createRevision(of: key, .equal, .zero)],
-            then: (slice.map { [.range($0)] } ?? []) + [.put(key, value: entry.value, lease: session.lease), .range(headRange)],
+            then: [.range(slice), .put(key, value: entry.value, lease: session.lease), .range(headRange)],
             else: [.range(RangeRequest(.key(key))), .range(headRange)])
         let txn = Txn(
             if: [Txn.Compare(.prefix(prefix), .createRevision(.zero), .equal)],
@@ -309,6 +315,7 @@ struct LockQueue: Sendable {
             let group = prefix.description
             let coalesces = !entry.mode.isShared
             let timeout = remaining(until: deadline)
+            trace(.enqueueSent)
             result = try await finishEvenIfCancelled {
                 coalesces
                     ? try await store.txn(txn, coalescingGroup: group, retry: .idempotent, timeout: timeout)
@@ -329,6 +336,7 @@ struct LockQueue: Sendable {
             }
             throw normalized(error)
         }
+        trace(.enqueueAnswered)
         if result.succeeded {
             let revision = result.header.revision
             let mine = KeyValue(
@@ -343,8 +351,8 @@ struct LockQueue: Sendable {
         }
         if inner.succeeded {
             var position = Position(revision: result.header.revision, head: head.keyValues.first)
-            if slice != nil, inner.responses.count == 3, case .range(let ahead) = inner.responses[0] {
-                position.admittedAtEnqueue = entry.rule.admission(of: position.revision, ahead: ahead.keyValues, in: prefix) == .admitted
+            if inner.responses.count == 3, case .range(let ahead) = inner.responses[0] {
+                position.admissionAtEnqueue = entry.rule.admission(of: position.revision, ahead: ahead.keyValues, in: prefix)
             }
             return position
         }
@@ -374,6 +382,13 @@ struct LockQueue: Sendable {
                 pause = min(pause * 2, .milliseconds(500))
             }
         }
+    }
+}
+
+extension LockQueue {
+    /// Reports `step` to the session's observer, if it traces requests (a stored flag: no call otherwise).
+    func trace(_ step: LockTraceStep) {
+        if session.tracesRequests { session.observer.traced(step, name: name) }
     }
 }
 

@@ -20,7 +20,8 @@ struct BenchCommand: Command {
 
         client:     sequential range, txn, and the exact acquire and release txns through EtcdClient.
         txn-rate:   acquire and release txns per second from --lockers N tasks, coalescing off (our floor).
-        locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders.
+        locks:      uncontended acquire, lock+unlock cycles, and handoffs between 16 contenders, with
+                    where each handoff's time goes and the requests of a contended cycle by kind.
         throughput: lock+unlock cycles per second with --lockers N, each on its own lock.
         readers:    read+unlock cycles per second with --lockers N readers of one read/write lock.
         queue:      etcd requests per handoff with --waiters N queued on one lock (--recipe).
@@ -208,41 +209,6 @@ struct BenchCommand: Command {
         }
     }
 
-    /// 16 sessions contend for one lock; a handoff is the time from one holder's release to the
-    /// next holder running (both in this process, on one monotonic clock).
-    private func measureHandoffs(_ client: EtcdClient, contenders: Int) async throws {
-        let name = "\(key)-handoff-\(UUID().uuidString.prefix(8))"
-        let recorder = HandoffRecorder(cycles: max(requests / 4, contenders * 4))
-        let requestsBefore = client.requestsSent
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<contenders {
-                group.addTask {
-                    try await EtcdSession.withSession(client, ttl: .seconds(30)) { session in
-                        let mutex = try EtcdMutex(name, session: session, namespace: "bench")
-                        while true {
-                            let lock = try await mutex.lock()
-                            let more = recorder.acquired()
-                            recorder.releasing()
-                            try await mutex.unlock(lock)
-                            if !more { return }
-                        }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        let elapsed = ContinuousClock.now - start
-        let samples = recorder.handoffs
-        let requestsSpent = client.requestsSent - requestsBefore - 2 * contenders
-        try await report("handoff_16_contenders", (samples, .zero))
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        Console.out(
-            String(
-                format: #"{"client":"EtcdClient","op":"contended_16","cycles":%d,"cycles_per_second":%.1f,"requests_per_handoff":%.2f}"#,
-                samples.count + 1, Double(samples.count + 1) / seconds, Double(requestsSpent) / Double(max(1, samples.count))))
-    }
-
     func report(_ operation: String, _ result: (samples: [Duration], cpu: Duration)) async throws {
         let sorted = result.samples.sorted()
         func milliseconds(_ duration: Duration) -> Double {
@@ -269,32 +235,4 @@ struct BenchCommand: Command {
         let system = Duration.seconds(usage.ru_stime.tv_sec) + .microseconds(Int64(usage.ru_stime.tv_usec))
         return user + system
     }
-}
-
-/// Handoff timestamps shared by the contending tasks of `bench locks`.
-private final class HandoffRecorder: Sendable {
-    private struct State {
-        var released: ContinuousClock.Instant?
-        var handoffs: [Duration] = []
-        var remaining: Int
-    }
-
-    private let state: Mutex<State>
-
-    init(cycles: Int) { state = Mutex(State(remaining: cycles)) }
-
-    /// Records a handoff (if someone released before) and returns whether to keep cycling.
-    func acquired() -> Bool {
-        let now = ContinuousClock.now
-        return state.withLock { state in
-            if let released = state.released { state.handoffs.append(now - released) }
-            state.remaining -= 1
-            return state.remaining >= 0
-        }
-    }
-
-    /// Notes the instant just before a release.
-    func releasing() { state.withLock { $0.released = ContinuousClock.now } }
-
-    var handoffs: [Duration] { state.withLock { $0.handoffs } }
 }

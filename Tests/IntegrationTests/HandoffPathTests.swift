@@ -1,0 +1,109 @@
+import Etcd
+import EtcdTestSupport
+import Synchronization
+import Testing
+
+@testable import EtcdLock
+
+/// Records the trace steps of one session's lock queues, in order.
+private final class StepRecorder: LockObserver {
+    private let steps = Mutex<[LockTraceStep]>([])
+    var tracesRequests: Bool { true }
+    func traced(_ step: LockTraceStep, name: String) { steps.withLock { $0.append(step) } }
+    var all: [LockTraceStep] { steps.withLock { $0 } }
+}
+
+/// Refuses every read at a past revision, as a member that has not applied that revision yet
+/// (or has compacted it) does.
+private final class MemberBehind: ForwardingStore {
+    let client: EtcdClient
+    let refusals = Mutex(0)
+
+    init(_ client: EtcdClient) { self.client = client }
+
+    func txn(_ txn: Txn, retry: EtcdClient.RetryRule, timeout: Duration?) async throws -> TxnResult {
+        let readsThePast = txn.success.contains { operation in
+            if case .range(let read) = operation { return read.revision != nil }
+            return false
+        }
+        guard !readsThePast else {
+            refusals.withLock { $0 += 1 }
+            throw EtcdError(code: .futureRevision, message: "mvcc: required revision is a future revision")
+        }
+        return try await client.txn(txn, retry: retry, timeout: timeout)
+    }
+}
+
+@Suite("a contended handoff's path through etcd", .timeLimit(.minutes(1)))
+struct HandoffPathTests {
+    @Test("a waiter enqueues and learns its blocker in one txn, watches it, looks once after the watch and once after the event")
+    func waiterRequests() async throws {
+        let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
+        let waiterSteps = StepRecorder()
+        let holderSteps = StepRecorder()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client, observer: holderSteps) { holder in
+                let mutex = try EtcdMutex("hot", session: holder, namespace: namespace)
+                let held = try await mutex.lock()
+                try await EtcdSession.withSession(client, observer: waiterSteps) { waiter in
+                    let contender = try EtcdMutex("hot", session: waiter, namespace: namespace)
+                    async let acquired = contender.lock()
+                    // The waiter is listening once its look after the watch has been answered.
+                    #expect(try await eventually(within: .seconds(10)) { waiterSteps.all.filter { $0 == .lookAnswered }.count == 1 })
+                    try await mutex.unlock(held)
+                    try await contender.unlock(try await acquired)
+                }
+            }
+        }
+        // A member that has not applied the event's revision yet refuses the look after it (one
+        // more look, through the leader): possible with several members, so not counted here.
+        let answered = waiterSteps.all.filter { $0 != .lookSent }
+        #expect(
+            answered == [
+                .enqueueSent, .enqueueAnswered, .watchSent, .watchCreated, .lookAnswered, .eventReceived, .lookAnswered,
+                .releaseSent, .releaseAnswered,
+            ])
+        #expect(holderSteps.all == [.enqueueSent, .enqueueAnswered, .releaseSent, .releaseAnswered])
+    }
+
+    @Test("a member that refuses looks at past revisions (the watch's start, the event's) costs one ordinary look each; the waiter is admitted all the same")
+    func lookAtEventRevisionRefused() async throws {
+        let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
+        let waiterSteps = StepRecorder()
+        try await TestEnvironment.withClient { client in
+            let store = MemberBehind(client)
+            try await EtcdSession.withSession(client) { holder in
+                let mutex = try EtcdMutex("behind", session: holder, namespace: namespace)
+                let held = try await mutex.lock()
+                try await EtcdSession.withSession(client, observer: waiterSteps) { waiter in
+                    let contender = try EtcdMutex("behind", session: waiter, namespace: namespace, store: store)
+                    async let acquired = contender.lock(timeout: .seconds(20))
+                    #expect(try await eventually(within: .seconds(10)) { waiterSteps.all.filter { $0 == .lookAnswered }.count == 1 })
+                    try await mutex.unlock(held)
+                    let next = try await acquired
+                    #expect(next.token > held.token)
+                    try await contender.unlock(next)
+                }
+            }
+            #expect(store.refusals.withLock { $0 } == 2)
+        }
+        #expect(waiterSteps.all.filter { $0 == .lookSent }.count == 4)
+        #expect(waiterSteps.all.filter { $0 == .lookAnswered }.count == 2)
+    }
+
+    @Test("an observer that does not trace receives no trace calls")
+    func untraced() async throws {
+        final class Untraced: LockObserver {
+            let calls = Mutex(0)
+            func traced(_ step: LockTraceStep, name: String) { calls.withLock { $0 += 1 } }
+        }
+        let observer = Untraced()
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client, observer: observer) { session in
+                let mutex = try EtcdMutex("quiet", session: session, namespace: "test-handoff-\(Int.random(in: 0..<1_000_000_000))")
+                try await mutex.unlock(try await mutex.lock())
+            }
+        }
+        #expect(observer.calls.withLock { $0 } == 0)
+    }
+}

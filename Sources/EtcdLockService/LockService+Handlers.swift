@@ -203,8 +203,9 @@ extension LockService {
         let holderJSON: JSONOutput =
             holder.map {
                 .object([
-                    // Never the lease: with the token, it is what proves holding the lock.
-                    "owner": .string($0.owner), "token": .int($0.token.rawValue), "key": .string($0.key.description),
+                    // Never the lease, nor the key (whose name ends with the lease): with the token, the
+                    // lease is what proves holding the lock.
+                    "owner": .string($0.owner), "token": .int($0.token.rawValue),
                 ])
             } ?? .null
         return ServiceError(status: 409, code: "held", message: message, extra: ["holder": holderJSON])
@@ -214,9 +215,10 @@ extension LockService {
     /// permit's count).
     private static func entry(_ entry: LockQueueState.Entry) -> JSONOutput {
         var fields: [String: JSONOutput] = [
-            // Never the lease: with the token, it is what proves holding the lock.
+            // Never the lease, nor the key (whose name ends with the lease): with the token, the
+            // lease is what proves holding the lock.
             "owner": .string(entry.owner), "token": .int(entry.keyValue.createRevision.rawValue),
-            "key": .string(entry.keyValue.key.description), "lease_ttl_seconds": entry.ttl.map { .int($0) } ?? .null,
+            "lease_ttl_seconds": entry.ttl.map { .int($0) } ?? .null,
             "mode": .string(entry.mode.rawValue),
         ]
         if entry.mode == .permit { fields["permits"] = entry.permits.map { .int(Int64($0)) } ?? .null }
@@ -225,8 +227,9 @@ extension LockService {
 
     private static func entry(_ entry: LockAdmin.Entry) -> JSONOutput {
         .object([
-            // Never the lease: with the token, it is what proves holding the lock.
-            "owner": .string(entry.owner), "token": .int(entry.token.rawValue), "key": .string(entry.key.description),
+            // Never the lease, nor the key (whose name ends with the lease): with the token, the
+            // lease is what proves holding the lock.
+            "owner": .string(entry.owner), "token": .int(entry.token.rawValue),
             "lease_ttl_seconds": entry.leaseTTL.map { .int($0.components.seconds) } ?? .null,
         ])
     }

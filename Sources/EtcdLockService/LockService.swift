@@ -184,6 +184,8 @@ public final class LockService: Sendable {
             case .invalidName: return ServiceError(status: 400, code: "invalid_name", message: error.message)
             case .invalidTTL, .invalidArgument: return ServiceError(status: 400, code: "invalid_argument", message: error.message)
             case .permitsMismatch: return ServiceError(status: 409, code: "permits_mismatch", message: error.message)
+            // A waiter's key removed from the queue (a force-release, an expired lease): its wait is over.
+            case .ownershipLost: return ServiceError(status: 410, code: "lost", message: error.message)
             case .cancelled: return ServiceError(status: 503, code: "shutting_down", message: "the request was cancelled")
             case .sessionLost: return ServiceError(status: 503, code: "etcd_unavailable", message: error.message)
             default: return ServiceError(status: 500, code: "internal", message: error.message)

@@ -244,6 +244,28 @@ struct ServiceHardeningIntegrationTests {
         }
     }
 
+    @Test("a request with two Authorization or two Host headers is refused 400, whichever copy comes first")
+    func duplicateCredentialsAreRefused() async throws {
+        let grants: [String: AccessTokens.Grant] = [
+            "admin-token": .init(namespace: "dup", role: .admin), "client-token": .init(namespace: "dup", role: .client),
+        ]
+        try await withReplicas(1, tokens: AccessTokens(grants: grants)) { replicas in
+            for head in [
+                "Authorization: Bearer admin-token\r\nAuthorization: Bearer client-token",
+                "Authorization: Bearer client-token\r\nAuthorization: Bearer admin-token",
+                "Authorization: Bearer admin-token\r\nHost: other",
+            ] {
+                let answer = try await onThread { () -> HTTPAnswer? in
+                    let connection = try TestConnection(port: replicas[0].port)
+                    send(connection, "GET /v1/locks?prefix=a HTTP/1.1\r\nHost: x\r\n\(head)\r\n\r\n")
+                    return connection.readResponse()
+                }
+                #expect(answer?.status == 400, "\(head): \(answer?.body ?? "no answer")")
+                #expect(answer?.json["error"]?["code"] == .string("bad_request"))
+            }
+        }
+    }
+
     @Test("bearer tokens match exactly: prefixes, extensions and other lengths are refused")
     func tokensMatchExactly() async throws {
         let grants: [String: AccessTokens.Grant] = [

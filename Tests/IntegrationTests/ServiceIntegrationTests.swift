@@ -84,6 +84,41 @@ struct ServiceIntegrationTests {
         }
     }
 
+    @Test("nobody but the acquirer learns a holder's or a waiter's lease: 409 answers, inspections and lists show neither it nor the key named after it")
+    func leaseStaysSecret() async throws {
+        let tenant = Tenant()
+        try await withReplicas(1, tokens: AccessTokens(grants: tenant.grants)) { replicas in
+            let port = replicas[0].port
+            let acquired = try await request(
+                port, "POST", "/v1/locks/secret:acquire", body: #"{"ttl_seconds": 30, "owner": "holder"}"#, token: tenant.client)
+            let lease = try #require(acquired.json["lease"]?.int)
+            // A waiter too: its key, also named after its lease, is in the queue.
+            let waiter = try TestConnection(port: port)
+            let body = #"{"ttl_seconds": 30, "wait_seconds": 30, "owner": "waiter"}"#
+            waiter.send(Array(
+                ("POST /v1/locks/secret:acquire HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(tenant.client)\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n" + body).utf8))
+            #expect(try await eventually(within: .seconds(20)) {
+                try await request(port, "GET", "/v1/locks/secret", token: tenant.client).json["waiters"]?.array.count == 1
+            })
+            let views = [
+                try await request(port, "POST", "/v1/locks/secret:acquire", body: #"{"ttl_seconds": 5}"#, token: tenant.client),
+                try await request(port, "GET", "/v1/locks/secret", token: tenant.client),
+                try await request(port, "GET", "/v1/locks?prefix=sec", token: tenant.client),
+            ]
+            #expect(views[0].status == 409)
+            #expect(views[1].json["holder"]?["token"] == acquired.json["token"])
+            for view in views {
+                #expect(!view.body.contains(String(lease)) && !view.body.lowercased().contains(LeaseID(lease).hexString.lowercased()), "\(view.body)")
+                #expect(!view.body.contains("/etcdlock/"), "a key name: \(view.body)")
+            }
+            _ = try await request(
+                port, "POST", "/v1/locks/secret:release", body: #"{"token": \#(acquired.json["token"]?.int ?? 0), "lease": \#(lease)}"#,
+                token: tenant.client)
+            #expect(waiter.readResponse()?.status == 200)
+        }
+    }
+
     @Test("a holder that stops renewing loses the lock within its TTL, and its next renew is 410")
     func expiry() async throws {
         let tenant = Tenant()

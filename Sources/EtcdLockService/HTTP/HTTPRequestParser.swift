@@ -56,6 +56,11 @@ struct HTTPRequestParser {
             }
             headers.append(field)
         }
+        // One credential and one host per request: were a proxy in front to honour another copy
+        // than this server does, the two would authorize different callers.
+        for name in ["authorization", "host"] where headers.filter({ $0.name == name }).count > 1 {
+            return .refused(status: 400, code: "bad_request", message: "the \(name) header is given more than once")
+        }
         if headers.contains(where: { $0.name == "transfer-encoding" }) {
             return .refused(status: 400, code: "bad_request", message: "chunked request bodies are not supported; send Content-Length")
         }

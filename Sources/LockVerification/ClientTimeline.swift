@@ -29,18 +29,20 @@ public struct LockAttempt: Sendable, Hashable {
     public var end: UInt64
     /// How it ended.
     public var ending: Ending
-    /// Which attempt of its locker this is in its process, from 0.
+    /// Which attempt of its locker on its lock this is in its process, from 0.
     public var sequence: Int
 
     /// The owner text a client sends with an attempt through the lock service, which the
     /// service stores as the waiter's key's value: it names the attempt, as a lease names a
     /// session (the service's leases are its own until the acquire answers).
-    public static func ownerTag(of process: ClientProcess, locker: Int, sequence: Int) -> String {
-        "c\(process.client).\(process.incarnation).\(locker).\(sequence)"
+    /// Numbered per locker and lock, so that each lock's own history (a record holds one lock's
+    /// events) numbers its attempts as the client did.
+    public static func ownerTag(of process: ClientProcess, locker: Int, lock: Int, sequence: Int) -> String {
+        "c\(process.client).\(process.incarnation).\(locker).\(lock).\(sequence)"
     }
 
-    /// This attempt's owner text (``ownerTag(of:locker:sequence:)``).
-    public var ownerTag: String { Self.ownerTag(of: process, locker: locker, sequence: sequence) }
+    /// This attempt's owner text (``ownerTag(of:locker:lock:sequence:)``).
+    public var ownerTag: String { Self.ownerTag(of: process, locker: locker, lock: lock, sequence: sequence) }
 }
 
 /// Whose a queue key is: the session it belongs to and its attempts on the lock.
@@ -86,7 +88,11 @@ public struct ClientTimeline: Sendable {
             var locker: Int
         }
         var open: [Locker: LockAttempt] = [:]
-        var started: [Locker: Int] = [:]
+        struct LockerOnLock: Hashable {
+            var locker: Locker
+            var lock: Int
+        }
+        var started: [LockerOnLock: Int] = [:]
         var currentLease: [ClientProcess: Int64] = [:]
         var lastTime: [ClientProcess: UInt64] = [:]
         func close(_ key: Locker, at time: UInt64, _ ending: LockAttempt.Ending) {
@@ -112,8 +118,9 @@ public struct ClientTimeline: Sendable {
                 close(key, at: event.time, .abandoned)
                 open[key] = LockAttempt(
                     process: process, locker: event.locker, lock: event.lock, lease: currentLease[process] ?? 0,
-                    start: event.time, acquired: nil, end: .max, ending: .processEnded, sequence: started[key, default: 0])
-                started[key, default: 0] += 1
+                    start: event.time, acquired: nil, end: .max, ending: .processEnded,
+                    sequence: started[LockerOnLock(locker: key, lock: event.lock), default: 0])
+                started[LockerOnLock(locker: key, lock: event.lock), default: 0] += 1
             case .acquired: open[key]?.acquired = event.time
             case .lockFailed: close(key, at: event.time, .failed)
             case .released: close(key, at: event.time, .released)

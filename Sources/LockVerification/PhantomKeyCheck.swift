@@ -61,7 +61,7 @@ struct PhantomKeyCheck {
         }
         if attempted { return true }
         if let end = session.end, end <= received, leaseMayLive(after: end, at: sent) { return true }
-        return timeline.pauses(of: session.process.client, overlapping: session.start...received).contains {
+        return timeline.pauses(of: session.process.client, overlapping: session.start...max(session.start, received)).contains {
             leaseMayLive(after: $0.lowerBound, at: sent)
         }
     }

@@ -151,7 +151,7 @@ struct StallAnalysis {
         let owner = "client \(session.process)"
         let at = sample.sent
         let checker = PhantomKeyCheck(timeline: timeline, rules: rules, faults: faults)
-        if let pause = timeline.pauses(of: session.process.client, overlapping: session.start...sample.received).last,
+        if let pause = timeline.pauses(of: session.process.client, overlapping: session.start...max(session.start, sample.received)).last,
             checker.leaseMayLive(after: pause.lowerBound, at: at)
         {
             return Head(text: "head key of frozen \(owner), until its lease expires", isLeaseOfGoneOwner: true)

@@ -71,10 +71,10 @@ struct VerifyTests {
         #expect(try await CLIRunner.run(["verify", "--recipe", "semaphore", "--permits", "3", "--print-schedule"]).status == 0)
     }
 
-    @Test("--via-service: clients take the mutex through 2 etcdlock serve replicas that get killed and paused; every check passes")
+    @Test("--via-service: clients take 2 mutexes through 2 etcdlock serve replicas that get killed and paused; every check passes")
     func passesThroughTheService() async throws {
         let result = try await CLIRunner.run(
-            ["verify", "--via-service", "2", "--duration", "10", "--clients", "3", "--seed", "3"],
+            ["verify", "--via-service", "2", "--locks", "2", "--lockers", "2", "--duration", "10", "--clients", "3", "--seed", "3"],
             environment: try await environment())
         #expect(result.status == 0, "\(result.output)\n\(result.errors)")
         #expect(result.output.contains("clients through 2 etcdlock serve replicas"))
@@ -86,6 +86,9 @@ struct VerifyTests {
         #expect(acquired > 0, "\(result.output)")
         #expect(result.output.hasSuffix("verdict: 9 passed, 0 failed\n"))
         #expect(try await CLIRunner.run(["verify", "--via-service", "1", "--print-schedule"]).status == 64)
+        for ttl in ["0.5", "5000"] {
+            #expect(try await CLIRunner.run(["verify", "--via-service", "2", "--ttl", ttl, "--print-schedule"]).status == 64)
+        }
         #expect(try await CLIRunner.run(["verify", "--via-service", "2", "--recipe", "rwlock", "--print-schedule"]).status == 64)
     }
 
@@ -96,6 +99,40 @@ struct VerifyTests {
             environment: try await environment())
         #expect(result.status == 1, "\(result.output)\n\(result.errors)")
         #expect(result.output.contains("FAIL  each write applied while its writer held the lock"))
+    }
+
+    @Test("SIGTERM mid-run heals the fault in hand, stops clients and replicas, checks what ran and exits 143")
+    func signalEndsTheRunCleanly() async throws {
+        try await EtcdCluster.withCluster(members: 3) { cluster in
+            let verify = try CLIRunner.start(
+                ["verify", "--cluster-dir", cluster.directory, "--via-service", "2", "--duration", "120", "--verbose", "--seed", "8"],
+                environment: [:])
+            // A member fault in hand (a frozen or killed member), then the signal.
+            let faulted = try await eventually(within: .seconds(60)) {
+                verify.output.contains("fault at") && verify.output.split(separator: "\n").last(where: { $0.hasPrefix("fault at") })?
+                    .contains("etcd member") == true
+            }
+            #expect(faulted, "\(verify.output)")
+            verify.send(SIGTERM)
+            let status = try await verify.waitForExit(within: .seconds(90))
+            #expect(status == 143, "status \(String(describing: status)): \(verify.output)")
+            #expect(verify.output.contains("SIGTERM after"), "\(verify.output)")
+            #expect(verify.output.contains("verdict: 9 passed, 0 failed"), "\(verify.output)")
+            // Every member answers: none was left frozen or dead (etcdctl reports health on stderr).
+            let health = try await CLIRunner.runShell(
+                "etcdctl --endpoints=\(cluster.endpoints.joined(separator: ",")) endpoint health --command-timeout=5s 2>&1")
+            #expect(health.output.components(separatedBy: "is healthy").count - 1 == 3, "\(health.output)")
+            // No client or replica of the run outlives it. (`[v]`: the pattern must not match the
+            // shell that runs pgrep.)
+            // The run's ID, from `lock "verify-<id>-0"`: every client's command line holds it.
+            let lock = verify.output.split(separator: "\"").dropFirst().first ?? ""
+            let run = try #require(lock.split(separator: "-").dropFirst().first)
+            let left = try await CLIRunner.runShell("pgrep -f -- '[v]erify-client.*\(run)' || true")
+            #expect(left.output.isEmpty, "clients left: \(left.output)")
+            let replicas = try await CLIRunner.runShell(
+                "pgrep -f -- '[s]erve --listen 127.0.0.1:[0-9]* --endpoints \(cluster.endpoints.joined(separator: ","))' || true")
+            #expect(replicas.output.isEmpty, "replicas left: \(replicas.output)")
+        }
     }
 
     @Test("with fencing switched off, the checker reports the stale writes and verify exits 1")

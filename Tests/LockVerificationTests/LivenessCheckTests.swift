@@ -29,9 +29,13 @@ private struct LivenessRun {
         samples.append(QueueSample(lock: lock, sent: at(time), received: at(time + 0.01), keys: keys))
     }
 
-    func outcome(_ prefix: String) -> CheckOutcome? {
-        var record = VerificationRecord(events: events.sorted { $0.time < $1.time }, registerWrites: [], finalCount: 0, pauses: pauses)
-        record.samples = samples
+    /// The outcome of the check named `prefix…`; with `lock`, for that lock's record alone (its
+    /// events and samples, as `etcdlock verify` builds one record per lock).
+    func outcome(_ prefix: String, lock: Int? = nil) -> CheckOutcome? {
+        let chosen = events.filter { lock == nil || $0.lock == lock || $0.step.concernsEveryLock }
+        var record = VerificationRecord(events: chosen.sorted { $0.time < $1.time }, registerWrites: [], finalCount: 0, pauses: pauses)
+        if let lock { record.lock = lock }
+        record.samples = samples.filter { lock == nil || $0.lock == lock }
         record.faults = faults
         record.exits = exits
         record.liveness = LivenessRules(ttl: .seconds(2), recovery: .seconds(5), margin: .seconds(2), withdrawalGrace: .seconds(8))
@@ -66,15 +70,30 @@ struct LivenessCheckTests {
         run.step(0, 28, .lockFailed(code: "timeout"))
         func key(_ tag: String, lease: Int64) -> QueueKey { QueueKey(lease: lease, createRevision: lease, owner: tag) }
         let process = ClientProcess(client: 0, incarnation: 0)
-        let waiting = key(LockAttempt.ownerTag(of: process, locker: 0, sequence: 1), lease: 0x77)
+        let waiting = key(LockAttempt.ownerTag(of: process, locker: 0, lock: 0, sequence: 1), lease: 0x77)
         run.samples.append(QueueSample(lock: 0, sent: at(25), received: at(25.01), keys: [waiting]))
         #expect(try #require(run.outcome("no phantom keys")).passed)
         // Attempt 0 ended at 4 s with its release: its key at 40 s blocks the lock for no one.
-        let stale = key(LockAttempt.ownerTag(of: process, locker: 0, sequence: 0), lease: 0x55)
+        let stale = key(LockAttempt.ownerTag(of: process, locker: 0, lock: 0, sequence: 0), lease: 0x55)
         run.samples.append(QueueSample(lock: 0, sent: at(40), received: at(40.01), keys: [stale]))
         let outcome = try #require(run.outcome("no phantom keys"))
         #expect(outcome.violationCount == 1)
         #expect(outcome.violations.first?.contains("client 0.0") == true, "\(outcome.violations)")
+    }
+
+    @Test("through the lock service with several locks, each lock's record numbers its attempts as the client did")
+    func ownerTextsPerLock() throws {
+        var run = LivenessRun()
+        let process = ClientProcess(client: 0, incarnation: 0)
+        // One locker alternating between two locks: attempts 0 and 1 on lock 1 are its 2nd and 4th.
+        run.hold(0, lock: 0, 1, 1.1, 2)
+        run.hold(0, lock: 1, 3, 3.1, 4)
+        run.hold(0, lock: 0, 5, 5.1, 6)
+        run.step(0, 7, lock: 1, .lockStart)
+        run.step(0, 30, lock: 1, .lockFailed(code: "timeout"))
+        let waiting = QueueKey(lease: 0x99, createRevision: 500, owner: LockAttempt.ownerTag(of: process, locker: 0, lock: 1, sequence: 1))
+        run.samples.append(QueueSample(lock: 1, sent: at(20), received: at(20.01), keys: [waiting]))
+        #expect(try #require(run.outcome("no phantom keys", lock: 1)).passed)
     }
 
     @Test("keys of waiters, holders, recently killed and frozen owners are not phantoms; a killed owner's key past its TTL is")

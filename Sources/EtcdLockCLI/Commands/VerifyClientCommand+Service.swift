@@ -37,14 +37,15 @@ extension VerifyClientCommand {
         return try? LockHandle(name: name, lease: LeaseID(lease), token: FencingToken(rawValue: token))
     }
 
-    /// One turn through the service: acquire `lockNames[index]` (waiting up to the lock timeout),
+    /// One turn through the service, the `sequence`th of this locker on this lock: acquire
+    /// `lockNames[index]` (waiting up to the lock timeout),
     /// increment its register with a fenced write while a task renews the lease, release.
     func serviceTurn(
         lock index: Int, locker: Int, sequence: Int, replicas: ServiceReplicas, client: EtcdClient, operations: OperationNumbers
     ) async throws {
         let name = lockNames[index]
         let steps = Steps(command: self, lock: index, locker: locker)
-        let owner = LockAttempt.ownerTag(of: process, locker: locker, sequence: sequence)
+        let owner = LockAttempt.ownerTag(of: process, locker: locker, lock: index, sequence: sequence)
         steps(.lockStart)
         var first = Int.random(in: 0..<replicas.count)
         let acquired: (status: Int, json: [String: Any])

@@ -144,18 +144,19 @@ extension VerifyClientCommand {
                     await withTaskGroup(of: Void.self) { group in
                         for locker in 0..<lockers {
                             group.addTask {
-                                var sequence = 0
+                                // Attempts numbered per lock, as each lock's history numbers them.
+                                var sequences = [Int](repeating: 0, count: lockNames.count)
                                 while !Task.isCancelled {
                                     let lock = Int.random(in: 0..<lockNames.count)
                                     do {
                                         try await serviceTurn(
-                                            lock: lock, locker: locker, sequence: sequence, replicas: replicas, client: client,
+                                            lock: lock, locker: locker, sequence: sequences[lock], replicas: replicas, client: client,
                                             operations: operations)
                                     } catch {
                                         if Task.isCancelled { return }
                                         emitFailure(error, lock: lock, locker: locker)
                                     }
-                                    sequence += 1
+                                    sequences[lock] += 1
                                 }
                             }
                         }

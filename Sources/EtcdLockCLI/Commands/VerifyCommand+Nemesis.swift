@@ -40,17 +40,24 @@ struct Nemesis: Sendable {
         }
     }
 
-    /// Waits until `fault` is due; `false` when the run ends first.
+    /// Waits until `fault` is due; `false` when the run ends (or the nemesis is cancelled) first.
     private func waitFor(_ fault: PlannedFault) async -> Bool {
         let due = start + fault.offset
         if due > .now { try? await Task.sleep(until: due) }
-        return ContinuousClock.now < end
+        return !Task.isCancelled && ContinuousClock.now < end
     }
 
-    /// Holds a fault for `hold`, cut short by the end of the run (a fault is always healed).
+    /// Holds a fault for `hold`, cut short by the end of the run or by cancellation (a fault is
+    /// always healed: see ``healing(_:)``).
     private func hold(_ hold: Duration) async {
         let until = min(ContinuousClock.now + hold, end)
         if until > .now { try? await Task.sleep(until: until) }
+    }
+
+    /// Runs a fault's healing to its end even when the nemesis was cancelled (a signal cut the
+    /// run short): a member left frozen or killed, or a client left stopped, outlives verify.
+    private func healing(_ heal: @escaping @Sendable () async -> Void) async {
+        await Task { await heal() }.value
     }
 
     /// Counts `fault` as injected now (its log entry is completed by ``healed(_:)``).
@@ -74,7 +81,7 @@ struct Nemesis: Sendable {
                 guard await fleet.pause(target) else { await tally.skip(fault.kind); continue }
                 await note(fault, target: target, "SIGSTOP client \(target)\(holder == nil ? "" : " (holding the lock)") for \(fault.hold)")
                 await hold(fault.hold)
-                await fleet.resume(target)
+                await healing { await fleet.resume(target) }
                 await tally.healed(fault.kind)
             case .killClient:
                 guard await fleet.kill(fault.target, restartAfter: fault.hold) else { await tally.skip(fault.kind); continue }
@@ -97,15 +104,17 @@ struct Nemesis: Sendable {
                 guard await script(cluster, "kill-member", member) else { await tally.skip(fault.kind); continue }
                 await note(fault, target: member, "SIGKILL etcd member \(member)\(leader == nil ? "" : " (the leader)"), restart after \(fault.hold)")
                 await hold(fault.hold)
-                if !(await script(cluster, "start-member", member)) {
-                    await tally.problem("etcd member \(member) did not restart healthy")
+                await healing {
+                    if !(await script(cluster, "start-member", member)) {
+                        await tally.problem("etcd member \(member) did not restart healthy")
+                    }
                 }
                 await tally.healed(fault.kind)
             case .pauseMember:
                 guard await script(cluster, "stop-member", fault.target) else { await tally.skip(fault.kind); continue }
                 await note(fault, "SIGSTOP etcd member \(fault.target) for \(fault.hold)")
                 await hold(fault.hold)
-                _ = await script(cluster, "cont-member", fault.target)
+                await healing { _ = await script(cluster, "cont-member", fault.target) }
                 await tally.healed(fault.kind)
             case .moveLeader:
                 guard let leader = await leader(cluster) else { await tally.skip(fault.kind); continue }
@@ -154,15 +163,17 @@ struct Nemesis: Sendable {
                 guard await replicas.kill(fault.target) else { await tally.skip(fault.kind); continue }
                 await note(fault, "SIGKILL service replica \(fault.target), restart after \(fault.hold)")
                 await hold(fault.hold)
-                if !(await replicas.restart(fault.target)) {
-                    await tally.problem("service replica \(fault.target) did not restart")
+                await healing {
+                    if !(await replicas.restart(fault.target)) {
+                        await tally.problem("service replica \(fault.target) did not restart")
+                    }
                 }
                 await tally.healed(fault.kind)
             case .pauseReplica:
                 guard await replicas.pause(fault.target) else { await tally.skip(fault.kind); continue }
                 await note(fault, "SIGSTOP service replica \(fault.target) for \(fault.hold)")
                 await hold(fault.hold)
-                await replicas.resume(fault.target)
+                await healing { await replicas.resume(fault.target) }
                 await tally.healed(fault.kind)
             default:
                 continue

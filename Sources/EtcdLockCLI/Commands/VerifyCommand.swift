@@ -2,6 +2,7 @@ import Etcd
 import EtcdLock
 import Foundation
 import LockVerification
+import Synchronization
 
 /// `etcdlock verify`: proves a lock recipe under faults. Client processes increment a register
 /// under the lock with fenced writes (read/write lock readers read it with fenced reads;
@@ -124,6 +125,10 @@ struct VerifyCommand: Command {
             guard recipe == .mutex else {
                 throw UsageError(description: "--via-service takes the mutex only")
             }
+            // The service takes whole seconds from 1 to 3600 (it would refuse every acquire).
+            guard let seconds = Int(ttlText), (1...3600).contains(seconds) else {
+                throw UsageError(description: "with --via-service, --ttl must be whole seconds from 1 to 3600, not \(ttlText)")
+            }
             serviceReplicas = count
         } else {
             serviceReplicas = 0
@@ -164,6 +169,10 @@ struct VerifyCommand: Command {
         let mesh = linkFaults ? try ProxyMesh(clients: clients, memberEndpoints: connection.endpoints) : nil
         defer { mesh?.close() }
         let origin = MonotonicTime.now()
+        // SIGINT, SIGTERM or SIGHUP ends the fault phase early: every fault is healed, clients
+        // and replicas are stopped, and what ran is checked as usual.
+        let signals = TerminationSignals()
+        let interrupted = Mutex<Int32?>(nil)
 
         return try await EtcdClient.withClient(connection.configuration) { client in
             let startRevision = try await client.range(RangeRequest(.key(registers[0]))).header.revision
@@ -196,7 +205,12 @@ struct VerifyCommand: Command {
                 }
                 group.addTask { await reportProgress(fleet, tally, start: start, end: start + duration) }
                 group.addTask { await sampler.run(every: .milliseconds(250)) }
-                await nemesis.run()
+                let interruption = await Self.runUntilSignalled(nemesis, signals)
+                if let interruption {
+                    Console.out("verify: \(signalName(interruption)) after \((ContinuousClock.now - start).components.seconds)s: "
+                        + "faults healed, stopping the clients; checking what ran")
+                    interrupted.withLock { $0 = interruption }
+                }
                 mesh?.healAll()
                 await stop(fleet)
                 await replicas?.stopAll()
@@ -239,10 +253,34 @@ struct VerifyCommand: Command {
             let outcomes = HistoryChecker.check(locks: records)
             await report(outcomes, events: events, tally: tally)
             let failed = outcomes.filter { !$0.passed }.count
-            try writeHistory(events, failed: failed > 0)
+            // Checks of a run in which nobody ever held the lock pass vacuously: that proves nothing.
+            let acquisitions = events.filter { if case .acquired = $0.step { true } else { false } }.count
+            try writeHistory(events, failed: failed > 0 || acquisitions == 0)
             _ = try? await client.delete(.prefix("/etcdlock-verify/\(run)/"))
             Console.out("verdict: \(outcomes.count - failed) passed, \(failed) failed")
+            guard acquisitions > 0 else {
+                Console.out("verify: FAIL no client ever acquired a lock: the checks had nothing to check")
+                return .failure
+            }
+            if failed == 0, let number = interrupted.withLock({ $0 }) { return ExitStatus(code: 128 + number) }
             return failed == 0 ? .success : .failure
+        }
+    }
+
+    /// Runs the nemesis to the end of the run or to the first stopping signal, whichever comes
+    /// first; a signal cuts it short (it heals the fault in hand before it returns). The signal,
+    /// if one came.
+    private static func runUntilSignalled(_ nemesis: Nemesis, _ signals: TerminationSignals) async -> Int32? {
+        await withTaskGroup(of: Int32?.self) { group in
+            group.addTask {
+                await nemesis.run()
+                return nil
+            }
+            group.addTask { await signals.wait() }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            await group.waitForAll()
+            return first
         }
     }
 

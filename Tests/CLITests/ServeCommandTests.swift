@@ -92,6 +92,27 @@ struct ServeCommandTests {
         #expect(mismatched.errors.contains("mismatch"), "\(mismatched.errors)")
     }
 
+    @Test("HTTPS at the connection limit: callers that never finish a handshake are closed for a newcomer, which is served")
+    func silentHandshakesCannotLockCallersOut() async throws {
+        let certificates = try await TestEnvironment.tlsCluster()
+        let (server, url) = try await startServer([
+            "--tls-cert", certificates.tlsFile("server.pem"), "--tls-key", certificates.tlsFile("server-key.pem"),
+            "--max-connections", "3", "--request-timeout", "60",
+        ])
+        let port = url.split(separator: ":").last.map(String.init) ?? ""
+        // Five silent connections (more than the limit), silent for 1.5 s (a connection is closed
+        // for a newcomer only after a second of silence), then a real caller.
+        let script = [
+            "for i in 1 2 3 4 5; do exec {fd}<>/dev/tcp/127.0.0.1/\(port); done",
+            "sleep 1.5",
+            "curl -sS -m 20 --cacert \"\(certificates.tlsFile("ca.pem"))\" \"\(url)/metrics\" | head -c 100",
+        ].joined(separator: "; ")
+        let outcome = try await CLIRunner.runShell("bash -c '\(script)'")
+        #expect(outcome.output.contains("etcdlock_service"), "\(outcome.output)\(outcome.errors)")
+        server.send(SIGTERM)
+        #expect(try await server.waitForExit(within: .seconds(10)) == 0)
+    }
+
     @Test("SIGTERM ends a waiting long-poll with 503, withdraws its key, and serve exits 0")
     func gracefulShutdown() async throws {
         let (server, url) = try await startServer()

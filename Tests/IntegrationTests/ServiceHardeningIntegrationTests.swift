@@ -31,7 +31,11 @@ private func acquireRequest(_ name: String, _ body: String, version: String = "H
 struct ServiceHardeningIntegrationTests {
     @Test("at the connection limit, a new caller is served and the longest-idle keep-alive connection is closed")
     func idleConnectionsCannotExhaustTheLimit() async throws {
-        try await withReplicas(1, server: { $0.maximumConnections = 3 }) { replicas in
+        try await withReplicas(1, server: {
+            $0.maximumConnections = 3
+            // Evictable as soon as idle (by default a connection must be silent for a second).
+            $0.evictableAfter = .zero
+        }) { replicas in
             let server = replicas[0].server
             #expect(try await eventually(within: .seconds(20)) { server.connectionCount == 0 })
             let statuses = try await onThread { () -> ([Int], Bool, Bool) in
@@ -84,6 +88,30 @@ struct ServiceHardeningIntegrationTests {
             let handle = #"{"token": \#(try #require(answer?.json["token"]?.int)), "lease": \#(try #require(answer?.json["lease"]?.int))}"#
             send(waiter, "POST /v1/locks/busy-limit:release HTTP/1.1\r\nHost: x\r\nContent-Length: \(handle.utf8.count)\r\n\r\n\(handle)")
             #expect(try await onThread { waiter.readResponse() }?.status == 200)
+        }
+    }
+
+    @Test("at the connection limit, a connection whose request has already arrived is answered, never evicted as idle")
+    func arrivedRequestsAreNotEvicted() async throws {
+        try await withReplicas(1, server: { $0.maximumConnections = 10 }) { replicas in
+            let port = replicas[0].port
+            let name = "burst-\(Int.random(in: 0..<1_000_000_000))"
+            let holder = try await request(port, "POST", "/v1/locks/\(name):acquire", body: #"{"ttl_seconds": 30}"#)
+            #expect(holder.status == 200)
+            for _ in 0..<8 {
+                // Bursts of more callers than the limit, each sending its whole request at once.
+                let statuses = try await onThread { () -> [Int] in
+                    let connections = try (0..<12).map { _ in try TestConnection(port: port) }
+                    for connection in connections {
+                        send(connection, acquireRequest(name, #"{"ttl_seconds": 5, "wait_seconds": 1}"#))
+                    }
+                    return connections.map { $0.readResponse()?.status ?? 0 }
+                }
+                // 409 (held) or 503 (every connection busy); 0 is a request dropped unanswered.
+                #expect(statuses.allSatisfy { $0 == 409 || $0 == 503 }, "\(statuses)")
+            }
+            let handle = #"{"token": \#(holder.json["token"]?.int ?? 0), "lease": \#(holder.json["lease"]?.int ?? 0)}"#
+            #expect(try await request(port, "POST", "/v1/locks/\(name):release", body: handle).status == 200)
         }
     }
 

@@ -12,10 +12,15 @@ import SystemTLS
 extension HTTPServer {
     func serve(_ descriptor: Int32, id: UInt64) {
         TLSSession.blockBrokenPipeSignalOnThisThread()
-        // The handshake counts against the request timeout, as a request's first bytes would.
-        guard let connection = try? ServerConnection(descriptor, context: tlsContext),
-            connection.handshake(until: ServerSocket.monotonicMilliseconds() + Self.milliseconds(configuration.requestTimeout))
-        else { return }
+        // The handshake counts against the request timeout, as a request's first bytes would; a
+        // caller that has not finished it is as idle as a silent one, so a flood of silent or
+        // half-begun handshakes cannot lock callers out (see `admit`).
+        let accepted = ServerSocket.monotonicMilliseconds()
+        state.withLock { $0.idle[id] = (descriptor, accepted) }
+        let connection = try? ServerConnection(descriptor, context: tlsContext)
+        let shookHands = connection?.handshake(until: accepted + Self.milliseconds(configuration.requestTimeout)) ?? false
+        let wasEvicted = state.withLock { $0.idle.removeValue(forKey: id) == nil }
+        guard let connection, shookHands, !wasEvicted else { return }
         guard let wake = ServerSocket.makePipe() else { return }
         defer {
             ServerSocket.closeDescriptor(wake.read)

@@ -46,6 +46,9 @@ public final class HTTPServer: Sendable {
         public var requestTimeout: Duration = .seconds(10)
         /// How long a connection may wait for its first request, or idle between two.
         public var idleTimeout: Duration = .seconds(30)
+        /// How long a connection must have been silent before it may be closed to make room for a
+        /// newcomer at ``maximumConnections`` (a caller that has just connected is about to send).
+        public var evictableAfter: Duration = .seconds(1)
         /// How long a refused caller's remaining bytes are read and discarded after its answer.
         public var lingerTimeout: Duration = .seconds(2)
         /// How long writing a response may take.
@@ -173,7 +176,15 @@ public final class HTTPServer: Sendable {
         state.withLock { state -> UInt64? in
             guard !state.isDraining else { return nil }
             if state.connections - state.evicted.count >= configuration.maximumConnections {
-                guard let (oldest, entry) = state.idle.min(by: { $0.value.since < $1.value.since }) else { return nil }
+                // Idle means silent for a second at least, and no bytes waiting: a caller that has
+                // just connected is about to send (it gets 503 rather than a closed connection),
+                // and one whose request has arrived but not been picked up yet is busy.
+                let now = ServerSocket.monotonicMilliseconds()
+                let quiet = state.idle.filter {
+                    now - $0.value.since >= Self.milliseconds(configuration.evictableAfter)
+                        && !ServerSocket.hasPendingInput($0.value.descriptor)
+                }
+                guard let (oldest, entry) = quiet.min(by: { $0.value.since < $1.value.since }) else { return nil }
                 // Under the lock: an idle connection's thread leaves `idle` under it before it
                 // closes its descriptor, so this one is still open.
                 state.idle.removeValue(forKey: oldest)

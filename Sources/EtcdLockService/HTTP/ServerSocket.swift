@@ -172,6 +172,11 @@ enum ServerSocket {
         }
     }
 
+    /// Whether bytes (or an end of stream) wait to be read on `descriptor`, without blocking.
+    static func hasPendingInput(_ descriptor: Int32) -> Bool {
+        poll([(descriptor, Int16(POLLIN))], milliseconds: 0)[0] != 0
+    }
+
     /// Whether the peer's TCP acknowledged every byte written so far within `milliseconds`:
     /// `false` when the connection was reset (the peer is gone) or the time ran out.
     ///

@@ -16,6 +16,11 @@ public final class ScriptedHTTPPeer: Sendable {
         case bytesThenClose(String)
         /// Writes these bytes and keeps the connection open without answering further.
         case bytesThenHang(String)
+        /// Closes each connection as soon as it is accepted, without reading (the first bytes a
+        /// client sends, a TLS ClientHello say, meet a closed connection).
+        case closeAtOnce
+        /// Resets each connection (RST) as soon as it is accepted, without reading.
+        case resetAtOnce
     }
 
     /// The URL clients connect to.
@@ -52,6 +57,18 @@ public final class ScriptedHTTPPeer: Sendable {
             while true {
                 let connection = accept(descriptor, nil, nil)
                 if connection < 0 { break }
+                switch reply {
+                case .closeAtOnce:
+                    close(connection)
+                    continue
+                case .resetAtOnce:
+                    var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                    setsockopt(connection, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                    close(connection)
+                    continue
+                default:
+                    break
+                }
                 Self.readRequest(connection)
                 switch reply {
                 case .bytesThenClose(let text):
@@ -60,6 +77,8 @@ public final class ScriptedHTTPPeer: Sendable {
                 case .bytesThenHang(let text):
                     Self.write(text, to: connection)
                     held.append(connection)
+                case .closeAtOnce, .resetAtOnce:
+                    break
                 }
             }
             for connection in held { close(connection) }

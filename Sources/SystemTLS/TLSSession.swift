@@ -28,8 +28,12 @@ public final class TLSSession {
         case complete
         /// Call again once the socket is ready.
         case blocked(Wait)
-        /// The handshake failed for good.
+        /// The handshake failed for good: the peer's certificate did not verify, it refused ours,
+        /// the protocols do not match.
         case failed(TLSFailure)
+        /// The connection broke or closed under the handshake (a reset, a peer that went away):
+        /// nothing about TLS itself, and another attempt may succeed. `errno` text or a description.
+        case connectionLost(String)
     }
 
     /// The outcome of one read or write.
@@ -64,9 +68,9 @@ public final class TLSSession {
         switch outcome(of: result) {
         case .blocked(let wait): return .blocked(wait)
         case .tlsFailed(let failure): return .failed(failure)
-        case .socketFailed(let text): return .failed(TLSFailure("the handshake failed: \(text)"))
-        case .endOfStream, .transferred:
-            return .failed(TLSFailure("the peer closed the connection during the TLS handshake"))
+        case .socketFailed(let text): return .connectionLost("the connection failed during the TLS handshake: \(text)")
+        case .endOfStream: return .connectionLost("the peer closed the connection during the TLS handshake")
+        case .transferred: return .failed(TLSFailure("the TLS handshake stopped unexpectedly"))
         }
     }
 

@@ -35,6 +35,23 @@ struct TLSIntegrationTests {
         }
     }
 
+    @Test("a connection reset or closed during the TLS handshake is a broken connection (unavailable, ridden out by waiters), not a TLS failure")
+    func resetDuringHandshakeIsNotATLSFailure() async throws {
+        let cluster = try await TestEnvironment.tlsCluster()
+        for reply in [ScriptedHTTPPeer.Reply.closeAtOnce, .resetAtOnce] {
+            // A "member" that accepts TCP, then hangs up under the client's ClientHello, as a
+            // restarting member or a proxy in between does for a moment.
+            let peer = try ScriptedHTTPPeer(reply: reply)
+            defer { peer.stop() }
+            var configuration = cluster.configuration(requestTimeout: .seconds(2))
+            configuration.endpoints = [peer.url.replacingOccurrences(of: "http://", with: "https://")]
+            let error = try await EtcdClient.withClient(configuration) { client in
+                await #expect(throws: EtcdError.self) { try await client.range(RangeRequest(.key("/tls-reset-probe"))) }
+            }
+            #expect(error?.code == .unavailable, "\(String(describing: error))")
+        }
+    }
+
     @Test("https://localhost is verified against the certificate's DNS name, 127.0.0.1 against its IP SAN")
     func namesAndAddressesVerify() async throws {
         let cluster = try await TestEnvironment.tlsCluster()

@@ -40,6 +40,15 @@ extension IOLoop {
             } else {
                 close(connection, serveWaiting: true)
             }
+        case .connectionLost(let text):
+            // A reset or a close under the handshake is the connection's failure, not TLS's: it
+            // is retried (on this member or another) as any broken connection is.
+            let host = pools[connection.endpoint].hostHeader
+            if let exchange = connection.exchange {
+                finish(exchange, with: exchange.error(.connectionClosed, "\(host): \(text)"))
+            } else {
+                close(connection, serveWaiting: true)
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ final class ServerConnection {
         while true {
             switch tls.handshake() {
             case .complete: return true
-            case .failed: return false
+            case .failed, .connectionLost: return false
             case .blocked(let wait):
                 guard self.wait(for: wait, until: deadline) else { return false }
             }

@@ -30,8 +30,9 @@ enum EtcdLockCommand {
             Run 'etcdlock <command> --help' for a command's options.
 
             Exit status: 0 success, 1 failure, 64 usage error, 69 etcd unavailable (TLS
-            failures too), 75 lock not acquired (--try or --timeout), 77 etcd denied the
-            user access to the lock, 78 semaphore held with another --permits count,
+            failures too), 75 lock not acquired (--try or --timeout), 77 etcd refused the
+            user (wrong credentials, or no access to the lock), 78 semaphore held with another
+            --permits count,
             128 + N stopped by signal N.
             """
         return text
@@ -72,7 +73,10 @@ enum EtcdLockCommand {
     static func exitStatus(for error: any Error) -> ExitStatus {
         if let status = error as? ExitStatus { return status }
         let etcdError = (error as? EtcdError) ?? (error as? LockError)?.underlying
-        if etcdError?.code == .permissionDenied { return .permissionDenied }
+        // Refused credentials are access denied too, never the plain 1 a lost lock exits with.
+        if let code = etcdError?.code, [.permissionDenied, .authenticationFailed, .unauthenticated].contains(code) {
+            return .permissionDenied
+        }
         if let error = error as? LockError {
             switch error.code {
             case .invalidName, .invalidTTL, .invalidArgument: return .usage

@@ -34,6 +34,11 @@ struct CLIRBACTests {
                 #expect(outcome.status == 77, "\(arguments.joined(separator: " ")): \(outcome.status) \(outcome.errors)")
                 #expect(outcome.errors.contains("permission_denied"), "\(arguments.joined(separator: " ")): \(outcome.errors)")
             }
+            // A wrong password is refused access too (77), never the 1 of a lost lock.
+            let wrong = try await CLIRunner.run(
+                ["lock", "payments", "--namespace", tenants.namespaceA, "--try", "--", "true"],
+                environment: ["ETCD_ENDPOINTS": endpoints, "ETCDLOCK_USER": "alice:not-her-password"])
+            #expect(wrong.status == 77, "\(wrong.status) \(wrong.errors)")
             // Her own namespace works with the same credentials.
             let own = try await CLIRunner.run(["lock", "payments", "--namespace", tenants.namespaceA, "--try", "--", "true"], environment: alice)
             #expect(own.status == 0, "\(own.errors)")

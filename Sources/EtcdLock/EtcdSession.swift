@@ -86,16 +86,21 @@ public final class EtcdSession: Sendable {
     ///     takeover after a crash and less tolerance for pauses.
     ///   - owner: a description of this holder stored with each lock key (default: host and PID).
     ///   - observer: receives session and lock events.
+    ///   - grantTimeout: how long granting the lease may take (default: the client's request
+    ///     timeout); a caller whose whole wait is bounded (`lock --timeout 1` on a frozen etcd)
+    ///     passes its bound here too.
     ///   - isolation: the actor `body` runs on; leave it to its default, the caller's.
     /// - Throws: ``LockError`` `.invalidTTL`; ``EtcdError`` when the lease cannot be granted;
     ///   whatever `body` throws. If the revoke at the end fails, the lease simply expires after its TTL.
     public static func withSession<Result>(
         _ client: EtcdClient, ttl: Duration = .seconds(10), owner: String? = nil,
-        observer: any LockObserver = NoLockObserver(),
+        observer: any LockObserver = NoLockObserver(), grantTimeout: Duration? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (EtcdSession) async throws -> Result
     ) async throws -> Result {
-        try await withSession(client, ttl: ttl, owner: owner, observer: observer, renewal: nil, isolation: isolation, body)
+        try await withSession(
+            client, ttl: ttl, owner: owner, observer: observer, renewal: nil, grantTimeout: grantTimeout, isolation: isolation,
+            body)
     }
 
     /// A lease ID chosen at random over 62 bits, for leases that act as a capability (a handle's:
@@ -112,7 +117,7 @@ public final class EtcdSession: Sendable {
     /// ``withSession(_:ttl:owner:observer:isolation:_:)`` with the keepalives sent through `renewal`.
     static func withSession<Result>(
         _ client: EtcdClient, ttl: Duration, owner: String?, observer: any LockObserver, renewal: Renewal?,
-        leaseID: LeaseID? = nil, isolation: isolated (any Actor)?,
+        leaseID: LeaseID? = nil, grantTimeout: Duration? = nil, isolation: isolated (any Actor)?,
         _ body: (EtcdSession) async throws -> Result
     ) async throws -> Result {
         guard ttl >= .seconds(1), ttl <= .seconds(365 * 24 * 3600) else {
@@ -121,7 +126,7 @@ public final class EtcdSession: Sendable {
         let (seconds, attoseconds) = ttl.components
         let ttlSeconds = seconds + (attoseconds > 0 ? 1 : 0)
         let sent = ContinuousClock.now
-        let grant = try await client.grantLease(ttlSeconds: ttlSeconds, id: leaseID)
+        let grant = try await client.grantLease(ttlSeconds: ttlSeconds, id: leaseID, timeout: grantTimeout)
         let granted = Duration.seconds(grant.ttlSeconds)
         let session = EtcdSession(
             client: client, lease: grant.id, ttl: granted,

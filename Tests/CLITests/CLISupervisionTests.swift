@@ -318,6 +318,26 @@ struct CLISupervisionTests {
         }
     }
 
+    @Test("lock --timeout 1 and elect --timeout 1 on a frozen etcd give up within the timeout, not the 5 s request timeout")
+    func boundedWaitOnFrozenEtcd() async throws {
+        try await EtcdCluster.withCluster(members: 1) { cluster in
+            let env = ["ETCD_ENDPOINTS": cluster.endpoints.joined(separator: ",")]
+            try await cluster.freeze(member: 1)
+            let (lock, lockTook) = try await measure {
+                try await CLIRunner.run(["lock", uniqueName(), "--timeout", "1", "--", "true"], environment: env)
+            }
+            let (elect, electTook) = try await measure {
+                try await CLIRunner.run(["elect", uniqueName("el"), "v", "--timeout", "1"], environment: env)
+            }
+            try await cluster.resume(member: 1)
+            #expect(lock.status == 69, "\(lock.errors)")
+            #expect(elect.status == 69, "\(elect.errors)")
+            // The 1 s bound plus the process's start, well short of the 5 s a request may take.
+            #expect(lockTook < .milliseconds(4800), "lock took \(lockTook)")
+            #expect(electTook < .milliseconds(4800), "elect took \(electTook)")
+        }
+    }
+
     @Test("after losing the lock with etcd frozen, etcdlock exits within its TTL plus --kill-after")
     func lossWithFrozenEtcdIsBounded() async throws {
         try await EtcdCluster.withCluster(members: 1) { cluster in

@@ -48,7 +48,8 @@ struct ElectCommand: Command {
     func run() async throws -> ExitStatus {
         let signals = TerminationSignals()
         return try await EtcdClient.withClient(connection.configuration) { client in
-            try await EtcdSession.withSession(client, ttl: ttl) { session in
+            // A bounded campaign bounds getting the session too (a frozen etcd answers nothing).
+            try await EtcdSession.withSession(client, ttl: ttl, grantTimeout: timeout.map { min($0, connection.configuration.requestTimeout) }) { session in
                 let election = try EtcdElection(electionName, session: session, namespace: namespace)
                 let campaigning: [@Sendable () async -> Event?] = [
                     { .elected(await Result(catching: { try await election.campaign(value: value.utf8, timeout: timeout) })) },

@@ -111,6 +111,9 @@ struct LockCommand: Command {
         return chosen.first ?? .exclusive
     }
 
+    /// How long granting the session may take: within `--timeout` when one is given.
+    private var grantTimeout: Duration? { timeout.map { min($0, connection.configuration.requestTimeout) } }
+
     func run() async throws -> ExitStatus {
         // Caught from the start: a waiter stopped by a signal must withdraw its key.
         let signals = TerminationSignals()
@@ -119,7 +122,8 @@ struct LockCommand: Command {
             return ExitStatus(code: 127)
         }
         return try await EtcdClient.withClient(connection.configuration) { client in
-            try await EtcdSession.withSession(client, ttl: ttl) { session in
+            // A bounded wait bounds getting the session too (a frozen etcd answers nothing).
+            try await EtcdSession.withSession(client, ttl: ttl, grantTimeout: grantTimeout) { session in
                 let held = try LockRecipe(recipe, name: lockName, session: session, namespace: namespace, lockDelay: lockDelay)
                 switch try await acquire(held, signals: signals) {
                 case .acquired(let lock):

@@ -28,6 +28,7 @@ struct VerifyTests {
         #expect(try await CLIRunner.run(["verify", "--clients", "1"]).status == 64)
         #expect(try await CLIRunner.run(["verify", "--seed", "-3"]).status == 64)
         #expect(try await CLIRunner.run(["verify", "--cluster-dir", "/nonexistent"]).status == 64)
+        #expect(try await CLIRunner.run(["verify", "--history", "/nonexistent/dir/history", "--print-schedule"]).status == 64)
     }
 
     @Test("client faults only: every check passes, and faults were injected")

@@ -23,7 +23,7 @@ extension BenchCommand {
                 let viaLibrary: @Sendable (String) async throws -> Void = { name in
                     guard case .acquired(let handle, _) = try await LockHandle.acquire(
                         name, client: client, ttl: .seconds(30), owner: "bench", wait: .zero)
-                    else { throw UsageError(description: "bench lock \(name) was held by someone else") }
+                    else { throw ServiceBenchFailure(description: "bench lock \(name) was held by someone else") }
                     try await handle.release(client: client)
                 }
                 for _ in 0..<20 {
@@ -57,11 +57,11 @@ extension BenchCommand {
         guard acquired.status == 200,
             let answer = try JSONSerialization.jsonObject(with: Data(acquired.body)) as? [String: Any],
             let token = answer["token"] as? NSNumber, let lease = answer["lease"] as? NSNumber
-        else { throw UsageError(description: "the service answered \(acquired.status) to an acquire of \(name)") }
+        else { throw ServiceBenchFailure(description: "\(service.endpointURLs[0]) is not an etcdlock serve replica that takes this bench's calls: it answered \(acquired.status) to an acquire of \(name)") }
         let released = try await service.plainPost(
             "/v1/locks/\(name):release", body: Array(#"{"token": \#(token), "lease": \#(lease)}"#.utf8), endpoint: 0,
             timeout: .seconds(10))
-        guard released.status == 200 else { throw UsageError(description: "the service answered \(released.status) to a release") }
+        guard released.status == 200 else { throw ServiceBenchFailure(description: "the service answered \(released.status) to a release") }
     }
 
     /// Cycles per second of `lockers` tasks running `cycle` on locks of their own for `duration`.
@@ -86,4 +86,10 @@ extension BenchCommand {
         let elapsed = ContinuousClock.now - start
         return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
+}
+
+/// The service under measurement did not answer as an `etcdlock serve` replica does (exit 1, not
+/// a usage error: the options were fine).
+struct ServiceBenchFailure: Error, CustomStringConvertible {
+    let description: String
 }

@@ -113,6 +113,13 @@ struct VerifyCommand: Command {
         ttlText = try arguments.option("--ttl") ?? "2"
         ttl = try parseSeconds(ttlText, option: "--ttl")
         historyPath = try arguments.option("--history")
+        // Checked before the run, not after it: a history that cannot be written is a usage error.
+        if let historyPath {
+            let directory = (historyPath as NSString).deletingLastPathComponent
+            guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
+                throw UsageError(description: "--history: cannot write in \(directory.isEmpty ? "." : directory)")
+            }
+        }
         verbose = arguments.flag("--verbose")
         printSchedule = arguments.flag("--print-schedule")
         unfenced = arguments.flag("--unfenced")

@@ -16,10 +16,8 @@ public final class ScriptedHTTPPeer: Sendable {
         case bytesThenClose(String)
         /// Writes these bytes and keeps the connection open without answering further.
         case bytesThenHang(String)
-        /// Closes each connection as soon as it is accepted, without reading (the first bytes a
-        /// client sends, a TLS ClientHello say, meet a closed connection).
-        case closeAtOnce
-        /// Resets each connection (RST) as soon as it is accepted, without reading.
+        /// Resets each connection (RST) as soon as it is accepted, without reading (the first bytes
+        /// a client sends, a TLS ClientHello say, meet a reset).
         case resetAtOnce
     }
 
@@ -58,9 +56,6 @@ public final class ScriptedHTTPPeer: Sendable {
                 let connection = accept(descriptor, nil, nil)
                 if connection < 0 { break }
                 switch reply {
-                case .closeAtOnce:
-                    close(connection)
-                    continue
                 case .resetAtOnce:
                     var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
                     setsockopt(connection, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
@@ -77,7 +72,7 @@ public final class ScriptedHTTPPeer: Sendable {
                 case .bytesThenHang(let text):
                     Self.write(text, to: connection)
                     held.append(connection)
-                case .closeAtOnce, .resetAtOnce:
+                case .resetAtOnce:
                     break
                 }
             }

@@ -31,8 +31,8 @@ public final class TLSSession {
         /// The handshake failed for good: the peer's certificate did not verify, it refused ours,
         /// the protocols do not match.
         case failed(TLSFailure)
-        /// The connection broke or closed under the handshake (a reset, a peer that went away):
-        /// nothing about TLS itself, and another attempt may succeed. `errno` text or a description.
+        /// The connection broke under the handshake (a reset, a broken pipe): nothing about TLS
+        /// itself, and another attempt may succeed. `errno` text.
         case connectionLost(String)
     }
 
@@ -69,7 +69,10 @@ public final class TLSSession {
         case .blocked(let wait): return .blocked(wait)
         case .tlsFailed(let failure): return .failed(failure)
         case .socketFailed(let text): return .connectionLost("the connection failed during the TLS handshake: \(text)")
-        case .endOfStream: return .connectionLost("the peer closed the connection during the TLS handshake")
+        // A clean close before any answer is how a plaintext member (etcd's connection multiplexer)
+        // turns a ClientHello away: a configuration to fix, not a connection to retry.
+        case .endOfStream:
+            return .failed(TLSFailure("the peer closed the connection during the TLS handshake (does it speak TLS?)"))
         case .transferred: return .failed(TLSFailure("the TLS handshake stopped unexpectedly"))
         }
     }

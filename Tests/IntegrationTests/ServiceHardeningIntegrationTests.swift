@@ -111,7 +111,10 @@ struct ServiceHardeningIntegrationTests {
                 #expect(statuses.allSatisfy { $0 == 409 || $0 == 503 }, "\(statuses)")
             }
             let handle = #"{"token": \#(holder.json["token"]?.int ?? 0), "lease": \#(holder.json["lease"]?.int ?? 0)}"#
-            #expect(try await request(port, "POST", "/v1/locks/\(name):release", body: handle).status == 200)
+            // The bursts' connections may still be closing on a loaded machine: the limit frees up soon.
+            #expect(try await eventually(within: .seconds(20)) {
+                try await request(port, "POST", "/v1/locks/\(name):release", body: handle).status == 200
+            })
         }
     }
 
@@ -207,7 +210,10 @@ struct ServiceHardeningIntegrationTests {
             #expect(fine.status == 200)
             #expect(try await queue(name).count == 1)
             let handle = #"{"token": \#(try #require(fine.json["token"]?.int)), "lease": \#(try #require(fine.json["lease"]?.int))}"#
-            #expect(try await request(port, "POST", "/v1/locks/\(name):release", body: handle).status == 200)
+            // The bursts' connections may still be closing on a loaded machine: the limit frees up soon.
+            #expect(try await eventually(within: .seconds(20)) {
+                try await request(port, "POST", "/v1/locks/\(name):release", body: handle).status == 200
+            })
         }
     }
 

@@ -14,19 +14,15 @@ extension LockQueue {
     func waitForTurn(_ entry: Entry, revision: Revision, blockedBy: Blocker? = nil, deadline: ContinuousClock.Instant?) async throws {
         var pause = Duration.milliseconds(50)
         var known = blockedBy
-        var changedAt: Revision?
         while true {
             try checkNotCancelled()
             try session.checkValid()
             try checkDeadline(deadline)
             do {
                 defer { known = nil }
-                let round = try await lookAndWait(entry, revision: revision, blockedBy: known, changedAt: changedAt, deadline: deadline)
-                guard case .changed(let at) = round else { return }
-                changedAt = at
+                if try await lookAndWait(entry, revision: revision, blockedBy: known, deadline: deadline) == .admitted { return }
                 pause = .milliseconds(50)
             } catch let error as EtcdError where error.isOutage && !Task.isCancelled {
-                changedAt = nil
                 // etcd unreachable for a moment (a restart, an election, a paused member): keep
                 // the place in line and look again. The session's keepalive decides whether the
                 // key outlives the outage; the checks above end the wait when it does not.
@@ -37,29 +33,20 @@ extension LockQueue {
         }
     }
 
-    private enum Round {
-        case admitted
-        /// Something changed: at the revision of the event that said so, when there was one.
-        case changed(at: Revision?)
-    }
+    private enum Round { case admitted, changed }
 
-    /// One round: look (unless `known` says what blocked the entry at an earlier read; as of
-    /// `changedAt` when an event ended the last round); if blocked, watch the blocker, look
-    /// again, and wait for an event that concerns the entry.
+    /// One round: look (unless `known` says what blocked the entry at an earlier read); if
+    /// blocked, watch the blocker, look again, and wait for an event that concerns the entry.
     private func lookAndWait(
-        _ entry: Entry, revision: Revision, blockedBy known: Blocker?, changedAt: Revision?,
-        deadline: ContinuousClock.Instant?
+        _ entry: Entry, revision: Revision, blockedBy known: Blocker?, deadline: ContinuousClock.Instant?
     ) async throws -> Round {
         let blocker: Blocker
         if let known {
             blocker = known
         } else {
-            let admission = if let changedAt {
-                try await look(entry, revision: revision, asOf: changedAt)
-            } else {
-                try await look(entry, revision: revision)
-            }
-            guard case .blocked(let seen) = admission else { return .admitted }
+            // The newest state, through the leader: an admission is only ever decided on it (the
+            // entry's own key may have gone after the event that ended the last round).
+            guard case .blocked(let seen) = try await look(entry, revision: revision) else { return .admitted }
             blocker = seen
         }
         // Listen from now on, then look again, at the revision the watch starts after: a change
@@ -74,14 +61,12 @@ extension LockQueue {
         trace(.watchCreated)
         defer { watch.cancel() }
         let listening = Revision(watch.startRevision.rawValue - 1)
-        guard try await look(entry, revision: revision, asOf: listening) == .blocked(blocker) else { return .changed(at: nil) }
+        guard try await isStillBlocked(entry, revision: revision, by: blocker, asOf: listening) else { return .changed }
         switch try await waitForChange(on: watch, of: entry.key, blocker: blocker, deadline: deadline) {
         case .ownKeyDeleted:
             throw keyGone(entry.key)
-        case .changed(let at):
-            return .changed(at: at)
-        case .watchEnded:
-            return .changed(at: nil)
+        case .changed, .watchEnded:
+            return .changed
         case .sessionLost(let reason):
             throw LockError(code: .sessionLost, message: "session \(session.lease) was lost while waiting: \(reason)")
         case .deadlinePassed:
@@ -91,7 +76,7 @@ extension LockQueue {
 
     /// Reads the slice of the queue the rule needs and the entry's own key, in one txn: the
     /// newest state (through the leader), or the state as of revision `at` (see
-    /// ``look(_:revision:asOf:)``).
+    /// ``isStillBlocked(_:revision:by:asOf:)``).
     func look(_ entry: Entry, revision: Revision, at past: Revision? = nil) async throws -> Admission {
         var ahead = entry.rule.slice(ahead: revision, in: prefix)
         var mine = RangeRequest(.key(entry.key), keysOnly: true)
@@ -109,26 +94,31 @@ extension LockQueue {
         return entry.rule.admission(of: revision, ahead: ahead.keyValues, in: prefix)
     }
 
-    /// Looks at the queue as it was at `known`, a revision some member has applied (that of the
-    /// event that ended a wait, or the one a watch started listening after): answered by any
-    /// member that has applied it, from its own store, without waiting for the leader (behind
-    /// other writes' disk syncs). As good as a look at the newest state: the history up to a
-    /// committed revision is the same on every member, no entry can be created ahead of this one
-    /// later, and every change after `known` reaches the watch (or, after a wait, is what fencing
-    /// and the session's checks already cover for any look). A member that has not applied the
-    /// revision yet, or has compacted it, refuses; then it is the ordinary look.
-    func look(_ entry: Entry, revision: Revision, asOf known: Revision) async throws -> Admission {
-        do {
-            return try await look(entry, revision: revision, at: known)
-        } catch let error as EtcdError where error.code != .cancelled && !Task.isCancelled {
-            return try await look(entry, revision: revision)
+    /// Whether `blocker` still blocked the entry at `known`, the revision its watch started
+    /// listening after: read from any member that has applied it, from its own store, without
+    /// waiting for the leader (behind other writes' disk syncs). The history up to a committed
+    /// revision is the same on every member, and every change after `known` reaches the watch.
+    ///
+    /// Trusted only to say "still blocked": anything else (an admission, another blocker, the
+    /// entry's key absent) ends the round, and the next one decides on the newest state. A member
+    /// that has not applied `known`, or has compacted it, refuses; a `known` before the entry's
+    /// own put (a watch on a member behind the one that took the put) cannot show the entry at
+    /// all. Either way it is the ordinary look.
+    func isStillBlocked(_ entry: Entry, revision: Revision, by blocker: Blocker, asOf known: Revision) async throws -> Bool {
+        if known >= revision {
+            do {
+                return try await look(entry, revision: revision, at: known) == .blocked(blocker)
+            } catch let error as EtcdError where error.code != .cancelled && !Task.isCancelled {
+            } catch let error as LockError where error.code == .ownershipLost {
+            }
         }
+        return try await look(entry, revision: revision) == .blocked(blocker)
     }
 
     enum WaitOutcome: Sendable {
         case ownKeyDeleted
-        /// An event that may change the entry's admission, at this revision.
-        case changed(at: Revision)
+        /// An event that may change the entry's admission.
+        case changed
         case watchEnded
         case sessionLost(SessionLoss)
         case deadlinePassed
@@ -148,7 +138,7 @@ extension LockQueue {
                             if event.kind == .delete { return .ownKeyDeleted }
                         } else if blocker.concerns(event) {
                             queue.trace(.eventReceived)
-                            return .changed(at: event.revision)
+                            return .changed
                         }
                     }
                 } catch let error as EtcdError where error.code != .cancelled {

@@ -8,8 +8,9 @@ import Synchronization
 /// Acquisition, end to end: take the session's local turn (recipes with one key per session) →
 /// enqueue in one transaction that also reads the slice of the queue the rule needs (an empty
 /// queue costs one put) → watch the one key the rule names → look again (closing the gap between
-/// the read and the watch) → wait for an event that concerns the entry → look again, at the
-/// event's revision. Waiting ends with the entry admitted, or with its key withdrawn (timeout,
+/// the read and the watch; at the watch's start revision, trusted only to say "still blocked")
+/// → wait for an event that concerns the entry → look again at the newest state, which alone
+/// decides an admission. Waiting ends with the entry admitted, or with its key withdrawn (timeout,
 /// cancellation, a lost session, an error), so no phantom entry blocks the queue.
 struct LockQueue: Sendable {
     let session: EtcdSession

@@ -33,12 +33,15 @@ struct ResourceIntegrationTests {
                 let watch = try await client.watch(prefix.range)
                 watch.cancel()
             }
+            // Counted for the whole test process, where other suites run at the same time (each
+            // with its sockets and threads): a margin for them, far below what a leak per request
+            // (10,000) or per watch (200) would leave.
             let closed = try await eventually(within: .seconds(5)) {
-                try processResources().descriptors <= before.descriptors
+                try processResources().descriptors <= before.descriptors + 32
             }
             let after = try processResources()
             #expect(closed, "descriptors: \(before.descriptors) before, \(after.descriptors) after")
-            #expect(after.threads <= before.threads + 1, "threads: \(before.threads) before, \(after.threads) after")
+            #expect(after.threads <= before.threads + 16, "threads: \(before.threads) before, \(after.threads) after")
         }
         let withClient = try processResources()
         await client.shutdown()

@@ -46,6 +46,11 @@ struct ServiceHardeningIntegrationTests {
                     send(connection, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
                     statuses.append(connection.readResponse()?.status ?? 0)
                 }
+                // The server counts a connection idle once it has written the answer and waits
+                // again: wait (with a deadline) until all three do, or the oldest is not yet a
+                // candidate on a loaded machine.
+                let deadline = ContinuousClock.now + .seconds(20)
+                while server.idleConnectionCount < 3, ContinuousClock.now < deadline { usleep(1000) }
                 let newcomer = try TestConnection(port: replicas[0].port)
                 send(newcomer, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
                 statuses.append(newcomer.readResponse()?.status ?? 0)

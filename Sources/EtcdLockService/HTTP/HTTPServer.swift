@@ -117,6 +117,10 @@ public final class HTTPServer: Sendable {
     /// How many connections are open.
     public var connectionCount: Int { state.withLock { $0.connections } }
 
+    /// How many open connections wait for a request (between two, or for the first one): the
+    /// ones that may be closed for a newcomer at ``Configuration/maximumConnections``.
+    public var idleConnectionCount: Int { state.withLock { $0.idle.count } }
+
     /// Stops accepting, closes idle connections, cancels the handlers in flight (their callers
     /// get what the handlers answer when cancelled) and returns once every connection has ended.
     public func shutdown() async {

@@ -99,7 +99,12 @@ actor ClientFleet {
         slots[index].killedAt = nil
         slots[index].process = nil
         if isStopping {
-            if status != 0, !slots[index].flaggedSilent { unexpectedExits.append("\(name) exited with status \(status) when told to stop") }
+            // A process started just before the stop may get SIGTERM before it has set up its
+            // handling of it: ended by the signal before printing a line, it did nothing at all.
+            let endedBeforeStarting = status == 128 + SIGTERM && !log.hasHeard(client: index, incarnation: slots[index].incarnation)
+            if status != 0, !slots[index].flaggedSilent, !endedBeforeStarting {
+                unexpectedExits.append("\(name) exited with status \(status) when told to stop")
+            }
             return .finished
         }
         if let delay = slots[index].restartAfter { return .restart(after: delay) }
@@ -243,6 +248,11 @@ final class HistoryLog: Sendable {
 
     /// Lines that were not history lines.
     var strayLines: Int { state.withLock { $0.strayLines } }
+
+    /// Whether process `incarnation` of `client` printed anything.
+    func hasHeard(client: Int, incarnation: Int) -> Bool {
+        state.withLock { $0.lastHeard[client]?.incarnation == incarnation }
+    }
 
     /// When process `incarnation` of `client` last printed (the distant past if never).
     func lastHeard(client: Int, incarnation: Int) -> ContinuousClock.Instant {

@@ -70,6 +70,29 @@ private final class WatchFromAMemberBehind: ForwardingStore {
     }
 }
 
+/// A holder takes mutex `name` (a namespace of its own); a waiter of another session, observed by
+/// `waiterSteps`, queues behind it through `store`; once `isWaiting` says the waiter waits, the
+/// holder releases. The holder's and then the waiter's tokens.
+private func handOver(
+    _ name: String, client: EtcdClient, store: some ForwardingStore, waiterSteps: StepRecorder,
+    isWaiting: @escaping @Sendable () -> Bool
+) async throws -> (held: FencingToken, next: FencingToken) {
+    let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
+    return try await EtcdSession.withSession(client) { holder in
+        let mutex = try EtcdMutex(name, session: holder, namespace: namespace)
+        let held = try await mutex.lock()
+        return try await EtcdSession.withSession(client, observer: waiterSteps) { waiter in
+            let contender = try EtcdMutex(name, session: waiter, namespace: namespace, store: store)
+            async let acquired = contender.lock(timeout: .seconds(20))
+            #expect(try await eventually(within: .seconds(10)) { isWaiting() })
+            try await mutex.unlock(held)
+            let next = try await acquired
+            try await contender.unlock(next)
+            return (held.token, next.token)
+        }
+    }
+}
+
 @Suite("a contended handoff's path through etcd", .timeLimit(.minutes(1)))
 struct HandoffPathTests {
     @Test("a waiter enqueues and learns its blocker in one txn, watches it, looks once after the watch and once after the event")
@@ -128,45 +151,24 @@ struct HandoffPathTests {
 
     @Test("a watch answered by a member that has not applied the waiter's own put does not cost the waiter its place")
     func watchFromAMemberBehind() async throws {
-        let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
         let waiterSteps = StepRecorder()
         try await TestEnvironment.withClient { client in
-            let store = WatchFromAMemberBehind(client)
-            try await EtcdSession.withSession(client) { holder in
-                let mutex = try EtcdMutex("lag", session: holder, namespace: namespace)
-                let held = try await mutex.lock()
-                try await EtcdSession.withSession(client, observer: waiterSteps) { waiter in
-                    let contender = try EtcdMutex("lag", session: waiter, namespace: namespace, store: store)
-                    async let acquired = contender.lock(timeout: .seconds(20))
-                    #expect(try await eventually(within: .seconds(10)) { waiterSteps.all.contains(.watchCreated) })
-                    try await mutex.unlock(held)
-                    let next = try await acquired
-                    #expect(next.token > held.token)
-                    try await contender.unlock(next)
-                }
+            let tokens = try await handOver("lag", client: client, store: WatchFromAMemberBehind(client), waiterSteps: waiterSteps) {
+                waiterSteps.all.contains(.watchCreated)
             }
+            #expect(tokens.next > tokens.held)
         }
     }
 
     @Test("a member that refuses reads at the watch's start revision costs one ordinary look; the waiter is admitted all the same")
     func lookAtEventRevisionRefused() async throws {
-        let namespace = "test-handoff-\(Int.random(in: 0..<1_000_000_000))"
         let waiterSteps = StepRecorder()
         try await TestEnvironment.withClient { client in
             let store = MemberBehind(client)
-            try await EtcdSession.withSession(client) { holder in
-                let mutex = try EtcdMutex("behind", session: holder, namespace: namespace)
-                let held = try await mutex.lock()
-                try await EtcdSession.withSession(client, observer: waiterSteps) { waiter in
-                    let contender = try EtcdMutex("behind", session: waiter, namespace: namespace, store: store)
-                    async let acquired = contender.lock(timeout: .seconds(20))
-                    #expect(try await eventually(within: .seconds(10)) { waiterSteps.all.filter { $0 == .lookAnswered }.count == 1 })
-                    try await mutex.unlock(held)
-                    let next = try await acquired
-                    #expect(next.token > held.token)
-                    try await contender.unlock(next)
-                }
+            let tokens = try await handOver("behind", client: client, store: store, waiterSteps: waiterSteps) {
+                waiterSteps.all.filter { $0 == .lookAnswered }.count == 1
             }
+            #expect(tokens.next > tokens.held)
             #expect(store.refusals.withLock { $0 } == 1)
         }
         // The refused look at the watch's start and its ordinary stand-in; the look after the event.

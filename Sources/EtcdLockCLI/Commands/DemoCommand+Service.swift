@@ -10,27 +10,7 @@ extension DemoCommand {
     ///
     /// `nil` when it does not say where it listens within 15 s (it is stopped then).
     func startService() async -> (process: ChildProcess, url: String)? {
-        let (announcements, sink) = AsyncStream.makeStream(of: String.self)
-        let command = [Self.executable, "serve", "--listen", "127.0.0.1:0"] + connection.childArguments
-        guard let service = try? ChildProcess(command: command, environment: [:], onOutputLine: { line in
-            guard line.hasPrefix("listening on ") else { return }
-            sink.yield(String(line.dropFirst("listening on ".count)))
-        }) else { return nil }
-        let url = await withTaskGroup(of: String?.self) { group in
-            group.addTask { await announcements.first { _ in true } }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(15))
-                return nil
-            }
-            defer { group.cancelAll() }
-            return await group.next() ?? nil
-        }
-        sink.finish()
-        guard let url else {
-            service.send(SIGTERM)
-            _ = await service.wait()
-            return nil
-        }
-        return (service, url)
+        guard let service = await ServeProcess.start(port: 0, connection: connection.childArguments) else { return nil }
+        return (service.process, service.url)
     }
 }

@@ -36,36 +36,10 @@ actor ServiceReplicaSet {
     /// Starts one replica on `port` (0: a free one) and waits (up to 15 s) for its
     /// "listening on" line; the process and the port it listens on.
     private static func launch(port: Int, endpoints: [String]) async throws -> (ChildProcess, Int) {
-        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        let listening = AsyncStream.makeStream(of: Int.self)
-        let process = try ChildProcess(
-            command: [
-                executable, "serve", "--listen", "127.0.0.1:\(port)", "--endpoints", endpoints.joined(separator: ","),
-            ],
-            environment: [:]
-        ) { line in
-            if line.hasPrefix("listening on http://"), let port = line.split(separator: ":").last.flatMap({ Int($0) }) {
-                listening.continuation.yield(port)
-            }
-        }
-        let port = await withTaskGroup(of: Int?.self) { group in
-            group.addTask {
-                var lines = listening.stream.makeAsyncIterator()
-                return await lines.next()
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(15))
-                return nil
-            }
-            defer { group.cancelAll() }
-            return await group.next() ?? nil
-        }
-        guard let port else {
-            process.send(SIGKILL)
-            _ = await process.wait()
+        guard let replica = await ServeProcess.start(port: port, connection: ["--endpoints", endpoints.joined(separator: ",")]) else {
             throw UsageError(description: "an etcdlock serve replica did not start listening within 15 s")
         }
-        return (process, port)
+        return (replica.process, replica.port)
     }
 
     /// SIGKILLs replica `index`; `false` if it is not running or paused.

@@ -283,8 +283,10 @@ struct CLISupervisionTests {
             #expect(try await eventually(within: .seconds(20)) { observer.output.contains("leader after-restart") })
             leader.send(SIGTERM)
             observer.send(SIGTERM)
-            #expect(try await leader.waitForExit(within: .seconds(10)) == 0)
-            #expect(try await observer.waitForExit(within: .seconds(10)) == 0)
+            let leaderStatus = try await leader.waitForExit(within: .seconds(10))
+            #expect(leaderStatus == 0, "elect: status \(String(describing: leaderStatus)): \(leader.output)")
+            let observerStatus = try await observer.waitForExit(within: .seconds(10))
+            #expect(observerStatus == 0, "observe: status \(String(describing: observerStatus)): \(observer.output)")
         }
     }
 

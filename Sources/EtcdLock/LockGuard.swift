@@ -19,6 +19,9 @@ public struct LockGuard: Sendable, CustomStringConvertible {
     let state: GuardState
     /// The lock-delay marker this hold recorded, deleted with its key on release.
     let marker: EtcdKey?
+    /// The value that would record this hold's admission in its key, when the key does not yet
+    /// (see ``QueueEntryRecord``).
+    let unrecordedAdmission: [UInt8]?
 
     init(name: String, ticket: LockQueue.Ticket, mode: LockMode) {
         self.name = name
@@ -27,6 +30,7 @@ public struct LockGuard: Sendable, CustomStringConvertible {
         acquiredAt = ticket.acquiredAt
         self.mode = mode
         marker = ticket.marker
+        unrecordedAdmission = ticket.unrecordedAdmission
         state = GuardState()
     }
 
@@ -93,7 +97,7 @@ public struct LockHolder: Sendable, Hashable {
 extension LockHolder {
     /// The holder an entry of a queue stands for.
     init(entry: KeyValue) {
-        self.init(key: entry.key, token: FencingToken(entry.createRevision), owner: entry.valueString, lease: entry.lease)
+        self.init(key: entry.key, token: FencingToken(entry.createRevision), owner: QueueEntryRecord(entry.value).owner, lease: entry.lease)
     }
 
     /// The head of a queue, or, when `head` is `nil`, this session (another of its tasks holds

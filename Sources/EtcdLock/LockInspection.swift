@@ -23,7 +23,7 @@ extension LockInspection {
     /// `permits` is `nil` when the value is not in the semaphore's format (a key written by
     /// something else); `owner` is then the whole value.
     public static func semaphoreRecord(_ value: [UInt8]) -> (permits: Int?, owner: String) {
-        let record = SemaphoreValue(value)
+        let record = QueueEntryRecord(value)
         return (record.permits, record.owner)
     }
 }

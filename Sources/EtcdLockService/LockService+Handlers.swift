@@ -1,5 +1,6 @@
 import Etcd
 import EtcdLock
+import Foundation
 
 extension LockService {
     /// `POST /v1/locks/{name}:acquire` `{"ttl_seconds", "wait_seconds", "owner", "mode", "permits"}`:
@@ -102,70 +103,87 @@ extension LockService {
     /// `POST /v1/locks/{name}:release` `{"token", "lease"}`.
     func release(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
         let handle = try Self.handle(name, request, caller: caller)
-        let released: Bool
+        let release: LockHandle.Release
         do {
-            released = try await handle.release(client: client)
+            release = try await handle.releaseReportingHold(client: client)
         } catch {
             metrics.release("error")
             throw error
         }
-        guard released else {
+        guard release.released else {
             metrics.release("lost")
             throw ServiceError(status: 410, code: "lost", message: "\(name) is not held with token \(handle.token)")
         }
         metrics.release("released")
+        if let held = release.heldFor { metrics.locks.released(name: name, token: handle.token, held: held) }
         return Self.ok(["name": .string(name), "token": .int(handle.token.rawValue), "released": .bool(true)])
     }
 
     /// `GET /v1/locks/{name}[?kind=lock|rwlock|semaphore]`: the mutex, or the read/write lock or
     /// semaphore of that name.
     func inspect(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
-        let kindText = try Self.query(request, allowed: ["kind"])["kind"] ?? "lock"
-        guard let kind = LockQueueState.Kind(rawValue: kindText) else {
-            throw ServiceError(status: 400, code: "invalid_argument", message: "kind must be lock, rwlock or semaphore")
-        }
+        let kind = try Self.kind(Self.query(request, allowed: ["kind"])["kind"])
         if kind != .lock {
             let (queue, revision) = try await LockAdmin.queue(name, namespace: caller.namespace, kind: kind, client: client)
             return Self.ok([
                 "name": .string(name), "kind": .string(kind.rawValue), "mode": queue.holders.first.map { .string($0.mode.rawValue) } ?? .null,
-                "holders": .array(queue.holders.map(Self.entry)), "waiters": .array(queue.waiters.map(Self.entry)),
+                "holders": .array(queue.holders.map { Self.entry($0, holds: true) }), "waiters": .array(queue.waiters.map { Self.entry($0, holds: false) }),
                 "permits": queue.permits.map { .int(Int64($0)) } ?? .null, "revision": .int(revision.rawValue),
             ])
         }
         let state = try await LockAdmin.inspect(name, namespace: caller.namespace, client: client)
         return Self.ok([
-            "name": .string(name), "holder": state.holder.map(Self.entry) ?? .null, "waiters": .array(state.waiters.map(Self.entry)),
+            "name": .string(name), "holder": state.holder.map { Self.entry($0, holds: true) } ?? .null,
+            "waiters": .array(state.waiters.map { Self.entry($0, holds: false) }),
             "revision": .int(state.revision.rawValue),
         ])
     }
 
-    /// `GET /v1/locks?prefix=P`.
+    /// `GET /v1/locks?prefix=P[&kind=lock|rwlock|semaphore]`.
     func list(_ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
-        let prefix = try Self.query(request, allowed: ["prefix"])["prefix"] ?? ""
-        let locks = try await LockAdmin.list(namespace: caller.namespace, namePrefix: prefix, client: client)
+        let query = try Self.query(request, allowed: ["prefix", "kind"])
+        let kind = try Self.kind(query["kind"])
+        let locks = try await LockAdmin.list(namespace: caller.namespace, namePrefix: query["prefix"] ?? "", kind: kind, client: client)
         return Self.ok([
+            "kind": .string(kind.rawValue),
             "locks": .array(
                 locks.map { lock in
-                    .object(["name": .string(lock.name), "holder": Self.entry(lock.holder), "waiting": .int(Int64(lock.waiting))])
-                })
+                    .object([
+                        "name": .string(lock.name), "holder": Self.entry(lock.holder, holds: true),
+                        "holders": .int(Int64(lock.holders.count)), "waiting": .int(Int64(lock.waiting)),
+                    ])
+                }),
         ])
     }
 
-    /// `POST /v1/locks/{name}:force-release` `{"token"}` (optional; admins only).
+    /// The kind a `kind` parameter names (`lock` when absent); 400 for any other.
+    private static func kind(_ text: String?) throws(ServiceError) -> LockQueueState.Kind {
+        guard let kind = LockQueueState.Kind(rawValue: text ?? "lock") else {
+            throw ServiceError(status: 400, code: "invalid_argument", message: "kind must be lock, rwlock or semaphore")
+        }
+        return kind
+    }
+
+    /// `POST /v1/locks/{name}:force-release` `{"token", "kind"}` (both optional; admins only).
     func forceRelease(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
         let body = try RequestBody.decode(ForceReleaseBody.self, from: request.body, allowed: ForceReleaseBody.fields)
+        let kind = try Self.kind(body.kind)
         let outcome = try await LockAdmin.forceRelease(
-            name, namespace: caller.namespace, token: body.token.map(FencingToken.init(rawValue:)), client: client)
+            name, namespace: caller.namespace, kind: kind, token: body.token.map(FencingToken.init(rawValue:)), client: client)
         switch outcome {
         case .released(let entry, let revision):
             metrics.forceReleased()
-            return Self.ok(["name": .string(name), "released": Self.entry(entry), "revision": .int(revision.rawValue)])
+            return Self.ok(["name": .string(name), "released": Self.entry(entry, holds: true), "revision": .int(revision.rawValue)])
         case .free:
             return Self.ok(["name": .string(name), "released": .null])
+        case .severalHolders(let holders):
+            throw ServiceError(
+                status: 409, code: "token_required", message: "\(name) has \(holders.count) holders; say which with its token",
+                extra: ["holders": .array(holders.map { Self.entry($0, holds: true) })])
         case .notHolder(let current):
             throw ServiceError(
                 status: 409, code: "not_holder", message: "\(name) is held under another token; nothing was removed",
-                extra: ["holder": Self.entry(current)])
+                extra: ["holder": Self.entry(current, holds: true)])
         }
     }
 
@@ -213,24 +231,41 @@ extension LockService {
 
     /// A read/write lock's or a semaphore's entry: as a mutex's, with its hold's mode (and a
     /// permit's count).
-    private static func entry(_ entry: LockQueueState.Entry) -> JSONOutput {
-        var fields: [String: JSONOutput] = [
-            // Never the lease, nor the key (whose name ends with the lease): with the token, the
-            // lease is what proves holding the lock.
-            "owner": .string(entry.owner), "token": .int(entry.keyValue.createRevision.rawValue),
-            "lease_ttl_seconds": entry.ttl.map { .int($0) } ?? .null,
-            "mode": .string(entry.mode.rawValue),
-        ]
+    private static func entry(_ entry: LockQueueState.Entry, holds: Bool) -> JSONOutput {
+        var fields = entryFields(
+            owner: entry.owner, token: entry.keyValue.createRevision, leaseTTL: entry.ttl, queuedAt: entry.queuedAt,
+            admittedAt: entry.admittedAt, holds: holds)
+        fields["mode"] = .string(entry.mode.rawValue)
         if entry.mode == .permit { fields["permits"] = entry.permits.map { .int(Int64($0)) } ?? .null }
         return .object(fields)
     }
 
-    private static func entry(_ entry: LockAdmin.Entry) -> JSONOutput {
-        .object([
-            // Never the lease, nor the key (whose name ends with the lease): with the token, the
-            // lease is what proves holding the lock.
-            "owner": .string(entry.owner), "token": .int(entry.token.rawValue),
-            "lease_ttl_seconds": entry.leaseTTL.map { .int($0.components.seconds) } ?? .null,
-        ])
+    private static func entry(_ entry: LockAdmin.Entry, holds: Bool) -> JSONOutput {
+        .object(
+            entryFields(
+                owner: entry.owner, token: entry.token.revision, leaseTTL: entry.leaseTTL.map { $0.components.seconds },
+                queuedAt: entry.queuedAt, admittedAt: entry.admittedAt, holds: holds))
+    }
+
+    /// An entry's fields. Never the lease, nor the key (whose name ends with the lease): with the
+    /// token, the lease is what proves holding the lock. Ages come from the times the key records
+    /// (`null` when it records none): a holder's `held_for_seconds` since its admission and
+    /// `queued_for_seconds` since it joined the queue (at least as long), a waiter's
+    /// `waiting_for_seconds`.
+    private static func entryFields(
+        owner: String, token: Revision, leaseTTL: Int64?, queuedAt: Date?, admittedAt: Date?, holds: Bool
+    ) -> [String: JSONOutput] {
+        let now = Date()
+        let age = { (date: Date?) -> JSONOutput in QueueEntryRecord.age(of: date, now: now).map { .seconds($0) } ?? .null }
+        var fields: [String: JSONOutput] = [
+            "owner": .string(owner), "token": .int(token.rawValue), "lease_ttl_seconds": leaseTTL.map { .int($0) } ?? .null,
+        ]
+        if holds {
+            fields["held_for_seconds"] = age(admittedAt)
+            fields["queued_for_seconds"] = age(queuedAt)
+        } else {
+            fields["waiting_for_seconds"] = age(queuedAt)
+        }
+        return fields
     }
 }

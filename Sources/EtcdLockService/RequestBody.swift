@@ -93,6 +93,8 @@ extension LockHandle.Mode {
 
 /// `:force-release`'s body.
 struct ForceReleaseBody: Decodable {
-    static let fields: Set<String> = ["token"]
+    static let fields: Set<String> = ["token", "kind"]
     var token: Int64?
+    /// `lock` (the default), `rwlock` or `semaphore`.
+    var kind: String?
 }

@@ -38,6 +38,8 @@ indirect enum JSONOutput: Sendable {
     case string(String)
     case int(Int64)
     case bool(Bool)
+    /// A duration as seconds with millisecond precision (`12.345`).
+    case seconds(Duration)
     case null
     case array([JSONOutput])
     case object([String: JSONOutput])
@@ -50,6 +52,10 @@ indirect enum JSONOutput: Sendable {
         case .string(let string): return Self.quoted(string)
         case .int(let value): return String(value)
         case .bool(let value): return value ? "true" : "false"
+        case .seconds(let duration):
+            let milliseconds = max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+            let fraction = String(milliseconds % 1000)
+            return "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
         case .null: return "null"
         case .array(let values): return "[" + values.map(\.text).joined(separator: ",") + "]"
         case .object(let fields):

@@ -35,6 +35,8 @@ struct ServeCommandTests {
         #expect(lines.contains { $0.contains(#"etcdlock_service_acquisitions_total{result="held"}"#) })
         #expect(lines.contains { $0.hasPrefix("200 ") && $0.contains(#""kind":"rwlock""#) && $0.contains(#""mode":"read""#) })
         #expect(lines.contains { $0.hasPrefix("409 ") && $0.contains(#""code":"permits_mismatch""#) })
+        #expect(lines.contains { $0.hasPrefix("200 ") && $0.contains(#""holder":{"held_for_seconds":"#) }, "the inspection tells how long")
+        #expect(lines.contains { $0.hasPrefix("200 ") && $0.contains(#""kind":"rwlock","locks":[{"#) && $0.contains(#""holders":2"#) })
 
         // Held through the service, listed and force-released by the CLI straight from etcd.
         let endpoints = try await TestEnvironment.endpoints().joined(separator: ",")
@@ -53,6 +55,24 @@ struct ServeCommandTests {
         #expect(released.output.hasPrefix("released \(name): token "), "\(released.output)")
         let free = try await CLIRunner.run(["release", name, "--force", "--endpoints", endpoints])
         #expect(free.output == "\(name): free; nothing released\n")
+
+        // Read/write locks: two readers are listed as one lock; removing one needs its token.
+        var readerTokens: [String] = []
+        for owner in ["reader-1", "reader-2"] {
+            let read = try await CLIRunner.runShell(
+                "curl -sS -X POST '\(url)/v1/locks/\(name):acquire' -d '{\"mode\": \"read\", \"owner\": \"\(owner)\"}'")
+            readerTokens.append(String(read.output.split(separator: #""token":"#).last?.prefix { $0.isNumber } ?? ""))
+        }
+        let readers = try await CLIRunner.run(["list", "--kind", "rwlock", String(name.prefix(12)), "--endpoints", endpoints])
+        #expect(readers.output.hasPrefix("\(name): held by reader-1 and 1 more, token \(readerTokens[0]), "), "\(readers.output)")
+        #expect(readers.output.contains(", held for "), "\(readers.output)")
+        let ambiguous = try await CLIRunner.run(["release", name, "--force", "--kind", "rwlock", "--endpoints", endpoints])
+        #expect(ambiguous.status == 1)
+        #expect(ambiguous.errors.contains("has 2 holders"), "\(ambiguous.errors)")
+        for token in readerTokens.reversed() {
+            let removed = try await CLIRunner.run(["release", name, "--force", "--kind", "rwlock", "--token", token, "--endpoints", endpoints])
+            #expect(removed.output.hasPrefix("released \(name): token \(token), owner reader-"), "\(removed.output)\(removed.errors)")
+        }
         server.send(SIGTERM)
         #expect(try await server.waitForExit(within: .seconds(10)) == 0)
     }

@@ -1,10 +1,27 @@
 import Etcd
+import Foundation
 import Testing
 
 @testable import EtcdLock
 
 @Suite("lock names, fencing gate, metrics and the local queue", .timeLimit(.minutes(1)))
 struct LockPrimitivesTests {
+    @Test("a queue key's record keeps its times, permits and owner apart, even an owner that looks like a field")
+    func queueEntryRecord() {
+        let queued = Date(timeIntervalSince1970: 1_700_000_000.123)
+        let admitted = Date(timeIntervalSince1970: 1_700_000_004.5)
+        let record = QueueEntryRecord(queuedAt: queued, admittedAt: admitted, permits: 3, owner: "since=1;permits=2;x")
+        #expect(String(decoding: record.bytes, as: UTF8.self) == "since=1700000000123;held=1700000004500;permits=3;since=1;permits=2;x")
+        let read = QueueEntryRecord(record.bytes)
+        #expect(read == record)
+        #expect(QueueEntryRecord(Array("permits=2;worker".utf8)) == QueueEntryRecord(permits: 2, owner: "worker"))
+        #expect(QueueEntryRecord(Array("just an owner".utf8)) == QueueEntryRecord(owner: "just an owner"))
+        #expect(QueueEntryRecord(Array("since=x;y".utf8)).owner == "since=x;y")
+        #expect(QueueEntryRecord.age(of: queued, now: admitted) == .milliseconds(4377))
+        #expect(QueueEntryRecord.age(of: admitted, now: queued) == .zero, "a clock behind the writer's reads no negative age")
+        #expect(QueueEntryRecord.age(of: nil) == nil)
+    }
+
     @Test("names are escaped into one key segment: no slash survives, no two names collide")
     func nameEscaping() throws {
         let names = ["orders", "a/b", "a%2Fb", "../x", "..%2Fx", "ünïcödé", "with space", "%", "%25", "a.b-c_d"]

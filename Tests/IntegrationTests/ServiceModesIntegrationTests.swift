@@ -106,6 +106,56 @@ struct ServiceModesIntegrationTests {
         }
     }
 
+    @Test("list and force-release cover read/write locks and semaphores; several holders need a token")
+    func listAndForceReleaseKinds() async throws {
+        let namespace = "modes-\(Int.random(in: 0..<1_000_000_000))"
+        let grants: [String: AccessTokens.Grant] = ["t": .init(namespace: namespace, role: .client), "a": .init(namespace: namespace, role: .admin)]
+        try await withReplicas(1, tokens: AccessTokens(grants: grants)) { replicas in
+            let port = replicas[0].port
+            let readers = [
+                try await request(port, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "read", "owner": "r1"}"#, token: "t"),
+                try await request(port, "POST", "/v1/locks/doc:acquire", body: #"{"mode": "read", "owner": "r2"}"#, token: "t"),
+            ]
+            let permit = try await request(port, "POST", "/v1/locks/slots:acquire", body: #"{"permits": 3, "owner": "p1"}"#, token: "t")
+            #expect(readers.allSatisfy { $0.status == 200 } && permit.status == 200)
+
+            let rwlocks = try await request(port, "GET", "/v1/locks?kind=rwlock", token: "t")
+            #expect(rwlocks.json["kind"] == .string("rwlock"))
+            let listed = try #require(rwlocks.json["locks"]?.array.first, "\(rwlocks.body)")
+            #expect(listed["name"] == .string("doc"))
+            #expect(listed["holders"] == .number(2))
+            #expect(listed["waiting"] == .number(0))
+            #expect(listed["holder"]?["held_for_seconds"]?.double != nil)
+            let semaphores = try await request(port, "GET", "/v1/locks?prefix=sl&kind=semaphore", token: "t")
+            #expect(semaphores.json["locks"]?.array.map { $0["name"] } == [.string("slots")], "\(semaphores.body)")
+            #expect(try await request(port, "GET", "/v1/locks", token: "t").json["locks"]?.array.isEmpty == true, "no mutex is held")
+            #expect(try await request(port, "GET", "/v1/locks?kind=queue", token: "t").status == 400)
+
+            // Two readers hold together: which one to remove must be said.
+            let ambiguous = try await request(port, "POST", "/v1/locks/doc:force-release", body: #"{"kind": "rwlock"}"#, token: "a")
+            #expect(ambiguous.status == 409)
+            #expect(ambiguous.json["error"]?["code"] == .string("token_required"), "\(ambiguous.body)")
+            #expect(ambiguous.json["holders"]?.array.count == 2)
+            let secondToken = try #require(readers[1].json["token"]?.int)
+            let removed = try await request(
+                port, "POST", "/v1/locks/doc:force-release", body: #"{"kind": "rwlock", "token": \#(secondToken)}"#, token: "a")
+            #expect(removed.status == 200, "\(removed.body)")
+            #expect(removed.json["released"]?["owner"] == .string("r2"))
+            #expect(try await request(
+                port, "POST", "/v1/locks/doc:renew", body: try handleBody(readers[1], #", "mode": "read""#), token: "t").status == 410)
+            // The lone holder left goes without a token; so does a semaphore's.
+            let lone = try await request(port, "POST", "/v1/locks/doc:force-release", body: #"{"kind": "rwlock"}"#, token: "a")
+            #expect(lone.json["released"]?["owner"] == .string("r1"), "\(lone.body)")
+            let slots = try await request(port, "POST", "/v1/locks/slots:force-release", body: #"{"kind": "semaphore"}"#, token: "a")
+            #expect(slots.json["released"]?["owner"] == .string("p1"), "\(slots.body)")
+            #expect(try await request(port, "POST", "/v1/locks/slots:force-release", body: #"{"kind": "semaphore"}"#, token: "a").json["released"] == .null)
+            #expect(try await request(port, "POST", "/v1/locks/doc:force-release", body: #"{"kind": "rw"}"#, token: "a").status == 400)
+            #expect(try await request(port, "GET", "/v1/locks?kind=rwlock", token: "t").json["locks"]?.array.isEmpty == true)
+        }
+        // Force-release leaves leases alone: the holders' keys are gone, their leases expire.
+        #expect(try await keyCount(namespace) == 0)
+    }
+
     @Test("bad mode and permit combinations get typed 400s and change nothing in etcd")
     func badCombinations() async throws {
         try await withNamespace(1) { ports in

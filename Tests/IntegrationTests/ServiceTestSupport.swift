@@ -63,7 +63,7 @@ struct HTTPAnswer: Sendable {
 
 /// A JSON value, Sendable, for assertions.
 enum JSONField: Sendable, Equatable {
-    case number(Int64), string(String), bool(Bool), null, object([String: JSONField]), array([JSONField]), other
+    case number(Int64), decimal(Double), string(String), bool(Bool), null, object([String: JSONField]), array([JSONField]), other
 
     static func object(_ text: String) -> [String: JSONField] {
         guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [:] }
@@ -72,7 +72,8 @@ enum JSONField: Sendable, Equatable {
 
     init(_ value: Any) {
         switch value {
-        case let number as NSNumber: self = .number(number.int64Value)
+        case let number as NSNumber:
+            self = number.doubleValue == Double(number.int64Value) ? .number(number.int64Value) : .decimal(number.doubleValue)
         case let string as String: self = .string(string)
         case is NSNull: self = .null
         case let object as [String: Any]: self = .object(object.mapValues(JSONField.init))
@@ -82,6 +83,14 @@ enum JSONField: Sendable, Equatable {
     }
 
     var int: Int64? { if case .number(let value) = self { value } else { nil } }
+    /// A number, whole or not.
+    var double: Double? {
+        switch self {
+        case .number(let value): Double(value)
+        case .decimal(let value): value
+        default: nil
+        }
+    }
     var text: String? { if case .string(let value) = self { value } else { nil } }
     subscript(_ key: String) -> JSONField? { if case .object(let fields) = self { fields[key] } else { nil } }
     var array: [JSONField] { if case .array(let values) = self { values } else { [] } }

@@ -1,11 +1,13 @@
 import Etcd
+import Foundation
 
 /// Operations on mutexes for operators and tools, without a session: list a namespace's locks,
 /// inspect one, force-release a holder. `etcdlock list`, `etcdlock release --force` and the lock
 /// service call these.
 ///
-/// They read and write etcd directly and keep nothing in the process. Ages (how long a holder has
-/// held, a waiter waited) are not reported: etcd records no times, only revisions and lease TTLs.
+/// They read and write etcd directly and keep nothing in the process. Ages (how long a waiter has
+/// waited, a holder held) come from the times each key's value records (``QueueEntryRecord``):
+/// etcd itself records none.
 public enum LockAdmin {
     /// One key of a lock's queue: the holder or a waiter.
     public struct Entry: Sendable, Hashable {
@@ -13,8 +15,12 @@ public enum LockAdmin {
         public var key: EtcdKey
         /// Its fencing token (the key's create revision): its place in line.
         public var token: FencingToken
-        /// Who queued it (the key's value).
+        /// Who queued it (its session's owner, from the key's value).
         public var owner: String
+        /// When it joined the queue, by its writer's clock (`nil` for a key that does not say).
+        public var queuedAt: Date?
+        /// When it was admitted, when its key records it (see ``QueueEntryRecord``).
+        public var admittedAt: Date?
         /// The lease the key lives on.
         public var lease: LeaseID?
         /// What the lease has left, when it was asked (``inspect(_:namespace:client:)`` asks);
@@ -24,7 +30,10 @@ public enum LockAdmin {
         init(_ keyValue: KeyValue, leaseTTL: Duration? = nil) {
             key = keyValue.key
             token = FencingToken(keyValue.createRevision)
-            owner = keyValue.valueString
+            let record = QueueEntryRecord(keyValue.value)
+            owner = record.owner
+            queuedAt = record.queuedAt
+            admittedAt = record.admittedAt
             lease = keyValue.lease
             self.leaseTTL = leaseTTL
         }
@@ -42,14 +51,17 @@ public enum LockAdmin {
         public var revision: Revision
     }
 
-    /// One lock of a namespace, as ``list(namespace:namePrefix:client:)`` reports it.
+    /// One lock of a namespace, as ``list(namespace:namePrefix:kind:client:)`` reports it.
     public struct LockSummary: Sendable, Hashable {
         /// The lock's name.
         public var name: String
-        /// Who holds it (every lock listed has keys, so a holder).
-        public var holder: Entry
-        /// How many wait behind the holder.
+        /// Who holds it (every lock listed has keys, so at least one holder): a mutex's or a
+        /// writer's one, every reader admitted together, a semaphore's permit holders.
+        public var holders: [Entry]
+        /// How many wait behind the holders.
         public var waiting: Int
+        /// The first holder.
+        public var holder: Entry { holders[0] }
     }
 
     /// The holder and waiters of the mutex `name` in `namespace`, with each lease's remaining TTL.
@@ -84,54 +96,58 @@ public enum LockAdmin {
         return (LockQueueState(kind: kind, prefix: prefix, keys: range.keyValues, ttls: ttls), revision ?? range.header.revision)
     }
 
-    /// The mutexes of `namespace` that have a holder, by name, whose name starts with `namePrefix`
-    /// (every one when it is empty): each with its holder and the length of its queue.
+    /// The locks of `kind` (the mutexes by default) in `namespace` that have a holder, by name,
+    /// whose name starts with `namePrefix` (every one when it is empty): each with its holders and
+    /// the length of its queue, by the kind's admission rule.
     ///
     /// One range read of the namespace (the part under the prefix): meant for operators, not for a
     /// hot path.
     ///
     /// - Throws: ``LockError`` `.invalidName` (an invalid namespace); ``EtcdError`` when etcd
     ///   cannot be reached.
-    public static func list(namespace: String = "default", namePrefix: String = "", client: EtcdClient) async throws -> [LockSummary] {
-        let root = try LockName.kindPrefix(namespace: namespace, kind: RecipeKind.mutex.rawValue)
+    public static func list(
+        namespace: String = "default", namePrefix: String = "", kind: LockQueueState.Kind = .lock, client: EtcdClient
+    ) async throws -> [LockSummary] {
+        let root = try LockName.kindPrefix(namespace: namespace, kind: kind.recipe.rawValue)
         // Escaping maps each byte to a fixed, prefix-free code, so a name starts with `namePrefix`
         // exactly when its segment starts with the prefix's segment.
         let scanned = namePrefix.isEmpty ? root : root.appending(try LockName.segment(namePrefix, kind: "lock name prefix"))
         let range = try await client.range(RangeRequest(.prefix(scanned), sort: .init(.createRevision, .ascending)))
         let rootLength = root.description.utf8.count
-        var order: [String] = []
-        var queues: [String: (holder: Entry, waiting: Int)] = [:]
+        var keys: [String: [KeyValue]] = [:]
         for keyValue in range.keyValues {
             let rest = keyValue.key.description.utf8.dropFirst(rootLength)
             guard let slash = rest.firstIndex(of: UInt8(ascii: "/")),
                 let name = LockName.name(ofSegment: Substring(rest[..<slash]))
             else { continue }
-            if queues[name] == nil {
-                order.append(name)
-                queues[name] = (Entry(keyValue), 0)
-            } else {
-                queues[name]?.waiting += 1
-            }
+            keys[name, default: []].append(keyValue)
         }
-        return order.sorted().compactMap { name in
-            queues[name].map { LockSummary(name: name, holder: $0.holder, waiting: $0.waiting) }
+        return try keys.keys.sorted().compactMap { name in
+            let queue = LockQueueState(kind: kind, prefix: try kind.prefix(name, namespace: namespace), keys: keys[name] ?? [], ttls: [:])
+            guard !queue.holders.isEmpty else { return nil }
+            return LockSummary(name: name, holders: queue.holders.map { Entry($0.keyValue) }, waiting: queue.waiters.count)
         }
     }
 
-    /// The outcome of ``forceRelease(_:namespace:token:client:)``.
+    /// The outcome of ``forceRelease(_:namespace:kind:token:client:)``.
     public enum ForceRelease: Sendable, Hashable {
         /// The holder's key was deleted at `revision`; the next waiter, if any, now holds the lock.
         /// The holder's lease is left alone (it may carry the holder's other locks): a process
         /// holding through it learns of the loss from its key's deletion.
         case released(Entry, revision: Revision)
-        /// The lock is held under another token than the one given; nothing was deleted.
+        /// The lock is not held under the token given (`current` holds it); nothing was deleted.
         case notHolder(current: Entry)
+        /// Several hold it together (readers, permit holders) and no token said which to remove;
+        /// nothing was deleted.
+        case severalHolders([Entry])
         /// Nobody holds the lock; nothing was deleted.
         case free
     }
 
-    /// Deletes the holder's key of the mutex `name` in `namespace` — only if it is still the
-    /// holder with `token`, when a token is given — so the next waiter gets the lock.
+    /// Deletes the key of a holder of lock `name` of `kind` (the mutex by default) in `namespace`
+    /// — only if it is still a holder with `token`, when a token is given — so the next in line
+    /// is admitted. A read/write lock's readers and a semaphore's permit holders hold together:
+    /// without a token, only a lone holder is removed.
     ///
     /// The deletion is guarded by the holder's create revision, so a holder that changed between
     /// the read and the deletion is never removed by mistake (the call then reads again, at most
@@ -139,22 +155,34 @@ public enum LockAdmin {
     ///
     /// - Throws: ``LockError`` `.invalidName`; ``EtcdError`` when etcd cannot be reached.
     public static func forceRelease(
-        _ name: String, namespace: String = "default", token: FencingToken? = nil, client: EtcdClient
+        _ name: String, namespace: String = "default", kind: LockQueueState.Kind = .lock, token: FencingToken? = nil,
+        client: EtcdClient
     ) async throws -> ForceRelease {
-        let prefix = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
-        let headRange = RangeRequest(.prefix(prefix), limit: 1, sort: .init(.createRevision, .ascending))
+        let prefix = try kind.prefix(name, namespace: namespace)
+        // A mutex's holder is its oldest key; the other kinds' holders take a look at the queue.
+        let read = RangeRequest(.prefix(prefix), limit: kind == .lock ? 1 : 0, sort: .init(.createRevision, .ascending))
         for _ in 0..<5 {
-            let head = try await client.range(headRange)
-            guard let current = head.keyValues.first else { return .free }
-            let holder = Entry(current)
-            if let token, holder.token != token { return .notHolder(current: holder) }
-            let deletion = Txn(if: [.createRevision(of: current.key, .equal, current.createRevision)], then: [.delete(.key(current.key))])
+            let queue = LockQueueState(kind: kind, prefix: prefix, keys: try await client.range(read).keyValues, ttls: [:])
+            guard let first = queue.holders.first else { return .free }
+            let target: LockQueueState.Entry
+            if let token {
+                guard let holder = queue.holders.first(where: { $0.keyValue.createRevision == token.revision }) else {
+                    return .notHolder(current: Entry(first.keyValue))
+                }
+                target = holder
+            } else {
+                guard queue.holders.count == 1 else { return .severalHolders(queue.holders.map { Entry($0.keyValue) }) }
+                target = first
+            }
+            let key = target.keyValue.key
+            let deletion = Txn(
+                if: [.createRevision(of: key, .equal, target.keyValue.createRevision)], then: [.delete(.key(key))])
             let result = try await client.txn(deletion, retry: .idempotent)
-            if result.succeeded { return .released(holder, revision: result.header.revision) }
-            // The holder left meanwhile: with a token, that holder is gone; without, look again.
+            if result.succeeded { return .released(Entry(target.keyValue), revision: result.header.revision) }
+            // That holder left meanwhile: with a token, it is gone for good; without, look again.
             if token != nil {
-                let next = try await client.range(headRange)
-                return next.keyValues.first.map { .notHolder(current: Entry($0)) } ?? .free
+                let next = LockQueueState(kind: kind, prefix: prefix, keys: try await client.range(read).keyValues, ttls: [:])
+                return next.holders.first.map { .notHolder(current: Entry($0.keyValue)) } ?? .free
             }
         }
         throw EtcdError(code: .timeout, message: "the holder of \(name) kept changing; nothing was force-released")

@@ -1,4 +1,5 @@
 import Etcd
+import Foundation
 
 /// One lock queue as an inspection sees it: who holds it and who waits, in order, by the
 /// recipe's admission rule. `etcdlock inspect` and the lock service report it.
@@ -13,6 +14,15 @@ public struct LockQueueState: Sendable {
         case rwlock
         /// A semaphore (`--permits N`), under `/etcdlock/<ns>/semaphore/<name>/`.
         case semaphore
+
+        /// The recipe whose keys this kind's queue holds.
+        var recipe: RecipeKind {
+            switch self {
+            case .lock: .mutex
+            case .rwlock: .readWriteLock
+            case .semaphore: .semaphore
+            }
+        }
 
         /// The key prefix of lock `name` of this kind in `namespace`.
         ///
@@ -38,6 +48,10 @@ public struct LockQueueState: Sendable {
         public var permits: Int?
         /// Its lease's remaining TTL in seconds (`nil`: no lease; -1: the lease is gone).
         public var ttl: Int64?
+        /// When it joined the queue, by its writer's clock (`nil` for a key that does not say).
+        public var queuedAt: Date?
+        /// When it was admitted, when its key records it (see ``QueueEntryRecord``).
+        public var admittedAt: Date?
     }
 
     /// The kind of lock.
@@ -59,16 +73,16 @@ public struct LockQueueState: Sendable {
         let writers = prefix.appending("write/").description
         let entries = keys.map { keyValue in
             let ttl = keyValue.lease.flatMap { ttls[$0] }
-            switch kind {
-            case .lock:
-                return Entry(keyValue: keyValue, mode: .exclusive, owner: keyValue.valueString, ttl: ttl)
-            case .rwlock:
-                let mode: LockMode = keyValue.key.description.hasPrefix(writers) ? .write : .read
-                return Entry(keyValue: keyValue, mode: mode, owner: keyValue.valueString, ttl: ttl)
-            case .semaphore:
-                let record = LockInspection.semaphoreRecord(keyValue.value)
-                return Entry(keyValue: keyValue, mode: .permit, owner: record.owner, permits: record.permits, ttl: ttl)
-            }
+            let record = QueueEntryRecord(keyValue.value)
+            let mode: LockMode =
+                switch kind {
+                case .lock: .exclusive
+                case .rwlock: keyValue.key.description.hasPrefix(writers) ? .write : .read
+                case .semaphore: .permit
+                }
+            return Entry(
+                keyValue: keyValue, mode: mode, owner: record.owner, permits: kind == .semaphore ? record.permits : nil, ttl: ttl,
+                queuedAt: record.queuedAt, admittedAt: record.admittedAt)
         }
         let holding: Int
         switch kind {

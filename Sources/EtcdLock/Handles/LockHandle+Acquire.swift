@@ -51,6 +51,13 @@ extension LockHandle {
             case .refused(let holder): return .heldByOther(holder)
             case .timedOut(let holder): return .timedOut(holder: holder)
             }
+            // The key records when the holder was admitted, for inspections (see
+            // ``QueueEntryRecord``), unless it already says so. Best effort: the hold stands either way.
+            if let stamped = lock.unrecordedAdmission {
+                _ = try? await client.txn(
+                    Txn(if: [.createRevision(of: lock.key, .equal, lock.token.revision)], then: [.put(lock.key, value: stamped, lease: session.lease)]),
+                    retry: .idempotent)
+            }
             var ttlLeft = session.ttl
             // After a long wait the last keepalive may be up to a third of the TTL old: renew once
             // more, so the caller's first renewal is due a whole TTL/3 from now.

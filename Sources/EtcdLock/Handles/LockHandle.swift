@@ -118,35 +118,54 @@ public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
     /// - Throws: ``EtcdError`` when etcd cannot be reached (the lock may still be held).
     @discardableResult
     public func release(client: EtcdClient, timeout: Duration? = nil) async throws -> Bool {
+        try await releaseReportingHold(client: client, timeout: timeout).released
+    }
+
+    /// What ``releaseReportingHold(client:timeout:)`` did.
+    public struct Release: Sendable, Hashable {
+        /// Whether this call released the lock (see ``LockHandle/release(client:timeout:)``).
+        public var released: Bool
+        /// How long the lock was held, from the admission its key recorded (see
+        /// ``QueueEntryRecord``) to the release, by this machine's clock; `nil` when unknown.
+        public var heldFor: Duration?
+    }
+
+    /// Releases the lock as ``release(client:timeout:)`` does, and tells how long it was held.
+    ///
+    /// - Throws: ``EtcdError`` when etcd cannot be reached (the lock may still be held).
+    public func releaseReportingHold(client: EtcdClient, timeout: Duration? = nil) async throws -> Release {
         let handle = self
         return try await finishEvenIfCancelled { try await handle.releaseNow(client: client, timeout: timeout) }
     }
 
-    private func releaseNow(client: EtcdClient, timeout: Duration?) async throws -> Bool {
+    private func releaseNow(client: EtcdClient, timeout: Duration?) async throws -> Release {
+        // The key is read in the same txn that deletes it, for the admission time it records.
         let deletion = Txn(
             if: [.createRevision(of: key, .equal, token.revision), .lease(of: key, .equal, lease)],
-            then: [.delete(.key(key))])
+            then: [.range(RangeRequest(.key(key))), .delete(.key(key))])
         let prefix = try LockName.prefix(namespace: namespace, kind: mode.kind.rawValue, name: name)
-        let released: Bool
+        let result: TxnResult
         do {
             // Shared holds (reads, permits) travel alone, as the recipes' own releases do.
-            released =
+            result =
                 try await (mode.lockMode.isShared
                 ? client.txn(deletion, retry: .onlyIfNotSent, timeout: timeout)
-                : client.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: timeout)).succeeded
+                : client.txn(deletion, coalescingGroup: prefix.description, retry: .onlyIfNotSent, timeout: timeout))
         } catch let error as EtcdError where error.mayHaveBeenApplied {
             let current = try await client.range(RangeRequest(.key(key)), timeout: timeout)
             guard let keyValue = current.keyValues.first, keyValue.createRevision == token.revision else {
                 // Gone: our deletion landed (or another one did); the lease is ours to revoke either way.
                 _ = try? await client.revokeLease(lease, timeout: timeout)
-                return true
+                return Release(released: true, heldFor: nil)
             }
-            released = try await client.txn(deletion, retry: .onlyIfNotSent, timeout: timeout).succeeded
+            result = try await client.txn(deletion, retry: .onlyIfNotSent, timeout: timeout)
         }
-        if released {
-            // Best effort: a lease that outlives this (holding no keys) simply expires.
-            _ = try? await client.revokeLease(lease, timeout: timeout)
+        guard result.succeeded else { return Release(released: false, heldFor: nil) }
+        // Best effort: a lease that outlives this (holding no keys) simply expires.
+        _ = try? await client.revokeLease(lease, timeout: timeout)
+        guard case .range(let read) = result.responses.first, let released = read.keyValues.first else {
+            return Release(released: true, heldFor: nil)
         }
-        return released
+        return Release(released: true, heldFor: QueueEntryRecord.age(of: QueueEntryRecord(released.value).admittedAt))
     }
 }

@@ -1,4 +1,5 @@
 import Etcd
+import Foundation
 import Synchronization
 
 /// The queue engine under every recipe: entries are keys under one prefix, ordered by create
@@ -72,6 +73,9 @@ struct LockQueue: Sendable {
         var key: EtcdKey
         /// The value stored in the key.
         var value: [UInt8]
+        /// What ``value`` records, for the recipes whose keys carry a ``QueueEntryRecord`` (the
+        /// election's value is the candidate's own).
+        var record: QueueEntryRecord?
         /// Who is admitted.
         var rule: any AdmissionRule
         /// Checks the queue's head before waiting (a semaphore's permit count): a `LockError`
@@ -86,6 +90,33 @@ struct LockQueue: Sendable {
         /// share its create revision, and the coalescer would send them one at a time, serializing
         /// the holders it exists to let run together.
         var mode: LockMode = .exclusive
+
+        /// A recipe's entry whose value is `record`.
+        init(
+            key: EtcdKey, record: QueueEntryRecord, rule: any AdmissionRule, checkHead: @escaping @Sendable (KeyValue) -> LockError? = { _ in nil },
+            delay: DelayMarker? = nil, mode: LockMode = .exclusive
+        ) {
+            self.init(key: key, value: record.bytes, rule: rule, checkHead: checkHead, delay: delay, mode: mode)
+            self.record = record
+        }
+
+        init(
+            key: EtcdKey, value: [UInt8], rule: any AdmissionRule, checkHead: @escaping @Sendable (KeyValue) -> LockError? = { _ in nil },
+            delay: DelayMarker? = nil, mode: LockMode = .exclusive
+        ) {
+            self.key = key
+            self.value = value
+            self.rule = rule
+            self.checkHead = checkHead
+            self.delay = delay
+            self.mode = mode
+        }
+
+        /// The value that also records the entry's admission at `date` (``value`` when it records nothing).
+        func value(admittedAt date: Date?) -> [UInt8] {
+            guard let record, let date else { return value }
+            return record.admitted(at: date).bytes
+        }
     }
 
     /// A lock-delay's marker (see ``LockDelay``).
@@ -108,6 +139,9 @@ struct LockQueue: Sendable {
         var acquiredAt: ContinuousClock.Instant
         /// The lock-delay marker this entry recorded, deleted with it on release.
         var marker: EtcdKey?
+        /// The value that would record the entry's admission, when its key does not record it yet
+        /// (see ``QueueEntryRecord``): a ``LockHandle`` writes it.
+        var unrecordedAdmission: [UInt8]?
     }
 
     // MARK: Acquisition
@@ -158,9 +192,15 @@ struct LockQueue: Sendable {
         }
         // A session that expired meanwhile (a long pause) must not hand out a guard.
         try session.checkValid()
-        return Ticket(
+        let announced = !position.isAdmitted && entry.rule.announcesAdmission
+        return ticket(entry, position, admissionRecorded: position.recordsAdmission || announced)
+    }
+
+    /// The ticket of `entry`, admitted now.
+    private func ticket(_ entry: Entry, _ position: Position, admissionRecorded: Bool) -> Ticket {
+        Ticket(
             key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
-            marker: entry.ownMarker)
+            marker: entry.ownMarker, unrecordedAdmission: admissionRecorded ? nil : entry.record.map { _ in entry.value(admittedAt: Date()) })
     }
 
     /// The outcome of ``tryAcquire(_:)``.
@@ -203,10 +243,8 @@ struct LockQueue: Sendable {
                 return .blocked(head: head)
             }
             session.observer.acquired(name: name, token: FencingToken(position.revision), waited: .zero)
-            return .acquired(
-                Ticket(
-                    key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
-                    marker: entry.ownMarker))
+            let announced = !position.isAdmitted && entry.rule.announcesAdmission
+            return .acquired(ticket(entry, position, admissionRecorded: position.recordsAdmission || announced))
         } catch {
             releaseLocalTurn(entry.key)
             throw error
@@ -267,6 +305,8 @@ struct LockQueue: Sendable {
         var head: KeyValue?
         /// The value of the key when it existed already (an earlier acquisition of the session).
         var foundValue: [UInt8]?
+        /// Whether the key's value records the entry's admission (it found the queue empty).
+        var recordsAdmission = false
         /// Whether the entry is at the head.
         var isHead: Bool { head?.createRevision == revision }
         /// The rule's verdict as the entry was created (the keys ahead were read in the same txn,
@@ -301,9 +341,11 @@ struct LockQueue: Sendable {
             if: [.createRevision(of: key, .equal, .zero)],
             then: [.range(slice), .put(key, value: entry.value, lease: session.lease), .range(headRange)],
             else: [.range(RangeRequest(.key(key))), .range(headRange)])
+        // An entry that finds the queue empty is admitted as it is written: its value says so.
+        let headValue = entry.value(admittedAt: entry.record?.queuedAt)
         let txn = Txn(
             if: [Txn.Compare(.prefix(prefix), .createRevision(.zero), .equal)],
-            then: [.put(key, value: entry.value, lease: session.lease)],
+            then: [.put(key, value: headValue, lease: session.lease)],
             else: [.txn(queued)])
         let result: TxnResult
         do {
@@ -341,9 +383,9 @@ struct LockQueue: Sendable {
         if result.succeeded {
             let revision = result.header.revision
             let mine = KeyValue(
-                key: key, value: entry.value, createRevision: revision, modRevision: revision, version: 1,
+                key: key, value: headValue, createRevision: revision, modRevision: revision, version: 1,
                 lease: session.lease)
-            return Position(revision: revision, head: mine)
+            return Position(revision: revision, head: mine, recordsAdmission: true)
         }
         guard case .txn(let inner) = result.responses.first, inner.responses.count >= 2,
             case .range(let head) = inner.responses[inner.responses.count - 1]
@@ -372,7 +414,7 @@ struct LockQueue: Sendable {
     private func announceAdmission(_ entry: Entry, revision: Revision) async {
         let rewrite = Txn(
             if: [.createRevision(of: entry.key, .equal, revision)],
-            then: [.put(entry.key, value: entry.value, lease: session.lease)])
+            then: [.put(entry.key, value: entry.value(admittedAt: Date()), lease: session.lease)])
         let store = self.store
         let session = self.session
         let giveUp = ContinuousClock.now + session.ttl / 3

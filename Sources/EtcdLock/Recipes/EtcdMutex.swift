@@ -1,4 +1,5 @@
 import Etcd
+import Foundation
 
 /// A distributed mutual-exclusion lock with fencing tokens, FIFO by arrival.
 ///
@@ -63,7 +64,8 @@ public struct EtcdMutex: Sendable {
 
     /// The admission rule: nothing ahead. A waiter watches the one key just ahead of it.
     private var entry: LockQueue.Entry {
-        LockQueue.Entry(key: queue.sessionKey, value: Array(session.owner.utf8), rule: NothingAhead(), delay: delayMarker)
+        LockQueue.Entry(
+            key: queue.sessionKey, record: QueueEntryRecord(queuedAt: Date(), owner: session.owner), rule: NothingAhead(), delay: delayMarker)
     }
 
     /// The key prefix under which holders and waiters queue.

@@ -1,4 +1,5 @@
 import Etcd
+import Foundation
 
 /// A distributed read/write lock with fencing tokens: any number of readers at once, or one
 /// writer; FIFO by arrival in one queue per name.
@@ -63,17 +64,17 @@ public struct EtcdReadWriteLock: Sendable {
     var writers: EtcdKey { prefix.appending("write/") }
 
     private func entry(_ mode: LockMode) -> LockQueue.Entry {
-        let value = Array(session.owner.utf8)
+        let record = QueueEntryRecord(queuedAt: Date(), owner: session.owner)
         if mode == .read {
             // A reader waits only for the last writer ahead of it.
             var readersMarker = delayMarker
             readersMarker?.recordsOwn = false
             return LockQueue.Entry(
-                key: queue.entryKey(part: "read"), value: value, rule: NothingAhead(blockingKeys: writers), delay: readersMarker,
+                key: queue.entryKey(part: "read"), record: record, rule: NothingAhead(blockingKeys: writers), delay: readersMarker,
                 mode: .read)
         }
         // A writer waits for the last key of either kind ahead of it.
-        return LockQueue.Entry(key: queue.entryKey(part: "write"), value: value, rule: NothingAhead(), delay: delayMarker, mode: .write)
+        return LockQueue.Entry(key: queue.entryKey(part: "write"), record: record, rule: NothingAhead(), delay: delayMarker, mode: .write)
     }
 
     /// Acquires a read hold, waiting as long as needed or until `timeout`.

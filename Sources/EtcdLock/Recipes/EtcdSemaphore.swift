@@ -1,4 +1,5 @@
 import Etcd
+import Foundation
 
 /// A distributed counting semaphore: at most `permits` holders at once, FIFO by arrival, each
 /// with its own fencing token.
@@ -73,10 +74,10 @@ public struct EtcdSemaphore: Sendable {
         let permits = self.permits
         let name = self.name
         return LockQueue.Entry(
-            key: queue.entryKey(), value: SemaphoreValue(permits: permits, owner: session.owner).bytes,
+            key: queue.entryKey(), record: QueueEntryRecord(queuedAt: Date(), permits: permits, owner: session.owner),
             rule: FirstPermitsAdmitted(permits: permits),
             checkHead: { head in
-                let theirs = SemaphoreValue(head.value).permits
+                let theirs = QueueEntryRecord(head.value).permits
                 guard let theirs, theirs != permits else { return nil }
                 return LockError(
                     code: .permitsMismatch,
@@ -137,7 +138,7 @@ public struct EtcdSemaphore: Sendable {
         let head = try await session.client.range(
             RangeRequest(.prefix(prefix), limit: Int64(Self.maximumPermits), sort: .init(.createRevision, .ascending)))
         guard let first = head.keyValues.first else { return [] }
-        let count = SemaphoreValue(first.value).permits ?? permits
+        let count = QueueEntryRecord(first.value).permits ?? permits
         return head.keyValues.prefix(count).map(LockHolder.init(permitEntry:))
     }
 }
@@ -168,31 +169,6 @@ struct FirstPermitsAdmitted: AdmissionRule {
 extension LockHolder {
     /// The holder a semaphore entry stands for: its owner without the recorded permit count.
     init(permitEntry entry: KeyValue) {
-        self.init(key: entry.key, token: FencingToken(entry.createRevision), owner: SemaphoreValue(entry.value).owner, lease: entry.lease)
+        self.init(key: entry.key, token: FencingToken(entry.createRevision), owner: QueueEntryRecord(entry.value).owner, lease: entry.lease)
     }
-}
-
-/// A semaphore key's value: `permits=<N>;<owner>`, so every holder records the count it used.
-struct SemaphoreValue {
-    var permits: Int?
-    var owner: String
-
-    init(permits: Int, owner: String) {
-        self.permits = permits
-        self.owner = owner
-    }
-
-    init(_ bytes: [UInt8]) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard text.hasPrefix("permits="), let end = text.firstIndex(of: ";") else {
-            self.init(permits: 0, owner: text)
-            permits = nil
-            return
-        }
-        let count = Int(text[text.index(text.startIndex, offsetBy: 8)..<end])
-        self.init(permits: count ?? 0, owner: String(text[text.index(after: end)...]))
-        permits = count
-    }
-
-    var bytes: [UInt8] { Array("permits=\(permits ?? 0);\(owner)".utf8) }
 }

@@ -1,5 +1,6 @@
 import Etcd
 import EtcdLock
+import Foundation
 
 extension InspectCommand {
     /// The lines `inspect` prints: the chosen kind, or every kind with keys (the mutex when none has).
@@ -15,11 +16,12 @@ extension InspectCommand {
     private func mutexLines(_ queue: LockQueueState) -> [String] {
         guard let holder = queue.holders.first else { return ["lock \(lockName): free"] }
         var lines = [
-            "lock \(lockName): held by \(Console.field(holder.owner)), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")",
+            "lock \(lockName): held by \(Console.field(holder.owner)), token \(holder.keyValue.createRevision), lease TTL \(holder.ttl.map { "\($0)s" } ?? "none")\(Self.ages(holder, holds: true))",
             "  key \(holder.keyValue.key)",
         ]
         for (index, waiter) in queue.waiters.enumerated() {
-            lines.append("  waiter \(index + 1): \(Console.field(waiter.owner)), token \(waiter.keyValue.createRevision), key \(waiter.keyValue.key)")
+            lines.append(
+                "  waiter \(index + 1): \(Console.field(waiter.owner)), token \(waiter.keyValue.createRevision)\(Self.ages(waiter, holds: false)), key \(waiter.keyValue.key)")
         }
         return lines
     }
@@ -39,15 +41,25 @@ extension InspectCommand {
             summary = "held for reading by \(queue.holders.count), \(waiting)"
         }
         var lines = ["\(label): \(summary)"]
-        for holder in queue.holders { lines.append("  holder (\(holder.mode)): \(entryText(holder, in: queue))") }
+        for holder in queue.holders { lines.append("  holder (\(holder.mode)): \(entryText(holder, in: queue, holds: true))") }
         for (index, waiter) in queue.waiters.enumerated() {
-            lines.append("  waiter \(index + 1) (\(waiter.mode)): \(entryText(waiter, in: queue))")
+            lines.append("  waiter \(index + 1) (\(waiter.mode)): \(entryText(waiter, in: queue, holds: false))")
         }
         return lines
     }
 
-    private func entryText(_ entry: LockQueueState.Entry, in queue: LockQueueState) -> String {
-        var text = "\(Console.field(entry.owner)), token \(entry.keyValue.createRevision)"
+    /// `, held for 2.5s` (or `, in queue for 9.1s` when the admission is not recorded) for a
+    /// holder, `, waiting for 1.2s` for a waiter: nothing when the key records no times.
+    static func ages(_ entry: LockQueueState.Entry, holds: Bool) -> String {
+        let now = Date()
+        func text(_ date: Date?) -> String? { QueueEntryRecord.age(of: date, now: now).map { Console.seconds($0) } }
+        guard holds else { return text(entry.queuedAt).map { ", waiting for \($0)" } ?? "" }
+        if let held = text(entry.admittedAt) { return ", held for \(held)" }
+        return text(entry.queuedAt).map { ", in queue for \($0)" } ?? ""
+    }
+
+    private func entryText(_ entry: LockQueueState.Entry, in queue: LockQueueState, holds: Bool) -> String {
+        var text = "\(Console.field(entry.owner)), token \(entry.keyValue.createRevision)\(Self.ages(entry, holds: holds))"
         text += ", lease \(entry.keyValue.lease?.hexString ?? "none"), lease TTL \(entry.ttl.map { "\($0)s" } ?? "none")"
         // A semaphore entry that disagrees with the oldest one about the count (refused from now on).
         if entry.mode == .permit, entry.permits != queue.permits { text += ", with \(entry.permits.map(String.init) ?? "?") permits" }
@@ -59,11 +71,11 @@ extension InspectCommand {
     func jsonReport(_ queues: [LockQueueState], revision: Revision) -> String {
         var fields = [#""lock":\#(jsonString(lockName))"#, #""revision":\#(revision)"#]
         for queue in queues {
-            let holders = queue.holders.map(entryJSON).joined(separator: ",")
-            let waiters = queue.waiters.map(entryJSON).joined(separator: ",")
+            let holders = queue.holders.map { entryJSON($0, holds: true) }.joined(separator: ",")
+            let waiters = queue.waiters.map { entryJSON($0, holds: false) }.joined(separator: ",")
             switch queue.kind {
             case .lock:
-                fields.append(#""holder":\#(queue.holders.first.map(entryJSON) ?? "null")"#)
+                fields.append(#""holder":\#(queue.holders.first.map { entryJSON($0, holds: true) } ?? "null")"#)
                 fields.append(#""waiters":[\#(waiters)]"#)
             case .rwlock:
                 let mode = queue.holders.first.map { jsonString($0.mode.rawValue) } ?? "null"
@@ -76,12 +88,19 @@ extension InspectCommand {
         return "{" + fields.joined(separator: ",") + "}"
     }
 
-    private func entryJSON(_ entry: LockQueueState.Entry) -> String {
-        var fields = [
-            #""key":\#(jsonString(entry.keyValue.key.description))"#, #""owner":\#(jsonString(entry.owner))"#,
-            #""token":\#(entry.keyValue.createRevision)"#, #""lease":\#(jsonString(entry.keyValue.lease?.hexString ?? ""))"#,
-            #""lease_ttl_seconds":\#(entry.ttl.map(String.init) ?? "null")"#, #""mode":\#(jsonString(entry.mode.rawValue))"#,
-        ]
+    private func entryJSON(_ entry: LockQueueState.Entry, holds: Bool) -> String {
+        let now = Date()
+        func age(_ date: Date?) -> String { QueueEntryRecord.age(of: date, now: now).map { Console.seconds($0, unit: "") } ?? "null" }
+        let ages =
+            holds
+            ? [#""held_for_seconds":\#(age(entry.admittedAt))"#, #""queued_for_seconds":\#(age(entry.queuedAt))"#]
+            : [#""waiting_for_seconds":\#(age(entry.queuedAt))"#]
+        var fields =
+            [
+                #""key":\#(jsonString(entry.keyValue.key.description))"#, #""owner":\#(jsonString(entry.owner))"#,
+                #""token":\#(entry.keyValue.createRevision)"#, #""lease":\#(jsonString(entry.keyValue.lease?.hexString ?? ""))"#,
+                #""lease_ttl_seconds":\#(entry.ttl.map(String.init) ?? "null")"#,
+            ] + ages + [#""mode":\#(jsonString(entry.mode.rawValue))"#]
         if entry.mode == .permit { fields.append(#""permits":\#(entry.permits.map(String.init) ?? "null")"#) }
         return "{" + fields.joined(separator: ",") + "}"
     }

@@ -39,12 +39,7 @@ struct InspectCommand: Command {
     init(parsing arguments: inout Arguments) throws {
         connection = try ConnectionOptions(parsing: &arguments)
         namespace = try arguments.option("--namespace") ?? "default"
-        kind = try arguments.option("--kind").map { text in
-            guard let kind = LockQueueState.Kind(rawValue: text) else {
-                throw UsageError(description: "--kind must be lock, rwlock or semaphore, not \(text)")
-            }
-            return kind
-        }
+        kind = try LockQueueState.Kind.option(in: &arguments)
         json = arguments.flag("--json")
         lockName = try arguments.positional("the lock NAME")
     }

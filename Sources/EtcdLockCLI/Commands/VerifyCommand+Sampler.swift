@@ -1,4 +1,5 @@
 import Etcd
+import EtcdLock
 import LockVerification
 import Synchronization
 
@@ -33,7 +34,7 @@ final class QueueSampler: Sendable {
                 let keys = result.keyValues.map {
                     QueueKey(
                         key: $0.key.description, prefix: prefix.description, attachedLease: $0.lease?.rawValue,
-                        createRevision: $0.createRevision.rawValue, owner: readsOwners ? $0.valueString : nil)
+                        createRevision: $0.createRevision.rawValue, owner: readsOwners ? QueueEntryRecord($0.value).owner : nil)
                 }
                 let sample = QueueSample(lock: lock, sent: sent, received: MonotonicTime.now(), keys: keys)
                 collected.withLock { $0.append(sample) }

@@ -1,0 +1,116 @@
+import Etcd
+import EtcdLock
+import EtcdLockService
+import EtcdTestSupport
+import Foundation
+import Testing
+
+/// How long holders have held and waiters waited: from the times each queue key records.
+@Suite("lock ages in inspections and the hold histogram, against a real etcd", .timeLimit(.minutes(1)))
+struct LockAgesIntegrationTests {
+    @Test("the service tells how long a holder has held and a waiter waited; a waiter admitted later has held for less than it queued")
+    func serviceAges() async throws {
+        let namespace = "ages-\(Int.random(in: 0..<1_000_000_000))"
+        let token = "client-\(UUID().uuidString)"
+        try await withReplicas(1, tokens: AccessTokens(grants: [token: .init(namespace: namespace, role: .client)])) { replicas in
+            let port = replicas[0].port
+            let first = try await request(port, "POST", "/v1/locks/aged:acquire", body: #"{"ttl_seconds": 10, "owner": "first"}"#, token: token)
+            let firstHandle = #"{"token": \#(try #require(first.json["token"]?.int)), "lease": \#(try #require(first.json["lease"]?.int))}"#
+            let holder = try await request(port, "GET", "/v1/locks/aged", token: token).json["holder"]
+            // Admitted as it joined an empty queue: both ages are the same reading.
+            let held = try #require(holder?["held_for_seconds"]?.double)
+            #expect(held >= 0)
+            #expect(holder?["queued_for_seconds"]?.double == held)
+
+            async let waiting = request(
+                port, "POST", "/v1/locks/aged:acquire", body: #"{"ttl_seconds": 10, "wait_seconds": 20, "owner": "second"}"#, token: token)
+            // The waiter's age grows while it waits (read again until it has waited a tenth of a second).
+            #expect(try await eventually(within: .seconds(10)) {
+                let waiter = try await request(port, "GET", "/v1/locks/aged", token: token).json["waiters"]?.array.first
+                return (waiter?["waiting_for_seconds"]?.double ?? 0) >= 0.1
+            })
+            let holderNow = try await request(port, "GET", "/v1/locks/aged", token: token).json["holder"]
+            #expect(try #require(holderNow?["held_for_seconds"]?.double) >= 0.1)
+
+            let before = try await request(port, "GET", "/metrics").body
+            #expect(try await request(port, "POST", "/v1/locks/aged:release", body: firstHandle, token: token).status == 200)
+            let second = try await waiting
+            #expect(second.status == 200)
+            let secondHolder = try await request(port, "GET", "/v1/locks/aged", token: token).json["holder"]
+            #expect(secondHolder?["owner"]?.text == "second")
+            let secondHeld = try #require(secondHolder?["held_for_seconds"]?.double)
+            let secondQueued = try #require(secondHolder?["queued_for_seconds"]?.double)
+            #expect(secondQueued - secondHeld >= 0.1, "it queued for at least a tenth of a second before it was admitted")
+
+            // The release through the service lands in the hold histogram, with the hold's length.
+            let after = try await request(port, "GET", "/metrics").body
+            #expect(Self.sample("etcdlock_hold_seconds_count", in: after) == Self.sample("etcdlock_hold_seconds_count", in: before) + 1)
+            #expect(Self.sample("etcdlock_hold_seconds_sum", in: after) - Self.sample("etcdlock_hold_seconds_sum", in: before) >= 0.1)
+            let secondHandle = #"{"token": \#(try #require(second.json["token"]?.int)), "lease": \#(try #require(second.json["lease"]?.int))}"#
+            #expect(try await request(port, "POST", "/v1/locks/aged:release", body: secondHandle, token: token).status == 200)
+        }
+    }
+
+    @Test("library holders: admitted at an empty queue, admission is recorded; after a wait a mutex's is not, a semaphore's is; a hand-written key has no ages")
+    func libraryRecords() async throws {
+        let namespace = "ages-\(Int.random(in: 0..<1_000_000_000))"
+        try await TestEnvironment.withClient { client in
+            try await EtcdSession.withSession(client, ttl: .seconds(10), owner: "a") { first in
+                try await EtcdSession.withSession(client, ttl: .seconds(10), owner: "b") { second in
+                    let mutexA = try EtcdMutex("m", session: first, namespace: namespace)
+                    let mutexB = try EtcdMutex("m", session: second, namespace: namespace)
+                    let held = try await mutexA.lock()
+                    let atOnce = try await LockAdmin.inspect("m", namespace: namespace, client: client)
+                    #expect(atOnce.holder?.owner == "a")
+                    #expect(atOnce.holder?.queuedAt != nil)
+                    #expect(atOnce.holder?.admittedAt == atOnce.holder?.queuedAt)
+                    async let later = mutexB.lock()
+                    #expect(try await eventually(within: .seconds(5)) {
+                        try await LockAdmin.inspect("m", namespace: namespace, client: client).waiters.first?.queuedAt != nil
+                    })
+                    try await mutexA.unlock(held)
+                    let secondGuard = try await later
+                    let afterWait = try await LockAdmin.inspect("m", namespace: namespace, client: client)
+                    #expect(afterWait.holder?.owner == "b")
+                    #expect(afterWait.holder?.queuedAt != nil)
+                    #expect(afterWait.holder?.admittedAt == nil, "a library mutex admitted after waiting does not pay a write to record it")
+                    try await mutexB.unlock(secondGuard)
+
+                    let semaphoreA = try EtcdSemaphore("s", permits: 1, session: first, namespace: namespace)
+                    let semaphoreB = try EtcdSemaphore("s", permits: 1, session: second, namespace: namespace)
+                    let permit = try await semaphoreA.acquire()
+                    async let laterPermit = semaphoreB.acquire()
+                    #expect(try await eventually(within: .seconds(5)) {
+                        let (queue, _) = try await LockAdmin.queue("s", namespace: namespace, kind: .semaphore, client: client)
+                        return queue.waiters.count == 1
+                    })
+                    try await semaphoreA.release(permit)
+                    let secondPermit = try await laterPermit
+                    let (queue, _) = try await LockAdmin.queue("s", namespace: namespace, kind: .semaphore, client: client)
+                    let permitHolder = try #require(queue.holders.first)
+                    #expect(permitHolder.owner == "b")
+                    #expect(permitHolder.permits == 1)
+                    let queued = try #require(permitHolder.queuedAt)
+                    let admitted = try #require(permitHolder.admittedAt, "a semaphore announces its admission, with its time")
+                    #expect(admitted > queued)
+                    try await semaphoreB.release(secondPermit)
+                }
+            }
+            let written = try LockInspection.prefix("by-hand", namespace: namespace).appending("0")
+            _ = try await client.put(written, value: Array("someone".utf8))
+            let byHand = try await LockAdmin.inspect("by-hand", namespace: namespace, client: client)
+            #expect(byHand.holder?.owner == "someone")
+            #expect(byHand.holder?.queuedAt == nil)
+            #expect(byHand.holder?.admittedAt == nil)
+            _ = try await client.delete(.key(written))
+        }
+    }
+
+    /// The value of a sample without labels in Prometheus text (0 when absent).
+    private static func sample(_ name: String, in text: String) -> Double {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1)) ?? 0
+        }
+        return 0
+    }
+}

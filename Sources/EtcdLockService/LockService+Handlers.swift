@@ -6,7 +6,7 @@ extension LockService {
     /// `POST /v1/locks/{name}:acquire` `{"ttl_seconds", "wait_seconds", "owner", "mode", "permits"}`:
     /// a long-poll while `wait_seconds` runs (this replica keeps the waiter's lease alive meanwhile).
     func acquire(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
-        let body = try RequestBody.decode(AcquireBody.self, from: request.body, allowed: AcquireBody.fields)
+        let body = try AcquireBody(request.body)
         let mode = try LockHandle.Mode.parsing(mode: body.mode, permits: body.permits)
         let ttl = body.ttl_seconds ?? 10
         guard ttl >= 1, ttl <= configuration.maximumTTLSeconds else {
@@ -46,7 +46,9 @@ extension LockService {
             if error.code == .permitsMismatch { metrics.acquisition("permits_mismatch") }
             throw error
         } catch {
-            metrics.acquisition("error")
+            // A caller that left (or a replica that stops) cancels the wait: whatever the request in
+            // flight then failed with, the acquisition was cancelled.
+            metrics.acquisition(Task.isCancelled ? "cancelled" : "error")
             throw error
         }
         switch outcome {
@@ -166,7 +168,7 @@ extension LockService {
 
     /// `POST /v1/locks/{name}:force-release` `{"token", "kind"}` (both optional; admins only).
     func forceRelease(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) async throws -> HTTPResponse {
-        let body = try RequestBody.decode(ForceReleaseBody.self, from: request.body, allowed: ForceReleaseBody.fields)
+        let body = try ForceReleaseBody(request.body)
         let kind = try Self.kind(body.kind)
         let outcome = try await LockAdmin.forceRelease(
             name, namespace: caller.namespace, kind: kind, token: body.token.map(FencingToken.init(rawValue:)), client: client)
@@ -204,7 +206,7 @@ extension LockService {
     }
 
     private static func handle(_ name: String, _ request: HTTPRequest, caller: AccessTokens.Grant) throws -> LockHandle {
-        let body = try RequestBody.decode(HandleBody.self, from: request.body, allowed: HandleBody.fields)
+        let body = try HandleBody(request.body)
         guard body.token > 0, body.lease != 0 else {
             throw ServiceError(status: 400, code: "invalid_argument", message: "token must be positive and lease non-zero")
         }

@@ -53,14 +53,43 @@ package enum HTTPSyntax {
 
     /// Parses one header field line (without its CR LF); `nil` when it is not `name: value`
     /// with a non-empty name free of whitespace and control characters.
-    package static func field(_ line: some Collection<UInt8>) -> Field? {
-        guard let colon = line.firstIndex(of: 58) else { return nil }
-        let name = line[line.startIndex..<colon]
-        guard !name.isEmpty, name.allSatisfy({ $0 > 32 && $0 < 127 }) else { return nil }
-        let value = line[line.index(after: colon)...]
-        guard !value.contains(where: { ($0 < 32 && $0 != 9) || $0 == 127 }) else { return nil }
-        return (String(decoding: name, as: UTF8.self).lowercased(), trimmingSpaces(String(decoding: value, as: UTF8.self)))
+    ///
+    /// Byte by byte over a concrete type: every request and every etcd answer goes through it.
+    package static func field(_ line: ArraySlice<UInt8>) -> Field? {
+        line.withUnsafeBufferPointer { bytes -> Field? in
+            var colon = -1
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                if byte == 58 {
+                    colon = index
+                    break
+                }
+                // Name bytes: visible ASCII only.
+                guard byte > 32, byte < 127 else { return nil }
+            }
+            guard colon > 0 else { return nil }
+            var start = colon + 1
+            var end = bytes.count
+            for index in start..<end {
+                let byte = bytes[index]
+                guard byte >= 32 || byte == 9, byte != 127 else { return nil }
+            }
+            while start < end, bytes[start] == 32 || bytes[start] == 9 { start += 1 }
+            while end > start, bytes[end - 1] == 32 || bytes[end - 1] == 9 { end -= 1 }
+            // ASCII-lowercased as it is copied: names are visible ASCII.
+            let name = String(unsafeUninitializedCapacity: colon) { name in
+                for index in 0..<colon {
+                    let byte = bytes[index]
+                    name[index] = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                }
+                return colon
+            }
+            return (name, String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self))
+        }
     }
+
+    /// ``field(_:)-(ArraySlice<UInt8>)`` of a whole array.
+    package static func field(_ line: [UInt8]) -> Field? { field(line[...]) }
 
     /// The first value of field `name` (lowercase) among `fields`.
     package static func value(of name: String, in fields: [Field]) -> String? {

@@ -48,6 +48,21 @@ struct HandWrittenJSONTests {
         #expect(result.header.revision == 42 && result.succeeded && result.responses.count == 3)
     }
 
+    @Test("lease grants and revocations are written and read as Foundation's coders do")
+    func leases() throws {
+        for request in [WireLeaseGrantRequest(TTL: WireInt64(10), ID: WireInt64(0x1234_5678_9abc)), WireLeaseGrantRequest(TTL: WireInt64(3))] {
+            #expect(try object(WireCoding.encode(request)) == object(Array(JSONEncoder().encode(request))))
+        }
+        let granted = Array(#"{"header":{"revision":"7","raft_term":"2"},"ID":"20015998343868","TTL":"10","error":""}"#.utf8)
+        let fast = try WireCoding.decode(WireLeaseGrantResponse.self, from: granted)
+        let foundation = try JSONDecoder().decode(WireLeaseGrantResponse.self, from: Data(granted))
+        #expect(fast.ID == foundation.ID && fast.TTL == foundation.TTL && fast.error == foundation.error)
+        #expect(fast.ID?.value == 20_015_998_343_868 && fast.header?.revision?.value == 7)
+        let revoked = Array(#"{"header":{"cluster_id":"1","revision":"9"}}"#.utf8)
+        #expect(try WireCoding.decode(WireLeaseRevokeResponse.self, from: revoked).header?.revision?.value == 9)
+        #expect(throws: (any Error).self) { try WireCoding.decode(WireLeaseGrantResponse.self, from: Array(#"{"ID":"x1"}"#.utf8)) }
+    }
+
     @Test("malformed answers are errors, never crashes", arguments: [
         #"{"header":"#, #"{"a":1}x"#, #"{"kvs":[{"key":"not base64!"}]}"#, #"{"kvs":[{"create_revision":"12x"}]}"#,
         #"{"more":"yes"}"#, #"["#, "", #"{"a":"\u12"}"#, String(repeating: "[", count: 100) + String(repeating: "]", count: 100),

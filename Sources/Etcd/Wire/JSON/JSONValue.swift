@@ -1,7 +1,8 @@
 /// A JSON document read without Codable: the hot gateway answers (txn, range, put, delete)
 /// are mapped from it by hand, which costs a fraction of `JSONDecoder`'s generic machinery.
-/// Strings and numbers keep their UTF-8 bytes; objects keep their fields in order.
-enum JSONValue {
+/// Strings and numbers keep their UTF-8 bytes; objects keep their fields in order (duplicates
+/// included). The lock service reads its request bodies with it too (``JSONParser/parse(_:strict:)``).
+package enum JSONValue: Sendable {
     case null
     case bool(Bool)
     case number([UInt8])
@@ -10,7 +11,7 @@ enum JSONValue {
     case object([(key: [UInt8], value: JSONValue)])
 
     /// The value of field `name` of an object; `nil` for a missing field or a non-object.
-    subscript(name: StaticString) -> JSONValue? {
+    package subscript(name: StaticString) -> JSONValue? {
         guard case .object(let fields) = self else { return nil }
         let wanted = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
         for field in fields where field.key.elementsEqual(wanted) { return field.value }
@@ -19,27 +20,38 @@ enum JSONValue {
 }
 
 /// A malformed document, or a field of the wrong type.
-struct JSONReadError: Error, CustomStringConvertible {
-    let description: String
+package struct JSONReadError: Error, CustomStringConvertible {
+    package let description: String
+
+    package init(description: String) { self.description = description }
 }
 
 /// A recursive-descent parser of one JSON document.
-struct JSONParser {
+package struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
+    /// Whether to hold the document to RFC 8259 to the letter (see ``parse(_:strict:)``).
+    private let strict: Bool
     /// Deeper nesting than this is refused (the gateway nests a few levels at most).
     private static let maximumDepth = 64
 
     /// Parses `bytes`, which must hold exactly one JSON value.
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
+    ///
+    /// Etcd's answers are read leniently (a number's characters are taken as they come). With
+    /// `strict`, what a caller sends is held to RFC 8259: numbers by its grammar, no raw control
+    /// characters in strings, strings of valid UTF-8, no unpaired surrogate escapes.
+    package static func parse(_ bytes: [UInt8], strict: Bool = false) throws -> JSONValue {
+        var parser = JSONParser(bytes: bytes, strict: strict)
         let value = try parser.value(depth: 0)
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("trailing characters") }
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: [UInt8], strict: Bool) {
+        self.bytes = bytes
+        self.strict = strict
+    }
 
     private func error(_ what: String) -> JSONReadError {
         JSONReadError(description: "invalid JSON at byte \(index): \(what)")
@@ -87,7 +99,36 @@ struct JSONParser {
             }
         }
         guard index > start else { throw error("unexpected end") }
-        return Array(bytes[start..<index])
+        let text = Array(bytes[start..<index])
+        if strict, !Self.isNumber(text) { throw error("not a number") }
+        return text
+    }
+
+    /// Whether `text` is a number by JSON's grammar: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    private static func isNumber(_ text: [UInt8]) -> Bool {
+        var index = 0
+        func digits() -> Int {
+            let start = index
+            while index < text.count, text[index] >= 48, text[index] <= 57 { index += 1 }
+            return index - start
+        }
+        if index < text.count, text[index] == UInt8(ascii: "-") { index += 1 }
+        guard index < text.count else { return false }
+        if text[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if digits() == 0 {
+            return false
+        }
+        if index < text.count, text[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() > 0 else { return false }
+        }
+        if index < text.count, text[index] == UInt8(ascii: "e") || text[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < text.count, text[index] == UInt8(ascii: "+") || text[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() > 0 else { return false }
+        }
+        return index == text.count
     }
 
     private mutating func object(depth: Int) throws -> JSONValue {
@@ -148,12 +189,17 @@ struct JSONParser {
         while index < bytes.count, bytes[index] != UInt8(ascii: "\""), bytes[index] != UInt8(ascii: "\\") { index += 1 }
         guard index < bytes.count else { throw error("unterminated string") }
         var result = Array(bytes[start..<index])
+        if strict, result.contains(where: { $0 < 0x20 }) { throw error("a control character in a string") }
         while true {
             guard index < bytes.count else { throw error("unterminated string") }
             let byte = bytes[index]
             index += 1
-            if byte == UInt8(ascii: "\"") { return result }
+            if byte == UInt8(ascii: "\"") {
+                if strict, String(validating: result, as: UTF8.self) == nil { throw error("a string is not UTF-8") }
+                return result
+            }
             guard byte == UInt8(ascii: "\\") else {
+                if strict, byte < 0x20 { throw error("a control character in a string") }
                 result.append(byte)
                 continue
             }
@@ -174,7 +220,10 @@ struct JSONParser {
                 {
                     index += 2
                     let low = try hex4()
+                    if strict, !(0xDC00..<0xE000).contains(low) { throw error("an unpaired surrogate") }
                     scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low &- 0xDC00)
+                } else if strict, (0xD800..<0xE000).contains(scalar) {
+                    throw error("an unpaired surrogate")
                 }
                 result.append(contentsOf: Array(String(Unicode.Scalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
             default:

@@ -63,6 +63,19 @@ struct HandWrittenJSONTests {
         #expect(throws: (any Error).self) { try WireCoding.decode(WireLeaseGrantResponse.self, from: Array(#"{"ID":"x1"}"#.utf8)) }
     }
 
+    @Test("strict parsing holds a document to RFC 8259; etcd's answers are read as before")
+    func strict() throws {
+        for text in ["010", "+1", "1.", ".5", "1e", "-", "1.5e+", "\"a\tb\"", #""\ud800""#, #""\udc00x""#, #""\ud800\u0041""#] {
+            #expect(throws: JSONReadError.self, "\(text)") { try JSONParser.parse(Array(text.utf8), strict: true) }
+        }
+        #expect(throws: JSONReadError.self) { try JSONParser.parse([0x22, 0xFF, 0x22], strict: true) }
+        for text in ["0", "-0", "10", "-12.5e-3", "1E9", #""\ud83d\ude00""#, #"{"a":[1,{"b":null}]}"#] {
+            #expect(throws: Never.self, "\(text)") { try JSONParser.parse(Array(text.utf8), strict: true) }
+        }
+        // Lenient, as etcd's answers are read: the same texts pass (numbers are taken as they come).
+        #expect(throws: Never.self) { try JSONParser.parse(Array("010".utf8)) }
+    }
+
     @Test("malformed answers are errors, never crashes", arguments: [
         #"{"header":"#, #"{"a":1}x"#, #"{"kvs":[{"key":"not base64!"}]}"#, #"{"kvs":[{"create_revision":"12x"}]}"#,
         #"{"more":"yes"}"#, #"["#, "", #"{"a":"\u12"}"#, String(repeating: "[", count: 100) + String(repeating: "]", count: 100),

@@ -95,11 +95,15 @@ package struct JSONParser {
                 index += 1
             default:
                 guard index > start else { throw error("unexpected character") }
-                return Array(bytes[start..<index])
+                return try checkedNumber(Array(bytes[start..<index]))
             }
         }
         guard index > start else { throw error("unexpected end") }
-        let text = Array(bytes[start..<index])
+        return try checkedNumber(Array(bytes[start..<index]))
+    }
+
+    /// `text`, which strict parsing holds to the number grammar.
+    private func checkedNumber(_ text: [UInt8]) throws -> [UInt8] {
         if strict, !Self.isNumber(text) { throw error("not a number") }
         return text
     }

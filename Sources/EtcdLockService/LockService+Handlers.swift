@@ -200,7 +200,9 @@ extension LockService {
                 throw ServiceError(
                     status: 400, code: "bad_request", message: "the query parameters here are \(allowed.sorted().joined(separator: ", "))")
             }
-            parameters[String(parts[0])] = value
+            guard parameters.updateValue(value, forKey: String(parts[0])) == nil else {
+                throw ServiceError(status: 400, code: "invalid_argument", message: "query parameter \(parts[0]) appears more than once")
+            }
         }
         return parameters
     }
@@ -242,11 +244,16 @@ extension LockService {
         return .object(fields)
     }
 
+    /// A mutex's entry (inspections), or any kind's holder (lists, force-release answers: without
+    /// the lease's TTL, which they do not read; with the mode and permits of the other kinds).
     private static func entry(_ entry: LockAdmin.Entry, holds: Bool) -> JSONOutput {
-        .object(
-            entryFields(
-                owner: entry.owner, token: entry.token.revision, leaseTTL: entry.leaseTTL.map { $0.components.seconds },
-                queuedAt: entry.queuedAt, admittedAt: entry.admittedAt, holds: holds))
+        var fields = entryFields(
+            owner: entry.owner, token: entry.token.revision, leaseTTL: entry.leaseTTL.map { $0.components.seconds },
+            queuedAt: entry.queuedAt, admittedAt: entry.admittedAt, holds: holds)
+        if entry.leaseTTL == nil { fields["lease_ttl_seconds"] = nil }
+        if entry.mode != .exclusive { fields["mode"] = .string(entry.mode.rawValue) }
+        if entry.mode == .permit { fields["permits"] = entry.permits.map { .int(Int64($0)) } ?? .null }
+        return .object(fields)
     }
 
     /// An entry's fields. Never the lease, nor the key (whose name ends with the lease): with the

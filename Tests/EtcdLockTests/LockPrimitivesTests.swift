@@ -6,19 +6,33 @@ import Testing
 
 @Suite("lock names, fencing gate, metrics and the local queue", .timeLimit(.minutes(1)))
 struct LockPrimitivesTests {
-    @Test("a queue key's record keeps its times, permits and owner apart, even an owner that looks like a field")
+    @Test("a queue key's record keeps its times, permits and owner apart; an owner that looks like fields stays owner")
     func queueEntryRecord() {
         let queued = Date(timeIntervalSince1970: 1_700_000_000.123)
         let admitted = Date(timeIntervalSince1970: 1_700_000_004.5)
         let record = QueueEntryRecord(queuedAt: queued, admittedAt: admitted, permits: 3, owner: "since=1;permits=2;x")
         #expect(String(decoding: record.bytes, as: UTF8.self) == "since=1700000000123;held=1700000004500;permits=3;since=1;permits=2;x")
-        let read = QueueEntryRecord(record.bytes)
-        #expect(read == record)
+        #expect(QueueEntryRecord(record.bytes) == record)
+        // Every field is written, empty when unknown: an owner is never read as one.
+        let waiter = QueueEntryRecord(queuedAt: queued, owner: "held=0;permits=5;bob")
+        #expect(String(decoding: waiter.bytes, as: UTF8.self) == "since=1700000000123;held=;permits=;held=0;permits=5;bob")
+        #expect(QueueEntryRecord(waiter.bytes) == waiter)
         #expect(QueueEntryRecord(Array("permits=2;worker".utf8)) == QueueEntryRecord(permits: 2, owner: "worker"))
         #expect(QueueEntryRecord(Array("just an owner".utf8)) == QueueEntryRecord(owner: "just an owner"))
-        #expect(QueueEntryRecord(Array("since=x;y".utf8)).owner == "since=x;y")
+        // Anything but the exact layout, or numbers out of range, is all owner and has no times.
+        for hostile in [
+            "since=x;y", "since=1;held=2;x", "since=9223372036854775807;held=9223372036854775807;permits=;x",
+            "since=-9223372036854775000;held=;permits=;x", "since=+5;held=;permits=;x", "since=;held=;permits=;x",
+            "since=5;held=;permits=99999999999999999999;x",
+        ] {
+            let read = QueueEntryRecord(Array(hostile.utf8))
+            #expect(read == QueueEntryRecord(owner: hostile), "\(hostile)")
+        }
+        // An admission before the entry joined is not one a writer records.
+        #expect(QueueEntryRecord(Array("since=5000;held=4000;permits=;o".utf8)).admittedAt == nil)
         #expect(QueueEntryRecord.age(of: queued, now: admitted) == .milliseconds(4377))
         #expect(QueueEntryRecord.age(of: admitted, now: queued) == .zero, "a clock behind the writer's reads no negative age")
+        #expect(QueueEntryRecord.age(of: Date(timeIntervalSince1970: 0), now: .distantFuture) != nil)
         #expect(QueueEntryRecord.age(of: nil) == nil)
     }
 

@@ -106,6 +106,53 @@ struct LockAgesIntegrationTests {
         }
     }
 
+    @Test("hostile records cannot crash or fool inspections: out-of-range times, owners that look like fields, stray keys in a list")
+    func hostileRecords() async throws {
+        let namespace = "ages-\(Int.random(in: 0..<1_000_000_000))"
+        let token = "client-\(UUID().uuidString)"
+        try await withReplicas(1, tokens: AccessTokens(grants: [token: .init(namespace: namespace, role: .client)])) { replicas in
+            let port = replicas[0].port
+            try await TestEnvironment.withClient { client in
+                // Written by hand, as anyone with etcd access could.
+                let extreme = try LockInspection.prefix("extreme", namespace: namespace).appending("00000000000000aa")
+                _ = try await client.put(extreme, value: Array("since=9223372036854775807;held=9223372036854775807;x".utf8))
+                let negative = try LockInspection.prefix("negative", namespace: namespace).appending("00000000000000ab")
+                _ = try await client.put(negative, value: Array("since=-9223372036854775000;held=;permits=;y".utf8))
+                let stray = EtcdKey(bytes: Array("/etcdlock/\(namespace)/lock/odd".utf8) + [0xFF] + Array("/x".utf8))
+                _ = try await client.put(stray, value: Array("z".utf8))
+                let strayCase = EtcdKey("/etcdlock/\(namespace)/lock/a%2fb/x")
+                _ = try await client.put(strayCase, value: Array("w".utf8))
+                for name in ["extreme", "negative"] {
+                    let inspected = try await request(port, "GET", "/v1/locks/\(name)", token: token)
+                    #expect(inspected.status == 200, "\(inspected.body)")
+                    #expect(inspected.json["holder"]?["held_for_seconds"] == .null)
+                }
+                let listed = try await request(port, "GET", "/v1/locks", token: token)
+                #expect(listed.status == 200, "\(listed.body)")
+                #expect(listed.json["locks"]?.array.compactMap { $0["name"]?.text } == ["extreme", "negative"], "\(listed.body)")
+                for key in [extreme, negative, stray, strayCase] { _ = try await client.delete(.key(key)) }
+            }
+            // An owner that looks like fields is shown as it was given, with the waiter's own age.
+            let holder = try await request(port, "POST", "/v1/locks/spoof:acquire", body: #"{"owner": "first"}"#, token: token)
+            async let waiting = request(
+                port, "POST", "/v1/locks/spoof:acquire", body: #"{"wait_seconds": 20, "owner": "held=0;permits=5;bob"}"#, token: token)
+            #expect(try await eventually(within: .seconds(10)) {
+                try await request(port, "GET", "/v1/locks/spoof", token: token).json["waiters"]?.array.count == 1
+            })
+            let waiter = try await request(port, "GET", "/v1/locks/spoof", token: token).json["waiters"]?.array.first
+            #expect(waiter?["owner"] == .string("held=0;permits=5;bob"))
+            #expect(try #require(waiter?["waiting_for_seconds"]?.double) < 3600)
+            let handle = #"{"token": \#(try #require(holder.json["token"]?.int)), "lease": \#(try #require(holder.json["lease"]?.int))}"#
+            #expect(try await request(port, "POST", "/v1/locks/spoof:release", body: handle, token: token).status == 200)
+            let second = try await waiting
+            let admitted = try await request(port, "GET", "/v1/locks/spoof", token: token).json["holder"]
+            #expect(admitted?["owner"] == .string("held=0;permits=5;bob"))
+            #expect(try #require(admitted?["held_for_seconds"]?.double) < 3600)
+            let secondHandle = #"{"token": \#(try #require(second.json["token"]?.int)), "lease": \#(try #require(second.json["lease"]?.int))}"#
+            #expect(try await request(port, "POST", "/v1/locks/spoof:release", body: secondHandle, token: token).status == 200)
+        }
+    }
+
     /// The value of a sample without labels in Prometheus text (0 when absent).
     private static func sample(_ name: String, in text: String) -> Double {
         for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {

@@ -126,6 +126,9 @@ struct ServiceModesIntegrationTests {
             #expect(listed["holders"] == .number(2))
             #expect(listed["waiting"] == .number(0))
             #expect(listed["holder"]?["held_for_seconds"]?.double != nil)
+            #expect(listed["holder"]?["mode"] == .string("read"))
+            #expect(listed["holder"]?["lease_ttl_seconds"] == nil, "a list does not read leases: no TTL rather than a null one")
+            #expect(try await request(port, "GET", "/v1/locks?kind=rwlock&kind=semaphore", token: "t").status == 400)
             let semaphores = try await request(port, "GET", "/v1/locks?prefix=sl&kind=semaphore", token: "t")
             #expect(semaphores.json["locks"]?.array.map { $0["name"] } == [.string("slots")], "\(semaphores.body)")
             #expect(try await request(port, "GET", "/v1/locks", token: "t").json["locks"]?.array.isEmpty == true, "no mutex is held")
@@ -141,6 +144,7 @@ struct ServiceModesIntegrationTests {
                 port, "POST", "/v1/locks/doc:force-release", body: #"{"kind": "rwlock", "token": \#(secondToken)}"#, token: "a")
             #expect(removed.status == 200, "\(removed.body)")
             #expect(removed.json["released"]?["owner"] == .string("r2"))
+            #expect(removed.json["released"]?["mode"] == .string("read"))
             #expect(try await request(
                 port, "POST", "/v1/locks/doc:renew", body: try handleBody(readers[1], #", "mode": "read""#), token: "t").status == 410)
             // The lone holder left goes without a token; so does a semaphore's.
@@ -148,6 +152,7 @@ struct ServiceModesIntegrationTests {
             #expect(lone.json["released"]?["owner"] == .string("r1"), "\(lone.body)")
             let slots = try await request(port, "POST", "/v1/locks/slots:force-release", body: #"{"kind": "semaphore"}"#, token: "a")
             #expect(slots.json["released"]?["owner"] == .string("p1"), "\(slots.body)")
+            #expect(slots.json["released"]?["permits"] == .number(3), "\(slots.body)")
             #expect(try await request(port, "POST", "/v1/locks/slots:force-release", body: #"{"kind": "semaphore"}"#, token: "a").json["released"] == .null)
             #expect(try await request(port, "POST", "/v1/locks/doc:force-release", body: #"{"kind": "rw"}"#, token: "a").status == 400)
             #expect(try await request(port, "GET", "/v1/locks?kind=rwlock", token: "t").json["locks"]?.array.isEmpty == true)

@@ -26,6 +26,17 @@ public enum LockAdmin {
         /// What the lease has left, when it was asked (``inspect(_:namespace:client:)`` asks);
         /// negative when the lease is already gone.
         public var leaseTTL: Duration?
+        /// The hold it has or waits for: `.exclusive` for a mutex's entries.
+        public var mode: LockMode = .exclusive
+        /// The permit count a semaphore entry was acquired with.
+        public var permits: Int?
+
+        /// The entry a queue read by its kind's rule stands for.
+        init(_ entry: LockQueueState.Entry) {
+            self.init(entry.keyValue)
+            mode = entry.mode
+            permits = entry.permits
+        }
 
         init(_ keyValue: KeyValue, leaseTTL: Duration? = nil) {
             key = keyValue.key
@@ -70,11 +81,8 @@ public enum LockAdmin {
     public static func inspect(_ name: String, namespace: String = "default", client: EtcdClient) async throws -> LockState {
         let prefix = try LockName.prefix(namespace: namespace, kind: RecipeKind.mutex.rawValue, name: name)
         let range = try await client.range(RangeRequest(.prefix(prefix), sort: .init(.createRevision, .ascending)))
-        var ttls: [LeaseID: Duration] = [:]
-        for lease in range.keyValues.compactMap(\.lease) where ttls[lease] == nil {
-            ttls[lease] = .seconds(try await client.timeToLive(lease).ttlSeconds)
-        }
-        let entries = range.keyValues.map { Entry($0, leaseTTL: $0.lease.flatMap { ttls[$0] }) }
+        let ttls = try await leaseTTLs(of: range.keyValues, client: client)
+        let entries = range.keyValues.map { Entry($0, leaseTTL: $0.lease.flatMap { ttls[$0] }.map { .seconds($0) }) }
         return LockState(name: name, holder: entries.first, waiters: Array(entries.dropFirst()), revision: range.header.revision)
     }
 
@@ -89,11 +97,27 @@ public enum LockAdmin {
     ) async throws -> (LockQueueState, Revision) {
         let prefix = try kind.prefix(name, namespace: namespace)
         let range = try await client.range(RangeRequest(.prefix(prefix), revision: revision, sort: .init(.createRevision, .ascending)))
-        var ttls: [LeaseID: Int64] = [:]
-        for lease in range.keyValues.compactMap(\.lease) where ttls[lease] == nil {
-            ttls[lease] = try await client.timeToLive(lease).ttlSeconds
-        }
+        let ttls = try await leaseTTLs(of: range.keyValues, client: client)
         return (LockQueueState(kind: kind, prefix: prefix, keys: range.keyValues, ttls: ttls), revision ?? range.header.revision)
+    }
+
+    /// The remaining TTL in seconds of each lease `keys` live on, asked a few at a time (a queue
+    /// of hundreds of waiters is read in a fraction of the time one request after another takes).
+    static func leaseTTLs(of keys: [KeyValue], client: EtcdClient) async throws -> [LeaseID: Int64] {
+        let leases = Array(Set(keys.compactMap(\.lease)))
+        return try await withThrowingTaskGroup(of: (LeaseID, Int64).self) { group in
+            var ttls: [LeaseID: Int64] = [:]
+            var next = 0
+            while next < leases.count || !group.isEmpty {
+                while next < leases.count, next - ttls.count < 16 {
+                    let lease = leases[next]
+                    group.addTask { (lease, try await client.timeToLive(lease).ttlSeconds) }
+                    next += 1
+                }
+                if let (lease, ttl) = try await group.next() { ttls[lease] = ttl }
+            }
+            return ttls
+        }
     }
 
     /// The locks of `kind` (the mutexes by default) in `namespace` that have a holder, by name,
@@ -117,15 +141,18 @@ public enum LockAdmin {
         var keys: [String: [KeyValue]] = [:]
         for keyValue in range.keyValues {
             let rest = keyValue.key.description.utf8.dropFirst(rootLength)
-            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")),
-                let name = LockName.name(ofSegment: Substring(rest[..<slash]))
+            // Only keys under a name's own segment, as the recipes write it: a key put there by
+            // other means (another spelling of a name, bytes no name escapes to) is not a lock's.
+            guard let slash = rest.firstIndex(of: UInt8(ascii: "/")) else { continue }
+            let segment = Substring(rest[..<slash])
+            guard let name = LockName.name(ofSegment: segment), (try? LockName.segment(name, kind: "lock name")) == String(segment)
             else { continue }
             keys[name, default: []].append(keyValue)
         }
         return try keys.keys.sorted().compactMap { name in
             let queue = LockQueueState(kind: kind, prefix: try kind.prefix(name, namespace: namespace), keys: keys[name] ?? [], ttls: [:])
             guard !queue.holders.isEmpty else { return nil }
-            return LockSummary(name: name, holders: queue.holders.map { Entry($0.keyValue) }, waiting: queue.waiters.count)
+            return LockSummary(name: name, holders: queue.holders.map(Entry.init), waiting: queue.waiters.count)
         }
     }
 
@@ -167,22 +194,35 @@ public enum LockAdmin {
             let target: LockQueueState.Entry
             if let token {
                 guard let holder = queue.holders.first(where: { $0.keyValue.createRevision == token.revision }) else {
-                    return .notHolder(current: Entry(first.keyValue))
+                    return .notHolder(current: Entry(first))
                 }
                 target = holder
             } else {
-                guard queue.holders.count == 1 else { return .severalHolders(queue.holders.map { Entry($0.keyValue) }) }
+                guard queue.holders.count == 1 else { return .severalHolders(queue.holders.map(Entry.init)) }
                 target = first
             }
             let key = target.keyValue.key
             let deletion = Txn(
                 if: [.createRevision(of: key, .equal, target.keyValue.createRevision)], then: [.delete(.key(key))])
-            let result = try await client.txn(deletion, retry: .idempotent)
-            if result.succeeded { return .released(Entry(target.keyValue), revision: result.header.revision) }
+            let result: TxnResult
+            do {
+                // Not resent blindly: a resent deletion that had landed would fail its compare, and
+                // the loop below would then remove the next holder too.
+                result = try await client.txn(deletion, retry: .onlyIfNotSent)
+            } catch let error as EtcdError where error.mayHaveBeenApplied {
+                // Whether it landed is read back: the key gone is that holder released (by us, or
+                // by its own release in between — removed either way).
+                let current = try await client.range(RangeRequest(.key(key)))
+                guard current.keyValues.first?.createRevision == target.keyValue.createRevision else {
+                    return .released(Entry(target), revision: current.header.revision)
+                }
+                continue
+            }
+            if result.succeeded { return .released(Entry(target), revision: result.header.revision) }
             // That holder left meanwhile: with a token, it is gone for good; without, look again.
             if token != nil {
                 let next = LockQueueState(kind: kind, prefix: prefix, keys: try await client.range(read).keyValues, ttls: [:])
-                return next.holders.first.map { .notHolder(current: Entry($0.keyValue)) } ?? .free
+                return next.holders.first.map { .notHolder(current: Entry($0)) } ?? .free
             }
         }
         throw EtcdError(code: .timeout, message: "the holder of \(name) kept changing; nothing was force-released")

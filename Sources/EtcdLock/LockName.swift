@@ -11,19 +11,30 @@ enum LockName {
     /// Bytes outside `A-Z a-z 0-9 - _ .` are percent-encoded, `%` included, so the mapping is
     /// injective and the result never contains `/`.
     static func segment(_ name: String, kind: String) throws -> String {
+        // The common case, checked byte by byte: a name of unescaped bytes only is valid and is
+        // its own segment (every request of the lock service names a lock).
+        if !name.isEmpty, name.utf8.count <= maximumBytes, name.utf8.allSatisfy(isUnescaped) { return name }
         try validate(name, kind: kind)
         var escaped = ""
         for byte in name.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+            if isUnescaped(byte) {
                 escaped.unicodeScalars.append(Unicode.Scalar(byte))
-            default:
+            } else {
                 let hex = String(byte, radix: 16, uppercase: true)
                 escaped += "%" + (hex.count == 1 ? "0" + hex : hex)
             }
         }
         return escaped
+    }
+
+    /// Whether `byte` stands for itself in a segment: `A-Z a-z 0-9 - _ .`.
+    private static func isUnescaped(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
+            true
+        default: false
+        }
     }
 
     /// Rejects empty, oversized, and control-character names, and names holding U+FFFD.

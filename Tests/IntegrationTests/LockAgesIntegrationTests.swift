@@ -10,10 +10,7 @@ import Testing
 struct LockAgesIntegrationTests {
     @Test("the service tells how long a holder has held and a waiter waited; a waiter admitted later has held for less than it queued")
     func serviceAges() async throws {
-        let namespace = "ages-\(Int.random(in: 0..<1_000_000_000))"
-        let token = "client-\(UUID().uuidString)"
-        try await withReplicas(1, tokens: AccessTokens(grants: [token: .init(namespace: namespace, role: .client)])) { replicas in
-            let port = replicas[0].port
+        try await withTenantReplica { port, token, namespace in
             let first = try await request(port, "POST", "/v1/locks/aged:acquire", body: #"{"ttl_seconds": 10, "owner": "first"}"#, token: token)
             let firstHandle = #"{"token": \#(try #require(first.json["token"]?.int)), "lease": \#(try #require(first.json["lease"]?.int))}"#
             let holder = try await request(port, "GET", "/v1/locks/aged", token: token).json["holder"]
@@ -108,10 +105,7 @@ struct LockAgesIntegrationTests {
 
     @Test("hostile records cannot crash or fool inspections: out-of-range times, owners that look like fields, stray keys in a list")
     func hostileRecords() async throws {
-        let namespace = "ages-\(Int.random(in: 0..<1_000_000_000))"
-        let token = "client-\(UUID().uuidString)"
-        try await withReplicas(1, tokens: AccessTokens(grants: [token: .init(namespace: namespace, role: .client)])) { replicas in
-            let port = replicas[0].port
+        try await withTenantReplica { port, token, namespace in
             try await TestEnvironment.withClient { client in
                 // Written by hand, as anyone with etcd access could.
                 let extreme = try LockInspection.prefix("extreme", namespace: namespace).appending("00000000000000aa")
@@ -150,6 +144,15 @@ struct LockAgesIntegrationTests {
             #expect(try #require(admitted?["held_for_seconds"]?.double) < 3600)
             let secondHandle = #"{"token": \#(try #require(second.json["token"]?.int)), "lease": \#(try #require(second.json["lease"]?.int))}"#
             #expect(try await request(port, "POST", "/v1/locks/spoof:release", body: secondHandle, token: token).status == 200)
+        }
+    }
+
+    /// Runs `body` with one replica serving a namespace of its own to a client token.
+    private func withTenantReplica(_ body: @escaping @Sendable (_ port: Int, _ token: String, _ namespace: String) async throws -> Void) async throws {
+        let namespace = "ages-\(Int.random(in: 0..<1_000_000_000))"
+        let token = "client-\(UUID().uuidString)"
+        try await withReplicas(1, tokens: AccessTokens(grants: [token: .init(namespace: namespace, role: .client)])) { replicas in
+            try await body(replicas[0].port, token, namespace)
         }
     }
 

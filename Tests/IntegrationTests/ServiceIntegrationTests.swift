@@ -335,6 +335,7 @@ struct ServiceIntegrationTests {
                 ("POST", "/v1/locks/a:acquire", "{\"owner\": \"a\tb\"}", tenant.client, 400, "bad_request"),
                 ("POST", "/v1/locks/a:acquire", #"{"owner": "\ud800"}"#, tenant.client, 400, "bad_request"),
                 ("POST", "/v1/locks/a:acquire", #"{"owner": "x"} {}"#, tenant.client, 400, "bad_request"),
+                ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": 10,}"#, tenant.client, 400, "bad_request"),
                 ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": 5, "ttl\u005fseconds": 6}"#, tenant.client, 400, "invalid_argument"),
                 ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": -5}"#, tenant.client, 400, "invalid_argument"),
                 ("POST", "/v1/locks/a:acquire", #"{"ttl_seconds": 0}"#, tenant.client, 400, "invalid_argument"),

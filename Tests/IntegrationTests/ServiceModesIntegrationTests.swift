@@ -96,6 +96,8 @@ struct ServiceModesIntegrationTests {
             #expect(inspected.json["permits"] == .number(2))
             #expect(inspected.json["holders"]?.array.count == 2)
             let permit = #", "permits": 2"#
+            let wrongCount = try await request(port, "POST", "/v1/locks/slots:renew", body: try handleBody(one, #", "permits": 3"#), token: "t")
+            #expect(wrongCount.status == 409 && wrongCount.json["error"]?["code"] == .string("permits_mismatch"), "\(wrongCount.body)")
             #expect(try await request(port, "POST", "/v1/locks/slots:renew", body: try handleBody(one, permit), token: "t").status == 200)
             #expect(try await request(port, "POST", "/v1/locks/slots:release", body: try handleBody(one, permit), token: "t").status == 200)
             let admitted = try await third

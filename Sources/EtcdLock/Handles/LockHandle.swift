@@ -75,12 +75,16 @@ public struct LockHandle: Sendable, Hashable, CustomStringConvertible {
     /// lease's remaining time.
     ///
     /// - Returns: ``Status/held(ttl:)`` with the lease's new TTL, or ``Status/lost``.
-    /// - Throws: ``EtcdError`` when etcd cannot be reached (the lock may still be held: retry
-    ///   within the TTL).
+    /// - Throws: ``LockError`` `.permitsMismatch` when a semaphore's permit was acquired with
+    ///   another count than the handle says (nothing renewed); ``EtcdError`` when etcd cannot be
+    ///   reached (the lock may still be held: retry within the TTL).
     public func renew(client: EtcdClient, timeout: Duration? = nil) async throws -> Status {
         let current = try await client.range(RangeRequest(.key(key)), timeout: timeout)
         guard let keyValue = current.keyValues.first, keyValue.createRevision == token.revision, keyValue.lease == lease
         else { return .lost }
+        if case .permit(let permits) = mode, let recorded = QueueEntryRecord(keyValue.value).permits, recorded != permits {
+            throw LockError(code: .permitsMismatch, message: "\(name) is held with \(recorded) permits, not \(permits)")
+        }
         do {
             let answer = try await client.keepAliveOnce(lease, timeout: timeout)
             return .held(ttl: .seconds(answer.ttlSeconds))

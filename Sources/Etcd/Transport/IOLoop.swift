@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 import Synchronization
 import SystemTLS
 
@@ -19,7 +20,7 @@ import Darwin
 /// connection of its own, closed to cancel it.
 final class IOLoop: @unchecked Sendable {
     // @unchecked Sendable: the inbox (behind its Mutex), the atomic ID counter and the immutable
-    // `wakeWriteDescriptor`, `hostHeaders` are the only members touched off the loop thread. Every
+    // `wakePipe`, `hostHeaders` are the only members touched off the loop thread. Every
     // other stored property is read and written only by `run()`, on the loop thread.
 
     private enum Command: Sendable {
@@ -37,8 +38,7 @@ final class IOLoop: @unchecked Sendable {
 
     private let inbox = Mutex(Inbox())
     private let nextExchangeID = Atomic<UInt64>(1)
-    private let wakeReadDescriptor: Int32
-    private let wakeWriteDescriptor: Int32
+    private let wakePipe: WakePipe
     /// The `Host` header for each endpoint.
     let hostHeaders: [String]
 
@@ -61,18 +61,12 @@ final class IOLoop: @unchecked Sendable {
         liveness: LivenessCheck?
     ) throws {
         self.liveness = liveness
-        var descriptors: [Int32] = [0, 0]
-        guard pipe(&descriptors) == 0 else {
+        guard let wakePipe = WakePipe() else {
             throw TransportError(
                 kind: .connectFailed, requestMayHaveBeenSent: false,
                 detail: "cannot create the wake-up pipe: \(POSIX.describe(POSIX.lastError))")
         }
-        for descriptor in descriptors {
-            _ = POSIX.setNonBlocking(descriptor)
-            _ = POSIX.setCloseOnExec(descriptor)
-        }
-        wakeReadDescriptor = descriptors[0]
-        wakeWriteDescriptor = descriptors[1]
+        self.wakePipe = wakePipe
         hostHeaders = endpoints.map(\.hostHeader)
         pools = endpoints.map { EndpointPool($0, maximumConnections: maximumConnectionsPerEndpoint) }
         let thread = Thread { [self] in self.run() }
@@ -83,8 +77,7 @@ final class IOLoop: @unchecked Sendable {
     deinit {
         // Closed here, not when the thread exits: until the last reference is gone another thread
         // may still be about to write its wake-up byte, and a closed number can be reused.
-        POSIX.closeDescriptor(wakeReadDescriptor)
-        POSIX.closeDescriptor(wakeWriteDescriptor)
+        wakePipe.close()
     }
 
     /// A new exchange ID, unique for this loop.
@@ -142,10 +135,7 @@ final class IOLoop: @unchecked Sendable {
         return accepted
     }
 
-    private func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWriteDescriptor, &byte, 1)
-    }
+    private func wake() { wakePipe.signal() }
 
     // MARK: - The loop thread
 
@@ -157,7 +147,7 @@ final class IOLoop: @unchecked Sendable {
             for command in commands { execute(command) }
             pollDescriptors.removeAll(keepingCapacity: true)
             polled.removeAll(keepingCapacity: true)
-            pollDescriptors.append(pollfd(fd: wakeReadDescriptor, events: Int16(POLLIN), revents: 0))
+            pollDescriptors.append(pollfd(fd: wakePipe.readDescriptor, events: Int16(POLLIN), revents: 0))
             var hasBufferedInput = false
             for connection in connections.values {
                 let events = connection.wantsWrite ? Int16(POLLOUT) : Int16(POLLIN)
@@ -169,7 +159,7 @@ final class IOLoop: @unchecked Sendable {
             let timeout = hasBufferedInput ? 0 : millisecondsUntilNextDeadline()
             let ready = poll(&pollDescriptors, nfds_t(pollDescriptors.count), timeout)
             if ready >= 0 {
-                if pollDescriptors[0].revents != 0 { drainWakePipe() }
+                if pollDescriptors[0].revents != 0 { wakePipe.drain() }
                 for index in 1..<pollDescriptors.count {
                     let connection = polled[index - 1]
                     guard pollDescriptors[index].revents != 0 || connection.hasBufferedInput else { continue }
@@ -427,11 +417,6 @@ final class IOLoop: @unchecked Sendable {
                 openConnection(to: connection.endpoint, for: next, dedicated: false)
             }
         }
-    }
-
-    private func drainWakePipe() {
-        var scratch = [UInt8](repeating: 0, count: 256)
-        while read(wakeReadDescriptor, &scratch, scratch.count) > 0 {}
     }
 
     private func tearDown() {

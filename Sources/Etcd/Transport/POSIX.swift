@@ -5,54 +5,28 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPCore
 
-/// Thin, typed wrappers over the few POSIX socket calls the transport needs.
+/// Thin, typed wrappers over the few POSIX socket calls the transport needs; the calls the lock
+/// service's server makes too come from `HTTPCore`'s ``SocketCalls``.
 ///
 /// Everything here is synchronous and non-blocking; only the I/O thread calls it.
 enum POSIX {
-    #if canImport(Darwin)
-    static let streamSocketType = SOCK_STREAM
-    static let sendFlags: Int32 = 0
-    #else
-    static let streamSocketType = Int32(SOCK_STREAM.rawValue)
-    static let sendFlags = Int32(MSG_NOSIGNAL)
-    #endif
-
     /// The calling thread's `errno`.
     static var lastError: Int32 { errno }
 
     /// A human-readable text for an `errno` value.
-    static func describe(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "errno \(code)" }
-        return String(cString: text)
-    }
+    static func describe(_ code: Int32) -> String { SocketCalls.describe(code) }
 
     /// Creates a non-blocking, close-on-exec TCP socket with Nagle's algorithm off.
     static func makeStreamSocket(family: Int32) -> Int32? {
-        let fd = socket(family, streamSocketType, 0)
+        let fd = socket(family, SocketCalls.streamSocketType, 0)
         guard fd >= 0 else { return nil }
-        guard setNonBlocking(fd), setCloseOnExec(fd) else {
+        guard SocketCalls.configureStream(fd, isTCP: family == AF_INET || family == AF_INET6) else {
             close(fd)
             return nil
         }
-        var one: Int32 = 1
-        if family == AF_INET || family == AF_INET6 {
-            _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        }
-        #if canImport(Darwin)
-        _ = setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, socklen_t(MemoryLayout<Int32>.size))
-        #endif
         return fd
-    }
-
-    static func setNonBlocking(_ fd: Int32) -> Bool {
-        let flags = fcntl(fd, F_GETFL, 0)
-        return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0
-    }
-
-    static func setCloseOnExec(_ fd: Int32) -> Bool {
-        let flags = fcntl(fd, F_GETFD, 0)
-        return flags >= 0 && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) == 0
     }
 
     /// Starts a non-blocking connect. Returns 0 when connected, `EINPROGRESS` while pending,
@@ -76,25 +50,11 @@ enum POSIX {
 
     /// Writes as much as the socket takes. Returns bytes written, 0 when it would block,
     /// or `-errno` on failure.
-    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int {
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
-        let written = send(fd, base, bytes.count, sendFlags)
-        if written >= 0 { return written }
-        let code = errno
-        if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return 0 }
-        return -Int(code)
-    }
+    static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int { SocketCalls.send(fd, bytes) }
 
     /// Reads into `buffer`. Returns bytes read, 0 at end of stream, `nil` when it would block,
     /// or `-errno` on failure.
-    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? {
-        guard let base = buffer.baseAddress else { return nil }
-        let count = recv(fd, base, buffer.count, 0)
-        if count >= 0 { return count }
-        let code = errno
-        if code == EAGAIN || code == EWOULDBLOCK || code == EINTR { return nil }
-        return -Int(code)
-    }
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> Int? { SocketCalls.receive(fd, into: buffer) }
 
     /// Whether an idle keep-alive socket is still usable: not closed by the peer and
     /// holding no unexpected bytes.

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPCore
 
 /// A resolved IPv4 or IPv6 socket address, stored as raw `sockaddr` bytes.
 struct SocketAddress: Sendable, Hashable {
@@ -21,7 +22,7 @@ struct SocketAddress: Sendable, Hashable {
     static func resolve(host: String, port: Int) -> Result<SocketAddress, ResolutionFailure> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = POSIX.streamSocketType
+        hints.ai_socktype = SocketCalls.streamSocketType
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
         guard status == 0, let first = list else {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPCore
 import Synchronization
 import SystemTLS
 
@@ -21,11 +22,8 @@ extension HTTPServer {
         let shookHands = connection?.handshake(until: accepted + Self.milliseconds(configuration.requestTimeout)) ?? false
         let wasEvicted = state.withLock { $0.idle.removeValue(forKey: id) == nil }
         guard let connection, shookHands, !wasEvicted else { return }
-        guard let wake = ServerSocket.makePipe() else { return }
-        defer {
-            ServerSocket.closeDescriptor(wake.read)
-            ServerSocket.closeDescriptor(wake.write)
-        }
+        guard let wake = WakePipe() else { return }
+        defer { wake.close() }
         let parser = HTTPRequestParser(
             maximumHeaderBytes: configuration.maximumHeaderBytes, maximumBodyBytes: configuration.maximumBodyBytes)
         let writeLimit = Int32(clamping: Self.milliseconds(configuration.writeTimeout))
@@ -113,7 +111,7 @@ extension HTTPServer {
                 let watched: [(descriptor: Int32, events: Int16)] =
                     shutdownSeen
                     ? [(connection.descriptor, Int16(POLLIN))]
-                    : [(connection.descriptor, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))]
+                    : [(connection.descriptor, Int16(POLLIN)), (shutdownPipe.readDescriptor, Int16(POLLIN))]
                 let events = ServerSocket.poll(watched, milliseconds: Int32(min(left, 60_000)))
                 // Mid-request bytes still count after a shutdown began; an idle connection just closes.
                 if events.count > 1, events[1] != 0 {
@@ -137,7 +135,7 @@ extension HTTPServer {
     /// side and still read. An HTTP/1.1 caller is then probed with interim `100 Continue` answers
     /// (now, and every second): a caller that closed entirely answers with a reset. An HTTP/1.0
     /// caller cannot be probed and is awaited.
-    private func handle(_ request: HTTPRequest, on connection: ServerConnection, wake: (read: Int32, write: Int32)) -> (HTTPResponse, callerLeft: Bool) {
+    private func handle(_ request: HTTPRequest, on connection: ServerConnection, wake: WakePipe) -> (HTTPResponse, callerLeft: Bool) {
         let handler = self.handler
         var callerLeft = false
         var halfClosed = false
@@ -145,7 +143,7 @@ extension HTTPServer {
             // Before the caller's end of stream: wait for it. After it: only a reset or an error
             // wakes `poll` (an empty event mask), and the probe is sent again every second.
             let watched = halfClosed ? Int16(0) : ServerSocket.peerClosedEvents
-            let events = ServerSocket.poll([(wake.read, Int16(POLLIN)), (connection.descriptor, watched)], milliseconds: halfClosed ? 1000 : -1)
+            let events = ServerSocket.poll([(wake.readDescriptor, Int16(POLLIN)), (connection.descriptor, watched)], milliseconds: halfClosed ? 1000 : -1)
             if events[0] != 0 { return false }
             let reset = events[1] & Int16(POLLERR | POLLHUP) != 0
             if !reset, events[1] != 0 || halfClosed {
@@ -165,7 +163,7 @@ extension HTTPServer {
     /// task is cancelled, and still awaited.
     @discardableResult
     func runOwned<Result: Sendable>(
-        wake: (read: Int32, write: Int32), until abandon: (() -> Bool)? = nil, _ work: @escaping @Sendable () async -> Result
+        wake: WakePipe, until abandon: (() -> Bool)? = nil, _ work: @escaping @Sendable () async -> Result
     ) -> Result {
         let slot = ResultSlot<Result>()
         let id = state.withLock { state -> UInt64 in
@@ -174,7 +172,7 @@ extension HTTPServer {
         }
         let task = Task {
             slot.fill(await work())
-            ServerSocket.signal(wake.write)
+            wake.signal()
         }
         let draining = state.withLock { state -> Bool in
             state.handlers[id] = task
@@ -184,10 +182,10 @@ extension HTTPServer {
         defer { _ = state.withLock { $0.handlers.removeValue(forKey: id) } }
         var abandoned = false
         while true {
-            ServerSocket.drain(wake.read)
+            wake.drain()
             if let result = slot.result { return result }
             if abandoned || abandon == nil {
-                _ = ServerSocket.poll([(wake.read, Int16(POLLIN))], milliseconds: -1)
+                _ = ServerSocket.poll([(wake.readDescriptor, Int16(POLLIN))], milliseconds: -1)
             } else if abandon?() == true {
                 abandoned = true
                 task.cancel()

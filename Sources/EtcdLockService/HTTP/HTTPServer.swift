@@ -1,4 +1,5 @@
 import Foundation
+import HTTPCore
 import Synchronization
 import SystemTLS
 
@@ -86,7 +87,7 @@ public final class HTTPServer: Sendable {
     let handler: Handler
     private let listener: Int32
     /// Written once on shutdown and never read: readable from then on, it wakes every `poll`.
-    let shutdownPipe: (read: Int32, write: Int32)
+    let shutdownPipe: WakePipe
     /// Set when the server speaks HTTPS.
     let tlsContext: TLSContext?
     let state = Mutex(State())
@@ -104,7 +105,7 @@ public final class HTTPServer: Sendable {
             try TLSContext(serving: $0.certificatePath, privateKeyPath: $0.privateKeyPath, clientCAPath: $0.clientCAPath)
         }
         let (listener, port) = try ServerSocket.listen(host: configuration.host, port: configuration.port)
-        guard let pipe = ServerSocket.makePipe() else {
+        guard let pipe = WakePipe() else {
             ServerSocket.closeDescriptor(listener)
             throw ServerSocket.Failure(description: "cannot create a pipe")
         }
@@ -128,7 +129,7 @@ public final class HTTPServer: Sendable {
             state.isDraining = true
             return Array(state.handlers.values)
         }
-        ServerSocket.signal(shutdownPipe.write)
+        shutdownPipe.signal()
         for handler in handlers { handler.cancel() }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let isDone = state.withLock { state -> Bool in
@@ -153,7 +154,7 @@ public final class HTTPServer: Sendable {
     private func acceptLoop() {
         defer { ServerSocket.closeDescriptor(listener) }
         while true {
-            let events = ServerSocket.poll([(listener, Int16(POLLIN)), (shutdownPipe.read, Int16(POLLIN))], milliseconds: -1)
+            let events = ServerSocket.poll([(listener, Int16(POLLIN)), (shutdownPipe.readDescriptor, Int16(POLLIN))], milliseconds: -1)
             if events[1] != 0 || isDraining { return }
             guard events[0] != 0, let connection = ServerSocket.accept(listener) else { continue }
             guard let id = admit(connection) else {
@@ -218,8 +219,7 @@ public final class HTTPServer: Sendable {
     }
 
     deinit {
-        ServerSocket.closeDescriptor(shutdownPipe.read)
-        ServerSocket.closeDescriptor(shutdownPipe.write)
+        shutdownPipe.close()
     }
 
     static func milliseconds(_ duration: Duration) -> Int64 {

@@ -3,16 +3,16 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import HTTPCore
 
-/// The few POSIX calls the server makes, on non-blocking descriptors.
+/// The server's socket calls, on non-blocking descriptors: listening and accepting, blocking
+/// helpers for a connection's own thread (write all within a deadline, a lingering close, waiting
+/// for the peer's acknowledgement). The calls the gateway client makes too (set-up, sends,
+/// receives, `poll`, wake-up pipes, the clock) are `HTTPCore`'s ``SocketCalls``.
 enum ServerSocket {
     #if canImport(Darwin)
-    static let streamType = SOCK_STREAM
-    static let sendFlags: Int32 = 0
     static let peerClosedEvents = Int16(POLLHUP)
     #else
-    static let streamType = Int32(SOCK_STREAM.rawValue)
-    static let sendFlags = Int32(MSG_NOSIGNAL)
     /// A peer that closed or shut down its side (Linux reports the half-close as POLLRDHUP).
     static let peerClosedEvents = Int16(0x2000) | Int16(POLLHUP)  // POLLRDHUP (needs _GNU_SOURCE to be imported)
     #endif
@@ -26,7 +26,7 @@ enum ServerSocket {
     static func listen(host: String, port: Int) throws -> (descriptor: Int32, port: Int) {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = streamType
+        hints.ai_socktype = SocketCalls.streamSocketType
         hints.ai_flags = AI_PASSIVE
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(host, String(port), &hints, &list)
@@ -35,7 +35,7 @@ enum ServerSocket {
         }
         defer { freeaddrinfo(list) }
         let info = first.pointee
-        let descriptor = socket(info.ai_family, streamType, 0)
+        let descriptor = socket(info.ai_family, SocketCalls.streamSocketType, 0)
         guard descriptor >= 0 else { throw Failure(description: "socket: \(describe(errno))") }
         var one: Int32 = 1
         _ = setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -63,15 +63,7 @@ enum ServerSocket {
     }
 
     /// Non-blocking and close-on-exec, with Nagle's algorithm off for TCP.
-    static func configure(_ descriptor: Int32) -> Bool {
-        let flags = fcntl(descriptor, F_GETFL, 0)
-        guard flags >= 0, fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) == 0 else { return false }
-        let descriptorFlags = fcntl(descriptor, F_GETFD, 0)
-        guard descriptorFlags >= 0, fcntl(descriptor, F_SETFD, descriptorFlags | FD_CLOEXEC) == 0 else { return false }
-        var one: Int32 = 1
-        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        return true
-    }
+    static func configure(_ descriptor: Int32) -> Bool { SocketCalls.configureStream(descriptor) }
 
     /// Accepts one pending connection, configured; `nil` when none is pending or it failed.
     static func accept(_ listener: Int32) -> Int32? {
@@ -87,23 +79,15 @@ enum ServerSocket {
     /// Waits up to `milliseconds` (-1: forever) for `events` on each descriptor; returns the events
     /// that occurred, one per descriptor (0 on timeout).
     static func poll(_ watched: [(descriptor: Int32, events: Int16)], milliseconds: Int32) -> [Int16] {
-        var descriptors = watched.map { pollfd(fd: $0.descriptor, events: $0.events, revents: 0) }
-        while true {
-            let count = Glibc.poll(&descriptors, nfds_t(descriptors.count), milliseconds)
-            if count < 0, errno == EINTR { continue }
-            return descriptors.map(\.revents)
-        }
+        SocketCalls.poll(watched, milliseconds: milliseconds)
     }
 
     /// Reads what is available: the bytes, `[]` at end of stream, `nil` when nothing is available
     /// yet; throws nothing — an error reads as end of stream.
     static func read(_ descriptor: Int32, maximum: Int) -> [UInt8]? {
         var buffer = [UInt8](repeating: 0, count: maximum)
-        let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, maximum, 0) }
-        if count > 0 { return Array(buffer[..<count]) }
-        if count == 0 { return [] }
-        let code = errno
-        return code == EAGAIN || code == EWOULDBLOCK || code == EINTR ? nil : []
+        guard let count = buffer.withUnsafeMutableBytes({ SocketCalls.receive(descriptor, into: $0) }) else { return nil }
+        return count > 0 ? Array(buffer[..<count]) : []
     }
 
     /// Writes all of `bytes` within `milliseconds`; returns whether it did.
@@ -111,43 +95,15 @@ enum ServerSocket {
         var offset = 0
         let end = monotonicMilliseconds() + Int64(milliseconds)
         while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { raw in
-                send(descriptor, raw.baseAddress! + offset, bytes.count - offset, sendFlags)
-            }
-            if written > 0 {
-                offset += written
-                continue
-            }
-            let code = errno
-            guard written < 0, code == EAGAIN || code == EWOULDBLOCK || code == EINTR else { return false }
+            let sent = bytes.withUnsafeBytes { SocketCalls.send(descriptor, UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            guard sent >= 0 else { return false }
+            offset += sent
+            guard sent == 0 else { continue }
             let left = end - monotonicMilliseconds()
             guard left > 0 else { return false }
             _ = poll([(descriptor, Int16(POLLOUT))], milliseconds: Int32(left))
         }
         return true
-    }
-
-    /// A pipe whose read end wakes a `poll`: (read, write), both non-blocking and close-on-exec.
-    static func makePipe() -> (read: Int32, write: Int32)? {
-        var ends: [Int32] = [0, 0]
-        guard pipe(&ends) == 0 else { return nil }
-        for end in ends {
-            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL, 0) | O_NONBLOCK)
-            _ = fcntl(end, F_SETFD, fcntl(end, F_GETFD, 0) | FD_CLOEXEC)
-        }
-        return (ends[0], ends[1])
-    }
-
-    /// Writes one byte to a wake-up pipe.
-    static func signal(_ descriptor: Int32) {
-        var byte: UInt8 = 1
-        _ = write(descriptor, &byte, 1)
-    }
-
-    /// Empties a wake-up pipe.
-    static func drain(_ descriptor: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 64)
-        while buffer.withUnsafeMutableBytes({ Glibc.read(descriptor, $0.baseAddress, 64) }) > 0 {}
     }
 
     static func closeDescriptor(_ descriptor: Int32) { _ = close(descriptor) }
@@ -214,14 +170,7 @@ enum ServerSocket {
     }
 
     /// Milliseconds on the monotonic clock.
-    static func monotonicMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-    }
+    static func monotonicMilliseconds() -> Int64 { SocketCalls.monotonicMilliseconds() }
 
-    static func describe(_ code: Int32) -> String {
-        guard let text = strerror(code) else { return "errno \(code)" }
-        return String(cString: text)
-    }
+    static func describe(_ code: Int32) -> String { SocketCalls.describe(code) }
 }

@@ -27,9 +27,10 @@ package enum HTTPSyntax {
         return nil
     }
 
-    /// The index where a message head ends (its empty line's CR LF CR LF), if it has arrived.
-    package static func headEnd(in bytes: [UInt8]) -> Int? {
-        var index = 0
+    /// The index where a message head ends (its empty line's CR LF CR LF), if it has arrived,
+    /// looking from `start` on (a caller that looked before resumes where it stopped, less 3).
+    package static func headEnd(in bytes: [UInt8], from start: Int = 0) -> Int? {
+        var index = start
         while let crlf = firstCRLF(in: bytes, from: index) {
             if crlf + 3 < bytes.count, bytes[crlf + 2] == 13, bytes[crlf + 3] == 10 { return crlf }
             index = crlf + 2
@@ -41,8 +42,10 @@ package enum HTTPSyntax {
     /// CR, or a CR not followed by LF (a CR last of all the bytes is not bare yet: its LF may
     /// follow). HTTP/1.1 lines end with CR LF (RFC 9112 §2.2); read leniently elsewhere, a bare
     /// one lets two parsers disagree on where a message ends.
-    package static func firstBareLineBreak(in bytes: [UInt8], before end: Int) -> Int? {
-        var index = 0
+    ///
+    /// Looks from `start` on (a caller that looked before resumes where it stopped, less 1).
+    package static func firstBareLineBreak(in bytes: [UInt8], from start: Int = 0, before end: Int) -> Int? {
+        var index = start
         while index < min(end, bytes.count) {
             if bytes[index] == 10, index == 0 || bytes[index - 1] != 13 { return index }
             if bytes[index] == 13, index + 1 < bytes.count, bytes[index + 1] != 10 { return index }

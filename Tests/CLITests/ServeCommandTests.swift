@@ -64,7 +64,7 @@ struct ServeCommandTests {
             readerTokens.append(String(read.output.split(separator: #""token":"#).last?.prefix { $0.isNumber } ?? ""))
         }
         let readers = try await CLIRunner.run(["list", "--kind", "rwlock", String(name.prefix(12)), "--endpoints", endpoints])
-        #expect(readers.output.hasPrefix("\(name): held by reader-1 and 1 more, token \(readerTokens[0]), "), "\(readers.output)")
+        #expect(readers.output.hasPrefix("\(name): held for reading by reader-1 and 1 more, token \(readerTokens[0]), "), "\(readers.output)")
         #expect(readers.output.contains(", held for "), "\(readers.output)")
         let ambiguous = try await CLIRunner.run(["release", name, "--force", "--kind", "rwlock", "--endpoints", endpoints])
         #expect(ambiguous.status == 1)

@@ -28,8 +28,15 @@ struct LockPrimitivesTests {
             let read = QueueEntryRecord(Array(hostile.utf8))
             #expect(read == QueueEntryRecord(owner: hostile), "\(hostile)")
         }
-        // An admission before the entry joined is not one a writer records.
-        #expect(QueueEntryRecord(Array("since=5000;held=4000;permits=;o".utf8)).admittedAt == nil)
+        // An admission before the entry joined is not one a writer records; nor is a time before 2000.
+        let early = QueueEntryRecord(Array("since=1700000005000;held=1700000004000;permits=;o".utf8))
+        #expect(early.queuedAt != nil && early.admittedAt == nil && early.owner == "o")
+        #expect(QueueEntryRecord(Array("since=0;held=0;permits=;o".utf8)) == QueueEntryRecord(owner: "since=0;held=0;permits=;o"))
+        // Read on bytes: an owner that starts with a combining mark does not fuse with the `;` before it.
+        for mark in ["\u{301}alice", "\u{200D}x", "\u{FE0F}y", "\u{1F3FB}z"] {
+            let marked = QueueEntryRecord(queuedAt: queued, permits: 1, owner: mark)
+            #expect(QueueEntryRecord(marked.bytes) == marked, "\(mark.unicodeScalars.map(\.value))")
+        }
         #expect(QueueEntryRecord.age(of: queued, now: admitted) == .milliseconds(4377))
         #expect(QueueEntryRecord.age(of: admitted, now: queued) == .zero, "a clock behind the writer's reads no negative age")
         #expect(QueueEntryRecord.age(of: Date(timeIntervalSince1970: 0), now: .distantFuture) != nil)

@@ -41,4 +41,26 @@ struct HTTPSyntaxTests {
         #expect(bare("GET / HTTP/1.1\r\nHost: x\r\n") == nil)
         #expect(bare("GET / HTTP/1.1\r") == nil)  // its LF may still come
     }
+
+    @Test("a search resumed where an earlier one stopped finds what a whole search finds, however the bytes were cut")
+    func resumedSearches() {
+        for text in ["GET / HTTP/1.1\r\nHost: x\r\n\r\nrest", "GET / HTTP/1.1\r\nHost: x\nrest\r\n\r\n", "GET / HTTP/1.1\r\nA: b\rc\r\n\r\n"] {
+            let whole = Array(text.utf8)
+            let end = HTTPSyntax.headEnd(in: whole)
+            let bare = HTTPSyntax.firstBareLineBreak(in: whole, before: end ?? whole.count)
+            // As a server sees them arriving a byte at a time: each search resumes where the last stopped.
+            var scanned = 0
+            var found: (end: Int?, bare: Int?) = (nil, nil)
+            for count in 1...whole.count where found == (nil, nil) {
+                let part = Array(whole[..<count])
+                let partEnd = HTTPSyntax.headEnd(in: part, from: max(0, scanned - 3))
+                let partBare = HTTPSyntax.firstBareLineBreak(in: part, from: max(0, scanned - 1), before: partEnd ?? part.count)
+                found = (partEnd, partBare)
+                scanned = count
+            }
+            // The first of the two to show is what the server acts on: a bare break refuses the head.
+            #expect(found.bare == bare, "\(text.debugDescription)")
+            if bare == nil { #expect(found.end == end, "\(text.debugDescription)") }
+        }
+    }
 }

@@ -126,6 +126,18 @@ struct LockAgesIntegrationTests {
                 #expect(listed.json["locks"]?.array.compactMap { $0["name"]?.text } == ["extreme", "negative"], "\(listed.body)")
                 for key in [extreme, negative, stray, strayCase] { _ = try await client.delete(.key(key)) }
             }
+            // A Kelvin sign and a K are equal as Swift strings, but different names: two locks, listed apart.
+            var kelvinHandles: [String] = []
+            for path in ["%E2%84%AA", "K"] {
+                let taken = try await request(port, "POST", "/v1/locks/\(path):acquire", body: #"{"owner": "\#(path)"}"#, token: token)
+                #expect(taken.status == 200, "\(taken.body)")
+                kelvinHandles.append(#"{"token": \#(try #require(taken.json["token"]?.int)), "lease": \#(try #require(taken.json["lease"]?.int))}"#)
+            }
+            let kelvins = try await request(port, "GET", "/v1/locks", token: token).json["locks"]?.array ?? []
+            #expect(kelvins.compactMap { $0["holder"]?["owner"]?.text }.sorted() == ["%E2%84%AA", "K"], "\(kelvins)")
+            for (path, handle) in zip(["%E2%84%AA", "K"], kelvinHandles) {
+                #expect(try await request(port, "POST", "/v1/locks/\(path):release", body: handle, token: token).status == 200)
+            }
             // An owner that looks like fields is shown as it was given, with the waiter's own age.
             let holder = try await request(port, "POST", "/v1/locks/spoof:acquire", body: #"{"owner": "first"}"#, token: token)
             async let waiting = request(

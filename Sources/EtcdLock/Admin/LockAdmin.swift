@@ -138,7 +138,9 @@ public enum LockAdmin {
         let scanned = namePrefix.isEmpty ? root : root.appending(try LockName.segment(namePrefix, kind: "lock name prefix"))
         let range = try await client.range(RangeRequest(.prefix(scanned), sort: .init(.createRevision, .ascending)))
         let rootLength = root.description.utf8.count
-        var keys: [String: [KeyValue]] = [:]
+        // By segment, not by name: two names that Unicode deems equal (a Kelvin sign and a K)
+        // are different bytes, so different locks.
+        var keys: [String: (name: String, keys: [KeyValue])] = [:]
         for keyValue in range.keyValues {
             let rest = keyValue.key.description.utf8.dropFirst(rootLength)
             // Only keys under a name's own segment, as the recipes write it: a key put there by
@@ -147,12 +149,13 @@ public enum LockAdmin {
             let segment = Substring(rest[..<slash])
             guard let name = LockName.name(ofSegment: segment), (try? LockName.segment(name, kind: "lock name")) == String(segment)
             else { continue }
-            keys[name, default: []].append(keyValue)
+            keys[String(segment), default: (name, [])].keys.append(keyValue)
         }
-        return try keys.keys.sorted().compactMap { name in
-            let queue = LockQueueState(kind: kind, prefix: try kind.prefix(name, namespace: namespace), keys: keys[name] ?? [], ttls: [:])
+        return keys.sorted { ($0.value.name, $0.key) < ($1.value.name, $1.key) }.compactMap { segment, lock in
+            let prefix = root.appending(segment + "/")
+            let queue = LockQueueState(kind: kind, prefix: prefix, keys: lock.keys, ttls: [:])
             guard !queue.holders.isEmpty else { return nil }
-            return LockSummary(name: name, holders: queue.holders.map(Entry.init), waiting: queue.waiters.count)
+            return LockSummary(name: lock.name, holders: queue.holders.map(Entry.init), waiting: queue.waiters.count)
         }
     }
 

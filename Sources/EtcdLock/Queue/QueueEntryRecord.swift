@@ -37,44 +37,52 @@ public struct QueueEntryRecord: Sendable, Hashable {
     }
 
     /// The record a key's value holds.
+    ///
+    /// Read byte by byte: as `Character`s, an owner starting with a combining mark would fuse with
+    /// the `;` before it, and the fields would be lost (a semaphore's count with them).
     public init(_ value: [UInt8]) {
-        let text = Substring(String(decoding: value, as: UTF8.self))
-        if let record = Self.parseLayout(text) {
+        let bytes = value[...]
+        if let record = Self.parseLayout(bytes) {
             self = record
-        } else if text.hasPrefix("permits="), let end = text.firstIndex(of: ";"),
-            let permits = Self.number(text[text.index(text.startIndex, offsetBy: 8)..<end], digits: 9)
-        {
-            self.init(permits: Int(permits), owner: String(text[text.index(after: end)...]))
+        } else if let (permits, owner) = Self.field("permits=", in: bytes, digits: 9), let permits {
+            self.init(permits: Int(permits), owner: String(decoding: owner, as: UTF8.self))
         } else {
-            self.init(owner: String(text))
+            self.init(owner: String(decoding: value, as: UTF8.self))
         }
     }
 
-    /// The record in the layout this type writes, or `nil` when `text` is not exactly in it.
-    private static func parseLayout(_ text: Substring) -> QueueEntryRecord? {
-        var rest = text
-        // One `name=<digits>;` field (`optional`: the digits may be missing); nil on anything else.
-        func field(_ name: String, optional: Bool) -> Int64?? {
-            guard rest.hasPrefix(name), let end = rest.firstIndex(of: ";") else { return .none }
-            let digits = rest[rest.index(rest.startIndex, offsetBy: name.count)..<end]
-            rest = rest[rest.index(after: end)...]
-            if digits.isEmpty { return optional ? .some(nil) : .none }
-            return number(digits, digits: 15).map { .some($0) } ?? .none
-        }
-        guard case .some(.some(let since)) = field("since=", optional: false),
-            case .some(let held) = field("held=", optional: true),
-            case .some(let permits) = field("permits=", optional: true)
+    /// The record in the layout this type writes, or `nil` when `bytes` is not exactly in it.
+    private static func parseLayout(_ bytes: ArraySlice<UInt8>) -> QueueEntryRecord? {
+        guard let (since, afterSince) = field("since=", in: bytes), let since, since >= earliestMilliseconds,
+            let (held, afterHeld) = field("held=", in: afterSince, optional: true),
+            let (permits, owner) = field("permits=", in: afterHeld, digits: 9, optional: true)
         else { return nil }
-        let queuedAt = date(milliseconds: since)
         // An admission before the entry joined is not one this type wrote: left out.
         let admittedAt = held.flatMap { $0 >= since ? date(milliseconds: $0) : nil }
-        return QueueEntryRecord(queuedAt: queuedAt, admittedAt: admittedAt, permits: permits.map { Int($0) }, owner: String(rest))
+        return QueueEntryRecord(
+            queuedAt: date(milliseconds: since), admittedAt: admittedAt, permits: permits.map { Int($0) },
+            owner: String(decoding: owner, as: UTF8.self))
     }
 
-    /// Decimal digits only, at most `digits` of them (so every value read is far from overflowing).
-    private static func number(_ text: Substring, digits: Int) -> Int64? {
-        guard !text.isEmpty, text.utf8.count <= digits, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-        return Int64(text)
+    /// Times before 2000 are not ones a writer of this layout recorded.
+    private static let earliestMilliseconds: Int64 = 946_684_800_000
+
+    /// One leading `name<digits>;` field of `bytes` and what follows it: `nil` when `bytes` does
+    /// not start with one; the number is `nil` when the digits are missing and `optional`. At most
+    /// `digits` digits, so no number read is anywhere near overflowing.
+    private static func field(
+        _ name: StaticString, in bytes: ArraySlice<UInt8>, digits limit: Int = 15, optional: Bool = false
+    ) -> (Int64?, ArraySlice<UInt8>)? {
+        let prefix = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+        guard bytes.starts(with: prefix) else { return nil }
+        let digitsStart = bytes.startIndex + prefix.count
+        guard let end = bytes[digitsStart...].firstIndex(of: UInt8(ascii: ";")) else { return nil }
+        let digits = bytes[digitsStart..<end]
+        let rest = bytes[(end + 1)...]
+        if digits.isEmpty { return optional ? (nil, rest) : nil }
+        guard digits.count <= limit, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int64(String(decoding: digits, as: UTF8.self))
+        else { return nil }
+        return (number, rest)
     }
 
     /// The value to store.

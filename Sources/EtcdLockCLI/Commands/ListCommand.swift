@@ -12,12 +12,12 @@ struct ListCommand: Command {
         that are held (those whose name starts with PREFIX, when given), one per line, sorted
         by name; the first holder is shown, and how many hold together when several do:
 
-          NAME: held by OWNER[ and K more], token T, lease L, N waiting[, held for S]
+          NAME: held [for reading|writing ]by OWNER[ and K more], token T, lease L, N waiting[, held for S]
 
         \(ConnectionOptions.help)
           --namespace NS     lock namespace (default "default")
           --kind KIND        lock (the mutex, default), rwlock or semaphore
-          --json             one object: {"locks": [{"name", "owner", "token", "lease", "holders", "waiting", "held_for_seconds"}]}
+          --json             one object: {"locks": [{"name", "owner", "token", "lease", "mode", "holders", "waiting", "held_for_seconds"}]}
                              (tokens and waiting as numbers, the lease in hex)
         """
 
@@ -41,14 +41,15 @@ struct ListCommand: Command {
             if json {
                 let objects = locks.map { lock in
                     #"{"name":\#(jsonString(lock.name)),"owner":\#(jsonString(lock.holder.owner)),"token":\#(lock.holder.token),"#
-                        + #""lease":\#(jsonString(lock.holder.lease?.hexString ?? "")),"holders":\#(lock.holders.count),"waiting":\#(lock.waiting),"#
+                        + #""lease":\#(jsonString(lock.holder.lease?.hexString ?? "")),"mode":\#(jsonString(lock.holder.mode.rawValue)),"#
+                        + #""holders":\#(lock.holders.count),"waiting":\#(lock.waiting),"#
                         + #""held_for_seconds":\#(QueueEntryRecord.age(of: lock.holder.admittedAt).map { Console.seconds($0, unit: "") } ?? "null")}"#
                 }
                 Console.out(#"{"locks":[\#(objects.joined(separator: ","))]}"#)
             } else {
                 for lock in locks {
                     Console.out(
-                        "\(Console.field(lock.name)): held by \(Console.field(lock.holder.owner))\(lock.holders.count > 1 ? " and \(lock.holders.count - 1) more" : ""), token \(lock.holder.token), "
+                        "\(Console.field(lock.name)): held\(kind == .rwlock ? " for \(lock.holder.mode == .write ? "writing" : "reading")" : "") by \(Console.field(lock.holder.owner))\(lock.holders.count > 1 ? " and \(lock.holders.count - 1) more" : ""), token \(lock.holder.token), "
                             + "lease \(lock.holder.lease?.hexString ?? "none"), \(lock.waiting) waiting"
                             + (QueueEntryRecord.age(of: lock.holder.admittedAt).map { ", held for \(Console.seconds($0))" } ?? ""))
                 }

@@ -15,26 +15,32 @@ struct HTTPRequestParser {
     /// What the bytes received so far amount to.
     enum Outcome {
         /// More bytes are needed. `expectsContinue` when the head asked for `100 Continue`
-        /// before its body (curl does this for bodies over 1 KiB).
-        case incomplete(expectsContinue: Bool)
+        /// before its body (curl does this for bodies over 1 KiB). The next parse of the same
+        /// bytes and more may resume at `scanned` (where no head has ended), and is only worth
+        /// making once `needs` bytes (the whole request, when the head is known) have arrived: a
+        /// caller that sends its request a byte at a time costs a scan of each byte, not of the
+        /// whole head each time.
+        case incomplete(expectsContinue: Bool, scanned: Int, needs: Int)
         /// A whole request, which used the first `consumed` bytes.
         case request(HTTPRequest, consumed: Int, keepAlive: Bool)
         /// The bytes are not an acceptable request: answer `status` and close.
         case refused(status: Int, code: String, message: String)
     }
 
-    func parse(_ bytes: [UInt8]) -> Outcome {
-        let headEnd = HTTPSyntax.headEnd(in: bytes)
+    /// Parses `bytes`, of which the first `scanned` are known to hold no complete head (an
+    /// earlier ``Outcome/incomplete(expectsContinue:scanned:needs:)`` said so).
+    func parse(_ bytes: [UInt8], scanned: Int = 0) -> Outcome {
+        let headEnd = HTTPSyntax.headEnd(in: bytes, from: max(0, scanned - 3))
         // A line must end in CRLF: a bare LF (or CR) is refused at once (RFC 9112 §2.2), rather
         // than left waiting for a CRLF CRLF that a client ending lines in LF never sends.
-        if let bare = HTTPSyntax.firstBareLineBreak(in: bytes, before: headEnd ?? bytes.count) {
+        if let bare = HTTPSyntax.firstBareLineBreak(in: bytes, from: max(0, scanned - 1), before: headEnd ?? bytes.count) {
             return .refused(status: 400, code: "bad_request", message: "a bare \(bytes[bare] == 10 ? "LF" : "CR") in the request head; end lines with CRLF")
         }
         guard let headEnd else {
             if bytes.count > maximumHeaderBytes {
                 return .refused(status: 431, code: "headers_too_large", message: "the request head exceeds \(maximumHeaderBytes) bytes")
             }
-            return .incomplete(expectsContinue: false)
+            return .incomplete(expectsContinue: false, scanned: bytes.count, needs: bytes.count + 1)
         }
         guard headEnd <= maximumHeaderBytes else {
             return .refused(status: 431, code: "headers_too_large", message: "the request head exceeds \(maximumHeaderBytes) bytes")
@@ -81,7 +87,7 @@ struct HTTPRequestParser {
         let bodyStart = headEnd + 4
         guard bytes.count - bodyStart >= length else {
             let expects = headers.contains { $0.name == "expect" && $0.value.lowercased() == "100-continue" }
-            return .incomplete(expectsContinue: expects)
+            return .incomplete(expectsContinue: expects, scanned: 0, needs: bodyStart + length)
         }
         let text = { (part: ArraySlice<UInt8>) in String(decoding: part, as: UTF8.self) }
         let target = requestLine[1]

@@ -42,13 +42,17 @@ extension HTTPServer {
             let deadline = ServerSocket.monotonicMilliseconds() + Self.milliseconds(configuration.requestTimeout)
             var sentContinue = false
             var parsed: (HTTPRequest, Int, Bool)?
+            var scanned = 0
+            var needs = 0
             while parsed == nil {
-                switch parser.parse(buffer) {
+                let outcome = buffer.count >= needs ? parser.parse(buffer, scanned: scanned) : .incomplete(expectsContinue: false, scanned: scanned, needs: needs)
+                switch outcome {
                 case .request(let request, let consumed, let keepAlive):
                     parsed = (request, consumed, keepAlive)
                 case .refused(let status, let code, let message):
                     return refuse(connection, ServiceError(status: status, code: code, message: message))
-                case .incomplete(let expectsContinue):
+                case .incomplete(let expectsContinue, let scannedNow, let needed):
+                    (scanned, needs) = (scannedNow, needed)
                     if expectsContinue, !sentContinue {
                         sentContinue = true
                         guard connection.writeAll(Self.interimContinue, milliseconds: writeLimit) else { return }

@@ -37,13 +37,15 @@ public final class EtcdSession: Sendable {
     let pendingWithdrawals = PendingWithdrawals()
     /// Numbers the session's entry keys (see `LockQueue.entryKey(part:)`).
     let entryNumbers = Atomic<UInt64>(0)
+    /// Numbers the tasks waiting for the session's loss (a `UUID` would read /dev/urandom).
+    private let lossWaiters = Atomic<UInt64>(0)
     /// Leases that carry this session's lock-delay markers, by delay (see ``LockDelay``).
     private let markerLeases = Mutex<[Duration: LeaseID]>([:])
 
     private struct State {
         var validUntil: ContinuousClock.Instant
         var loss: SessionLoss?
-        var waiters: [UUID: CheckedContinuation<SessionLoss, any Error>] = [:]
+        var waiters: [UInt64: CheckedContinuation<SessionLoss, any Error>] = [:]
         /// Whether ``handOverLease()`` was called: closing then leaves the lease alone.
         var isLeaseHandedOver = false
     }
@@ -165,7 +167,7 @@ public final class EtcdSession: Sendable {
     ///
     /// - Throws: `CancellationError` when the calling task is cancelled first.
     public func waitUntilLost() async throws -> SessionLoss {
-        let id = UUID()
+        let id = lossWaiters.add(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SessionLoss, any Error>) in
                 // Checked under the lock the cancellation handler takes: a task cancelled before it

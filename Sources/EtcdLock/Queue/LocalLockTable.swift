@@ -1,4 +1,3 @@
-import Foundation
 import Synchronization
 
 /// Mutual exclusion between tasks of one process that share a session: they would map to the
@@ -6,10 +5,12 @@ import Synchronization
 final class LocalLockTable: Sendable {
     private struct Queue {
         var isHeld = false
-        var waiters: [(id: UUID, continuation: CheckedContinuation<Void, any Error>)] = []
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
     }
 
     private let queues = Mutex<[String: Queue]>([:])
+    /// Numbers waiters (a `UUID` would read /dev/urandom on every lock on Linux).
+    private let nextWaiter = Atomic<UInt64>(0)
     private let closed = Mutex(false)
 
     /// Thrown to local waiters once the session is lost: nothing of it can be acquired any more.
@@ -32,7 +33,7 @@ final class LocalLockTable: Sendable {
     /// Takes `name` for this process, waiting behind earlier takers; throws `CancellationError`
     /// when the task is cancelled while waiting, ``Closed`` once the session is lost.
     func acquire(_ name: String) async throws {
-        let id = UUID()
+        let id = nextWaiter.add(1, ordering: .relaxed).newValue
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // Decided under the lock the cancellation handler also takes: a task cancelled before

@@ -79,11 +79,16 @@ extension LockQueue {
 
     /// Whether `key` is an entry of this session in this queue (its last segment is the
     /// session's lease, alone or followed by `-<n>`).
+    ///
+    /// Compared on bytes: it runs on every release.
     func isOwnEntry(_ key: EtcdKey) -> Bool {
-        let text = key.description
-        guard text.hasPrefix(prefix.description) else { return false }
-        let leaf = text.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? ""
-        return leaf == leaseSegment || leaf.hasPrefix(leaseSegment + "-")
+        let bytes = key.bytes
+        guard bytes.starts(with: prefix.bytes) else { return false }
+        let leafStart = bytes.lastIndex(of: UInt8(ascii: "/")).map { $0 + 1 } ?? 0
+        let leaf = bytes[leafStart...]
+        let lease = leaseSegment.utf8
+        guard leaf.starts(with: lease) else { return false }
+        return leaf.count == lease.count || leaf[leaf.startIndex + lease.count] == UInt8(ascii: "-")
     }
 
     /// Deletes the key if it is still the one created at `revision`; reports whether it was.

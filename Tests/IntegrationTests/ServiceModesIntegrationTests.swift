@@ -108,6 +108,42 @@ struct ServiceModesIntegrationTests {
         }
     }
 
+    @Test("an entry of another permit count ahead (refused, not yet withdrawn) is waited out: holders of two counts never hold together")
+    func mixedCountsNeverHoldTogether() async throws {
+        let namespace = "modes-\(Int.random(in: 0..<1_000_000_000))"
+        try await withReplicas(1, tokens: AccessTokens(grants: ["t": .init(namespace: namespace, role: .client)])) { replicas in
+            let port = replicas[0].port
+            let first = try await request(port, "POST", "/v1/locks/mixed:acquire", body: #"{"permits": 1, "owner": "one"}"#, token: "t")
+            #expect(first.status == 200, "\(first.body)")
+            // What a refused 3-permit caller leaves for a round trip, until its withdrawal lands.
+            try await TestEnvironment.withClient { client in
+                let lease = try await client.grantLease(ttlSeconds: 30)
+                let ghost = try LockInspection.semaphorePrefix("mixed", namespace: namespace).appending("ghost-0")
+                let record = QueueEntryRecord(queuedAt: Date(), permits: 3, owner: "refused")
+                _ = try await client.put(ghost, value: record.bytes, lease: lease.id)
+                async let waiting = request(
+                    port, "POST", "/v1/locks/mixed:acquire", body: #"{"permits": 1, "wait_seconds": 20, "owner": "next-one"}"#, token: "t")
+                #expect(try await eventually(within: .seconds(10)) {
+                    try await request(port, "GET", "/v1/locks/mixed?kind=semaphore", token: "t").json["waiters"]?.array.count == 2
+                })
+                #expect(try await request(port, "POST", "/v1/locks/mixed:release", body: try handleBody(first, #", "permits": 1"#), token: "t").status == 200)
+                // The ghost is the head now: a 3-permit caller passes the head check, but a 1-permit
+                // entry is ahead of it and it must not hold beside that one.
+                let three = try await request(
+                    port, "POST", "/v1/locks/mixed:acquire", body: #"{"permits": 3, "wait_seconds": 1, "owner": "three"}"#, token: "t")
+                #expect(three.status == 409, "a 3-permit caller was admitted beside a 1-permit entry: \(three.body)")
+                try await client.revokeLease(lease.id)
+                let next = try await waiting
+                #expect(next.status == 200, "\(next.body)")
+                #expect(try await request(port, "POST", "/v1/locks/mixed:release", body: try handleBody(next, #", "permits": 1"#), token: "t").status == 200)
+                if three.status == 200 {
+                    _ = try await request(port, "POST", "/v1/locks/mixed:release", body: try handleBody(three, #", "permits": 3"#), token: "t")
+                }
+            }
+        }
+        #expect(try await keyCount(namespace) == 0)
+    }
+
     @Test("list and force-release cover read/write locks and semaphores; several holders need a token")
     func listAndForceReleaseKinds() async throws {
         let namespace = "modes-\(Int.random(in: 0..<1_000_000_000))"

@@ -55,9 +55,10 @@ struct Blocker: Sendable, Equatable {
     }
 }
 
-/// The last entry created before `revision` in `keys`, newest first, at most `limit` of them.
-func entriesAhead(of revision: Revision, in keys: KeyRange, limit: Int64) -> RangeRequest {
-    var request = RangeRequest(keys, limit: limit, sort: .init(.createRevision, .descending), keysOnly: true)
+/// The last entry created before `revision` in `keys`, newest first, at most `limit` of them
+/// (with their values unless `keysOnly`).
+func entriesAhead(of revision: Revision, in keys: KeyRange, limit: Int64, keysOnly: Bool = true) -> RangeRequest {
+    var request = RangeRequest(keys, limit: limit, sort: .init(.createRevision, .descending), keysOnly: keysOnly)
     request.maxCreateRevision = Revision(revision.rawValue - 1)
     return request
 }

@@ -9,7 +9,7 @@ import Foundation
 /// is read as a record only in exactly that layout, so an owner's text is never taken for a field
 /// (an owner `held=0;bob` stays that). Anything else — written by hand, or numbers out of range — is
 /// all owner, with no times; `permits=<N>;<owner>` (a semaphore key of an earlier version) is read
-/// as its count and owner.
+/// as its count and owner. Times before 2000 (a writer whose clock was never set) are left out.
 ///
 /// Admission is recorded when it costs nothing or matters: an entry that found the queue empty
 /// is written with `held` equal to `since`; a semaphore's announced admission and a
@@ -53,18 +53,20 @@ public struct QueueEntryRecord: Sendable, Hashable {
 
     /// The record in the layout this type writes, or `nil` when `bytes` is not exactly in it.
     private static func parseLayout(_ bytes: ArraySlice<UInt8>) -> QueueEntryRecord? {
-        guard let (since, afterSince) = field("since=", in: bytes), let since, since >= earliestMilliseconds,
+        guard let (since, afterSince) = field("since=", in: bytes), let since,
             let (held, afterHeld) = field("held=", in: afterSince, optional: true),
             let (permits, owner) = field("permits=", in: afterHeld, digits: 9, optional: true)
         else { return nil }
-        // An admission before the entry joined is not one this type wrote: left out.
-        let admittedAt = held.flatMap { $0 >= since ? date(milliseconds: $0) : nil }
+        // Times before 2000 (a writer without a real-time clock), and an admission before the entry
+        // joined, are not told: the permit count and the owner still are.
+        let queuedAt = since >= earliestMilliseconds ? date(milliseconds: since) : nil
+        let admittedAt = held.flatMap { $0 >= since && queuedAt != nil ? date(milliseconds: $0) : nil }
         return QueueEntryRecord(
-            queuedAt: date(milliseconds: since), admittedAt: admittedAt, permits: permits.map { Int($0) },
+            queuedAt: queuedAt, admittedAt: admittedAt, permits: permits.map { Int($0) },
             owner: String(decoding: owner, as: UTF8.self))
     }
 
-    /// Times before 2000 are not ones a writer of this layout recorded.
+    /// Times before 2000 are not told (a clock that was never set).
     private static let earliestMilliseconds: Int64 = 946_684_800_000
 
     /// One leading `name<digits>;` field of `bytes` and what follows it: `nil` when `bytes` does

@@ -148,10 +148,17 @@ struct FirstPermitsAdmitted: AdmissionRule {
     let permits: Int
 
     func slice(ahead revision: Revision, in prefix: EtcdKey) -> RangeRequest {
-        entriesAhead(of: revision, in: .prefix(prefix), limit: Int64(permits) + 1)
+        // With values: the permit counts the entries ahead recorded.
+        entriesAhead(of: revision, in: .prefix(prefix), limit: Int64(permits) + 1, keysOnly: false)
     }
 
     func admission(of revision: Revision, ahead: [KeyValue], in prefix: EtcdKey) -> Admission {
+        // An entry ahead that counts permits otherwise (one refused for that, not yet withdrawn, that
+        // became the head a later caller was checked against) is waited out, nearest first: admitting
+        // beside it would put holders of two counts in one semaphore.
+        if let foreign = ahead.first(where: { QueueEntryRecord($0.value).permits.map { $0 != permits } ?? false }) {
+            return .blocked(Blocker(watched: .key(foreign.key), seen: [foreign.createRevision]))
+        }
         if ahead.count < permits { return .admitted }
         if ahead.count == permits {
             // The first waiter: any holder's release admits it.

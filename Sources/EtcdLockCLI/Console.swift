@@ -36,8 +36,6 @@ enum Console {
         }
     }
 
-    /// One field of a line (a name, a value, an owner): like ``shown(_:limit:)``, with line
-    /// breaks escaped too, so a value cannot forge lines of output.
     /// A duration as seconds with millisecond precision: `2.500s` (`unit` follows the number).
     static func seconds(_ duration: Duration, unit: String = "s") -> String {
         let milliseconds = max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
@@ -45,6 +43,8 @@ enum Console {
         return "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + unit
     }
 
+    /// One field of a line (a name, a value, an owner): like ``shown(_:limit:)``, with line
+    /// breaks escaped too, so a value cannot forge lines of output.
     static func field(_ text: String) -> String {
         shown(text.replacingOccurrences(of: "\r", with: "\\r").replacingOccurrences(of: "\n", with: "\\n"))
     }

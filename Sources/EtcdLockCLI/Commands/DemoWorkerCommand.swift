@@ -72,18 +72,7 @@ struct DemoWorkerCommand: Command {
                         } else {
                             Console.out("resource-rejected \(lock.token)")
                         }
-                        do {
-                            let current = try await client.range(RangeRequest(.key(counter)))
-                            let value = Int(current.keyValues.first?.valueString ?? "0") ?? 0
-                            try await mutex.fenced(lock, Txn(then: [.put(counter, value: "\(value + 1)".utf8)]))
-                            acknowledged += 1
-                            Console.out("ack \(lock.token)")
-                        } catch let error as LockError where error.code == .ownershipLost {
-                            Console.out("etcd-rejected \(lock.token)")
-                        } catch let error as EtcdError {
-                            // The outcome of this increment is unknown; the verdict compares etcd with acks.
-                            Console.out("error \(lock.token) \(error.code) applied=\(error.mayHaveBeenApplied)")
-                        }
+                        if try await increment(counter, under: lock, of: mutex, client: client) { acknowledged += 1 }
                         _ = await mutex.unlockUntilDone(lock)
                     }
                 }
@@ -91,6 +80,37 @@ struct DemoWorkerCommand: Command {
         }
         Console.out("done \(acknowledged)")
         return .success
+    }
+
+    /// Adds one to the counter, fenced by `lock`; whether the increment was acknowledged.
+    ///
+    /// The write puts an absolute value read under the lock, so sending it again while etcd elects
+    /// a leader (a member was just killed) changes nothing if it had landed, and fencing refuses it
+    /// if the lock was lost meanwhile: a frozen holder that wakes up during the election still
+    /// learns that etcd rejects it. What stays unknown is reported so, for the verdict.
+    private func increment(_ counter: EtcdKey, under lock: LockGuard, of mutex: EtcdMutex, client: EtcdClient) async throws -> Bool {
+        var mayHaveLanded = false
+        let giveUp = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                let current = try await client.range(RangeRequest(.key(counter)))
+                let value = Int(current.keyValues.first?.valueString ?? "0") ?? 0
+                try await mutex.fenced(lock, Txn(then: [.put(counter, value: "\(value + 1)".utf8)]))
+                Console.out("ack \(lock.token)")
+                return true
+            } catch let error as LockError where error.code == .ownershipLost {
+                if mayHaveLanded { Console.out("error \(lock.token) unknown applied=true") }
+                Console.out("etcd-rejected \(lock.token)")
+                return false
+            } catch let error as EtcdError where [.unavailable, .noLeader, .timeout].contains(error.code) && ContinuousClock.now < giveUp {
+                mayHaveLanded = mayHaveLanded || error.mayHaveBeenApplied
+                try await Task.sleep(for: .milliseconds(200))
+            } catch let error as EtcdError {
+                // The outcome of this increment is unknown; the verdict compares etcd with acks.
+                Console.out("error \(lock.token) \(error.code) applied=\(mayHaveLanded || error.mayHaveBeenApplied)")
+                return false
+            }
+        }
     }
 
     /// Writes the external resource if the gate, restored from the file, admits `token`.

@@ -281,6 +281,9 @@ struct CLISupervisionTests {
             #expect(observer.exitStatus == nil, "observe gave up: \(observer.output)")
             let leader = try CLIRunner.start(["elect", election, "after-restart"], environment: env)
             #expect(try await eventually(within: .seconds(20)) { observer.output.contains("leader after-restart") })
+            // The observer can see the candidate's key before the candidate has finished its campaign:
+            // it is signalled once it says it leads.
+            #expect(try await eventually(within: .seconds(20)) { leader.output.contains("token") }, "\(leader.output)")
             leader.send(SIGTERM)
             observer.send(SIGTERM)
             let leaderStatus = try await leader.waitForExit(within: .seconds(10))

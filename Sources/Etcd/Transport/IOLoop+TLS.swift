@@ -13,11 +13,7 @@ extension IOLoop {
         do {
             connection.tls = try tls.context.makeSession(descriptor: connection.descriptor, serverName: tls.serverName)
         } catch {
-            if let exchange = connection.exchange {
-                finish(exchange, with: exchange.error(.tlsFailed, "\(error)"))
-            } else {
-                close(connection, serveWaiting: true)
-            }
+            abandon(connection, .tlsFailed, "\(error)")
             return
         }
         connection.phase = .handshaking
@@ -34,21 +30,21 @@ extension IOLoop {
         case .blocked(let wait):
             connection.tlsWait = wait
         case .failed(let failure):
-            let host = pools[connection.endpoint].hostHeader
-            if let exchange = connection.exchange {
-                finish(exchange, with: exchange.error(.tlsFailed, "TLS with \(host): \(failure)"))
-            } else {
-                close(connection, serveWaiting: true)
-            }
+            abandon(connection, .tlsFailed, "TLS with \(pools[connection.endpoint].hostHeader): \(failure)")
         case .connectionLost(let text):
             // A reset or a close under the handshake is the connection's failure, not TLS's: it
             // is retried (on this member or another) as any broken connection is.
-            let host = pools[connection.endpoint].hostHeader
-            if let exchange = connection.exchange {
-                finish(exchange, with: exchange.error(.connectionClosed, "\(host): \(text)"))
-            } else {
-                close(connection, serveWaiting: true)
-            }
+            abandon(connection, .connectionClosed, "\(pools[connection.endpoint].hostHeader): \(text)")
+        }
+    }
+
+    /// Ends a connection whose TLS could not start: its exchange, if it carries one, fails with
+    /// `kind`; an idle one is just closed.
+    private func abandon(_ connection: Connection, _ kind: TransportError.Kind, _ detail: String) {
+        if let exchange = connection.exchange {
+            finish(exchange, with: exchange.error(kind, detail))
+        } else {
+            close(connection, serveWaiting: true)
         }
     }
 }

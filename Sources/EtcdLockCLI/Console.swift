@@ -1,3 +1,4 @@
+import EtcdLock
 import Foundation
 
 #if canImport(Glibc)
@@ -37,11 +38,7 @@ enum Console {
     }
 
     /// A duration as seconds with millisecond precision: `2.500s` (`unit` follows the number).
-    static func seconds(_ duration: Duration, unit: String = "s") -> String {
-        let milliseconds = max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-        let fraction = String(milliseconds % 1000)
-        return "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction + unit
-    }
+    static func seconds(_ duration: Duration, unit: String = "s") -> String { QueueEntryRecord.secondsText(duration) + unit }
 
     /// One field of a line (a name, a value, an owner): like ``shown(_:limit:)``, with line
     /// breaks escaped too, so a value cannot forge lines of output.

@@ -1,3 +1,4 @@
+import EtcdLock
 import Foundation
 
 /// An answer other than success: an HTTP status and a JSON body
@@ -52,10 +53,7 @@ indirect enum JSONOutput: Sendable {
         case .string(let string): return Self.quoted(string)
         case .int(let value): return String(value)
         case .bool(let value): return value ? "true" : "false"
-        case .seconds(let duration):
-            let milliseconds = max(0, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
-            let fraction = String(milliseconds % 1000)
-            return "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+        case .seconds(let duration): return QueueEntryRecord.secondsText(duration)
         case .null: return "null"
         case .array(let values): return "[" + values.map(\.text).joined(separator: ",") + "]"
         case .object(let fields):

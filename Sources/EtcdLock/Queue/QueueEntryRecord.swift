@@ -114,6 +114,14 @@ public struct QueueEntryRecord: Sendable, Hashable {
         return .milliseconds(Int64(min(seconds, 1e12) * 1000))
     }
 
+    /// An age as seconds with millisecond precision, `2.500` (never negative): how inspections
+    /// print and serve it.
+    public static func secondsText(_ age: Duration) -> String {
+        let milliseconds = max(0, age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000)
+        let fraction = String(milliseconds % 1000)
+        return "\(milliseconds / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
+    }
+
     private static func milliseconds(_ date: Date) -> Int64 {
         let milliseconds = (date.timeIntervalSince1970 * 1000).rounded(.down)
         // Dates before 1970 or past year 33658 are not written: 0 or the largest value read back.

@@ -19,9 +19,9 @@ public struct LockGuard: Sendable, CustomStringConvertible {
     let state: GuardState
     /// The lock-delay marker this hold recorded, deleted with its key on release.
     let marker: EtcdKey?
-    /// The value that would record this hold's admission in its key, when the key does not yet
-    /// (see ``QueueEntryRecord``).
-    let unrecordedAdmission: [UInt8]?
+    /// The record of this hold's key, when the key does not record its admission yet (see
+    /// ``QueueEntryRecord``).
+    let unrecordedAdmission: QueueEntryRecord?
 
     init(name: String, ticket: LockQueue.Ticket, mode: LockMode) {
         self.name = name

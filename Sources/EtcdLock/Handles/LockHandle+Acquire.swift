@@ -1,4 +1,5 @@
 import Etcd
+import Foundation
 
 extension LockHandle {
     /// The outcome of ``LockHandle/acquire(_:namespace:mode:client:ttl:owner:wait:observer:)``:
@@ -53,7 +54,8 @@ extension LockHandle {
             }
             // The key records when the holder was admitted, for inspections (see
             // ``QueueEntryRecord``), unless it already says so. Best effort: the hold stands either way.
-            if let stamped = lock.unrecordedAdmission {
+            if let record = lock.unrecordedAdmission {
+                let stamped = record.admitted(at: Date()).bytes
                 _ = try? await client.txn(
                     Txn(if: [.createRevision(of: lock.key, .equal, lock.token.revision)], then: [.put(lock.key, value: stamped, lease: session.lease)]),
                     retry: .idempotent)

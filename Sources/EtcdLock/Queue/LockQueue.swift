@@ -139,9 +139,9 @@ struct LockQueue: Sendable {
         var acquiredAt: ContinuousClock.Instant
         /// The lock-delay marker this entry recorded, deleted with it on release.
         var marker: EtcdKey?
-        /// The value that would record the entry's admission, when its key does not record it yet
-        /// (see ``QueueEntryRecord``): a ``LockHandle`` writes it.
-        var unrecordedAdmission: [UInt8]?
+        /// The entry's record, when its key does not record the admission yet (see
+        /// ``QueueEntryRecord``): a ``LockHandle`` writes it, admitted; other holders never pay for it.
+        var unrecordedAdmission: QueueEntryRecord?
     }
 
     // MARK: Acquisition
@@ -200,7 +200,7 @@ struct LockQueue: Sendable {
     private func ticket(_ entry: Entry, _ position: Position, admissionRecorded: Bool) -> Ticket {
         Ticket(
             key: entry.key, revision: position.revision, foundValue: position.foundValue, acquiredAt: .now,
-            marker: entry.ownMarker, unrecordedAdmission: admissionRecorded ? nil : entry.record.map { _ in entry.value(admittedAt: Date()) })
+            marker: entry.ownMarker, unrecordedAdmission: admissionRecorded ? nil : entry.record)
     }
 
     /// The outcome of ``tryAcquire(_:)``.
